@@ -1,0 +1,186 @@
+//! `zhibo`: the operator tool.
+//!
+//! - `zhibo init-storage`: creates the DynamoDB table (from `zhibo_shared::schema`) and the
+//!   media bucket, if missing.
+//! - `zhibo create-app APP_ID`: creates an app and prints its secret (shown once).
+//! - `zhibo serve [--addr HOST:PORT] [--dev-app APP_ID] [--env-file FILE]`: serves every
+//!   function's routes on one port, the same handler code the Lambdas run; with `--dev-app`,
+//!   creates that app if missing and prints its credentials (local development only).
+//!
+//! Configuration comes from the same environment variables as the functions.
+
+use std::process::ExitCode;
+use zhibo_shared::app::App;
+use zhibo_shared::http::{now, with_fallbacks, ApiState};
+use zhibo_shared::Config;
+
+const USAGE: &str = "usage:
+  zhibo init-storage
+  zhibo create-app APP_ID
+  zhibo serve [--addr 127.0.0.1:18080] [--dev-app APP_ID] [--env-file FILE]
+environment: ZHIBO_TABLE (required), ZHIBO_DYNAMO_ENDPOINT, ZHIBO_S3_ENDPOINT, MEDIA_BUCKET,
+  MIN_START_LEAD_S, MAX_LIVES_PER_DAY, MAX_CONCURRENT_LIVES, QUOTA_UTC_OFFSET_MINUTES, AWS_*";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("zhibo: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Takes `--name VALUE` out of `args`.
+fn flag(args: &[String], name: &str) -> Result<Option<String>, String> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(None),
+        Some(i) => args
+            .get(i + 1)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| format!("{name} needs a value\n{USAGE}")),
+    }
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let Some(cmd) = args.first() else {
+        return Err(USAGE.to_string());
+    };
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let sdk = zhibo_shared::aws::sdk_config().await;
+    let state = ApiState::new(config.clone(), &sdk);
+    match cmd.as_str() {
+        "init-storage" => {
+            let created = state
+                .store
+                .create_table()
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "table {}: {}",
+                config.table,
+                if created { "created" } else { "already exists" }
+            );
+            let s3 = zhibo_shared::aws::s3_client(&sdk, &config);
+            match s3.create_bucket().bucket(&config.media_bucket).send().await {
+                Ok(_) => println!("bucket {}: created", config.media_bucket),
+                Err(e) => {
+                    let exists = e.as_service_error().is_some_and(|se| {
+                        se.is_bucket_already_owned_by_you() || se.is_bucket_already_exists()
+                    });
+                    if !exists {
+                        return Err(format!(
+                            "creating bucket {}: {}",
+                            config.media_bucket,
+                            aws_sdk_s3_error(&e)
+                        ));
+                    }
+                    println!("bucket {}: already exists", config.media_bucket);
+                }
+            }
+            Ok(())
+        }
+        "create-app" => {
+            let app_id = args.get(1).ok_or_else(|| USAGE.to_string())?;
+            let app = App::generate(app_id, now()).map_err(|e| e.body.errmsg)?;
+            if !state.store.put_app(&app).await.map_err(|e| e.to_string())? {
+                return Err(format!("app {app_id} already exists"));
+            }
+            println!("app_id={}\napp_secret={}", app.app_id, app.app_secret);
+            eprintln!("(the secret is shown once: store it now)");
+            Ok(())
+        }
+        "serve" => {
+            let addr = flag(args, "--addr")?.unwrap_or_else(|| "127.0.0.1:18080".into());
+            if let Some(app_id) = flag(args, "--dev-app")? {
+                let app = dev_app(&state, &app_id).await?;
+                let base = format!("http://{addr}");
+                if let Some(path) = flag(args, "--env-file")? {
+                    let text = format!(
+                        "ZHIBO_API={base}\nZHIBO_APP_ID={}\nZHIBO_APP_SECRET={}\n",
+                        app.app_id, app.app_secret
+                    );
+                    std::fs::write(&path, text).map_err(|e| format!("writing {path}: {e}"))?;
+                }
+                println!(
+                    "dev app (local development only):\n  ZHIBO_APP_ID={}\n  ZHIBO_APP_SECRET={}",
+                    app.app_id, app.app_secret
+                );
+            }
+            let router = with_fallbacks(
+                fn_rooms::router(state.clone()).merge(fn_wechat::router(state.clone())),
+            );
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            println!("zhibo API listening on http://{addr}");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(|e| format!("server: {e}"))
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+fn aws_sdk_s3_error(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// The dev app, created on first use.
+async fn dev_app(state: &ApiState, app_id: &str) -> Result<App, String> {
+    if let Some(app) = state
+        .store
+        .get_app(app_id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(app);
+    }
+    let app = App::generate(app_id, now()).map_err(|e| e.body.errmsg)?;
+    state.store.put_app(&app).await.map_err(|e| e.to_string())?;
+    // Another process may have created it first: read back what is stored.
+    state
+        .store
+        .get_app(app_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("app {app_id} vanished after creation"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,237 @@
+//! The rooms function: every `/v1/rooms` route of API.md.
+//!
+//! Trigger: API Gateway HTTP API (events: `events/rooms-*.apigw-v2.json`). [`router`] is an
+//! axum Router that lambda_http runs directly, and that the local server (`zhibo serve`)
+//! merges with the other functions' routers, so both run the same handler code.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use serde::Serialize;
+use sha2::Digest;
+use zhibo_shared::http::{
+    json_response, now, parse_json, parse_room_id, query_number, query_pairs, ApiState,
+    SignedRequest,
+};
+use zhibo_shared::room::{CreateRoom, PatchRoom, Room};
+use zhibo_shared::store::{IdempotencyKey, StoreError};
+use zhibo_shared::{ApiError, LiveStatus};
+
+/// Largest page of `GET /v1/rooms`.
+pub const MAX_LIMIT: u64 = 100;
+/// How often a write that lost a race with another is re-read and retried.
+const WRITE_RETRIES: usize = 5;
+
+/// The routes of this function.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/rooms", get(list_rooms).post(create_room))
+        .route(
+            "/v1/rooms/{room_id}",
+            get(get_room).patch(patch_room).delete(delete_room),
+        )
+        .route("/v1/rooms/{room_id}/status", get(room_status))
+        .with_state(state)
+}
+
+fn idempotency_key(h: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(v) = h.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+        .ok_or_else(|| {
+            ApiError::bad_field("Idempotency-Key", "must be 1-255 visible ASCII characters")
+        })?;
+    Ok(Some(IdempotencyKey {
+        key: key.to_string(),
+        body_sha256: hex::encode(sha2::Sha256::digest(body)),
+    }))
+}
+
+fn created(room: &Room, replayed: bool) -> Response {
+    let mut res = json_response(StatusCode::CREATED, room);
+    if replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+/// `POST /v1/rooms` → 201 room. A retry with the same `Idempotency-Key` returns the first room.
+async fn create_room(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+    let app_id = &req.app.app_id;
+    let idem = idempotency_key(&req.headers, &req.body)?;
+    if let Some(key) = &idem {
+        // A retry is answered before validation: the first request's answer stands even if
+        // its start_time has since come too close.
+        if let Some(room) = st.store.find_idempotent_room(app_id, key).await? {
+            return Ok(created(&room, true));
+        }
+    }
+    let body: CreateRoom = parse_json(&req.body)?;
+    body.validate(now(), st.config.min_start_lead_s)?;
+    let out = st
+        .store
+        .create_room(app_id, body, idem.as_ref(), &st.create_limits(), now())
+        .await?;
+    Ok(created(&out.room, out.replayed))
+}
+
+#[derive(Serialize)]
+struct RoomList {
+    total: u64,
+    rooms: Vec<Room>,
+}
+
+/// `GET /v1/rooms?start=0&limit=10[&live_status=101]`, newest `start_time` first.
+async fn list_rooms(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+    let q = query_pairs(req.query.as_deref());
+    let start = query_number(&q, "start", 0, 0, u64::from(u32::MAX))?;
+    let limit = query_number(&q, "limit", 10, 1, MAX_LIMIT)? as u32;
+    let status = match q.iter().find(|(k, _)| k == "live_status") {
+        None => None,
+        Some((_, v)) => Some(
+            v.parse::<u16>()
+                .ok()
+                .and_then(LiveStatus::from_code)
+                .ok_or_else(|| {
+                    ApiError::bad_field("live_status", format_args!("must be 101-107; got {v:?}"))
+                })?,
+        ),
+    };
+    let page = st
+        .store
+        .list_rooms(&req.app.app_id, status, start, limit)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &RoomList {
+            total: page.total,
+            rooms: page.rooms,
+        },
+    ))
+}
+
+async fn load_room(st: &ApiState, app_id: &str, raw_id: &str) -> Result<Room, ApiError> {
+    let room_id = parse_room_id(raw_id)?;
+    st.store
+        .get_room(app_id, room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))
+}
+
+/// `GET /v1/rooms/{room_id}`.
+async fn get_room(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let room = load_room(&st, &req.app.app_id, &room_id).await?;
+    Ok(json_response(StatusCode::OK, &room))
+}
+
+/// `PATCH /v1/rooms/{room_id}`: not while a live session is in progress.
+async fn patch_room(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let patch: PatchRoom = parse_json(&req.body)?;
+    if patch.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body changes nothing; send at least one field to change",
+        ));
+    }
+    for _ in 0..WRITE_RETRIES {
+        let room = load_room(&st, &req.app.app_id, &room_id).await?;
+        let new = room.apply_patch(&patch, now(), st.config.min_start_lead_s)?;
+        match st
+            .store
+            .replace_room(&room, &new, &st.create_limits())
+            .await
+        {
+            Ok(saved) => return Ok(json_response(StatusCode::OK, &saved)),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+/// `DELETE /v1/rooms/{room_id}` → 204; 409 while a live session is in progress.
+async fn delete_room(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    for _ in 0..WRITE_RETRIES {
+        let room = load_room(&st, &req.app.app_id, &room_id).await?;
+        if room.live_status.session_in_progress() {
+            return Err(ApiError::conflict(format!(
+                "room {} is live (live_status {}); end it before deleting",
+                room.room_id, room.live_status
+            )));
+        }
+        match st.store.delete_room(&room, &st.create_limits()).await {
+            Ok(()) => return Ok(StatusCode::NO_CONTENT.into_response()),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+#[derive(Serialize)]
+struct RoomStatus {
+    room_id: u64,
+    live_status: LiveStatus,
+    updated_at: i64,
+}
+
+/// The status endpoint's entity tag: changes whenever the room is written.
+fn status_etag(room: &Room) -> String {
+    format!(
+        "\"{}-{}-{}\"",
+        room.room_id,
+        room.live_status.code(),
+        room.version
+    )
+}
+
+/// `GET /v1/rooms/{room_id}/status` with an `ETag`; `If-None-Match` answers 304.
+async fn room_status(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let room = load_room(&st, &req.app.app_id, &room_id).await?;
+    let etag = status_etag(&room);
+    let matches = req
+        .headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut res = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        json_response(
+            StatusCode::OK,
+            &RoomStatus {
+                room_id: room.room_id,
+                live_status: room.live_status,
+                updated_at: room.updated_at,
+            },
+        )
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(res)
+}

@@ -1,0 +1,131 @@
+//! Configuration, parsed once from the environment at cold start. Every problem is reported at
+//! once, one per line, so a deployment is fixed in one go.
+
+use crate::error::Error;
+
+/// Everything a function reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `ZHIBO_TABLE`: the single DynamoDB table. Required.
+    pub table: String,
+    /// `ZHIBO_DYNAMO_ENDPOINT`: DynamoDB endpoint override (DynamoDB Local); unset on AWS.
+    pub dynamo_endpoint: Option<String>,
+    /// `ZHIBO_S3_ENDPOINT`: S3 endpoint override (SeaweedFS); unset on AWS.
+    pub s3_endpoint: Option<String>,
+    /// `MEDIA_BUCKET`: the media bucket. It defaults to `hls`.
+    pub media_bucket: String,
+    /// `MIN_START_LEAD_S`: how far ahead a room's `start_time` must be. It defaults to 600 s
+    /// (as WeChat); local development uses 0.
+    pub min_start_lead_s: i64,
+    /// `MAX_LIVES_PER_DAY`: rooms whose live is scheduled on one day, per app. It defaults to 50.
+    pub max_lives_per_day: u32,
+    /// `MAX_CONCURRENT_LIVES`: rooms live (101) at once, per app. It defaults to 50.
+    pub max_concurrent_lives: u32,
+    /// `QUOTA_UTC_OFFSET_MINUTES`: the time zone of the quota day. It defaults to 480 (UTC+8,
+    /// China Standard Time, as WeChat).
+    pub quota_utc_offset_minutes: i32,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut problems = Vec::new();
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let table = non_empty("ZHIBO_TABLE").unwrap_or_else(|| {
+            problems.push("ZHIBO_TABLE is required: the DynamoDB table name".to_string());
+            String::new()
+        });
+        let mut num = |k: &str, default: i64, min: i64, max: i64| -> i64 {
+            match non_empty(k) {
+                None => default,
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let min_start_lead_s = num("MIN_START_LEAD_S", 600, 0, 30 * 86400);
+        let max_lives_per_day = num("MAX_LIVES_PER_DAY", 50, 1, 1_000_000) as u32;
+        let max_concurrent_lives = num("MAX_CONCURRENT_LIVES", 50, 1, 1_000_000) as u32;
+        let quota_utc_offset_minutes = num("QUOTA_UTC_OFFSET_MINUTES", 480, -720, 840) as i32;
+        let mut url = |k: &str| -> Option<String> {
+            let v = non_empty(k)?;
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Some(v)
+            } else {
+                problems.push(format!("{k}={v:?} is invalid: expected an http(s) URL"));
+                None
+            }
+        };
+        let dynamo_endpoint = url("ZHIBO_DYNAMO_ENDPOINT");
+        let s3_endpoint = url("ZHIBO_S3_ENDPOINT");
+        let media_bucket = non_empty("MEDIA_BUCKET").unwrap_or_else(|| "hls".to_string());
+        if !problems.is_empty() {
+            return Err(Error::Config(problems.join("\n")));
+        }
+        Ok(Config {
+            table,
+            dynamo_endpoint,
+            s3_endpoint,
+            media_bucket,
+            min_start_lead_s,
+            max_lives_per_day,
+            max_concurrent_lives,
+            quota_utc_offset_minutes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[("ZHIBO_TABLE", "t")]).unwrap();
+        assert_eq!(c.min_start_lead_s, 600);
+        assert_eq!(c.max_lives_per_day, 50);
+        assert_eq!(c.max_concurrent_lives, 50);
+        assert_eq!(c.quota_utc_offset_minutes, 480);
+        assert_eq!(c.media_bucket, "hls");
+        assert_eq!(c.dynamo_endpoint, None);
+    }
+
+    #[test]
+    fn every_problem_reported_at_once() {
+        let err = cfg(&[
+            ("MIN_START_LEAD_S", "soon"),
+            ("MAX_LIVES_PER_DAY", "0"),
+            ("ZHIBO_DYNAMO_ENDPOINT", "localhost:8000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "ZHIBO_TABLE is required",
+            "MIN_START_LEAD_S=\"soon\"",
+            "MAX_LIVES_PER_DAY=\"0\"",
+            "ZHIBO_DYNAMO_ENDPOINT=\"localhost:8000\"",
+        ] {
+            assert!(err.contains(needle), "{needle} not in {err}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! # zhibo-shared
+//!
+//! What every zhibo function and the media worker share, in three layers:
+//!
+//! - **Pure core** (no I/O, the caller passes `now`): [`live_status`] (WeChat codes 101–107),
+//!   [`room`] (rooms and their validation rules), [`app`] (tenants), [`signing`] (every
+//!   signature: management API requests, push/play URLs, webhooks and hooks), [`schema`] (the
+//!   single DynamoDB table and the only place that builds its keys), [`config`] (environment,
+//!   every problem reported at once) and [`error`] (the JSON error body of the API).
+//! - **Adapters**: [`store`] (DynamoDB) and [`aws`] (SDK clients with local endpoint overrides).
+//! - **HTTP shell**: [`http`] (the state every router shares, the signed-request extractor,
+//!   JSON parsing that names the bad field, the 64 KiB body limit).
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod live_status;
+pub mod room;
+pub mod schema;
+pub mod signing;
+pub mod store;
+
+pub use config::Config;
+pub use error::{ApiError, Error, Result};
+pub use live_status::LiveStatus;

@@ -1,0 +1,10 @@
+//! Persistence in the single DynamoDB table (see [`crate::schema`]).
+//!
+//! [`DynamoStore`] is the adapter; every write that must stay consistent with another (a room
+//! and the app's counts, a create and its quota day and idempotency key, a status change and
+//! the concurrent-live quota) happens in one conditional transaction.
+
+mod dynamo;
+pub mod item;
+
+pub use dynamo::{CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError};

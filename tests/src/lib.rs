@@ -1,0 +1,207 @@
+//! Test harness for zhibo's integration tests.
+//!
+//! [`TestApi::start`] creates a fresh table in DynamoDB Local (`ZHIBO_DYNAMO_ENDPOINT`, which
+//! `make test` sets), serves every function's router on a real TCP port, and creates an app;
+//! [`TestApi::call`] signs requests exactly as API.md specifies. Each test gets its own table,
+//! so tests run in parallel without seeing each other's rooms.
+
+use std::collections::HashMap;
+use zhibo_shared::app::App;
+use zhibo_shared::http::{now, with_fallbacks, ApiState};
+use zhibo_shared::signing::{headers, RequestToSign};
+use zhibo_shared::Config;
+
+/// A response: status, headers and the body parsed as JSON (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body as JSON.
+    pub json: serde_json::Value,
+    /// The raw body text.
+    pub text: String,
+}
+
+impl Reply {
+    /// The `errmsg` of an error body.
+    pub fn errmsg(&self) -> &str {
+        self.json["errmsg"].as_str().unwrap_or("")
+    }
+}
+
+/// A running API over its own table, with one app.
+pub struct TestApi {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The state the server runs with (for direct store access in tests).
+    pub state: ApiState,
+    /// The test app.
+    pub app: App,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// The DynamoDB Local endpoint, or a panic that says how to start it.
+pub fn dynamo_endpoint() -> String {
+    std::env::var("ZHIBO_DYNAMO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ZHIBO_DYNAMO_ENDPOINT is not set: these tests need DynamoDB Local. \
+             Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first."
+        )
+    })
+}
+
+impl TestApi {
+    /// Starts an API with default test settings (start lead 0, quotas 50).
+    pub async fn start() -> TestApi {
+        TestApi::start_with(&[]).await
+    }
+
+    /// Starts an API with configuration overrides (`("MAX_LIVES_PER_DAY", "5")`, ...).
+    pub async fn start_with(overrides: &[(&str, &str)]) -> TestApi {
+        let table = format!("zhibo_test_{}", zhibo_shared::ids::random_hex(6));
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("ZHIBO_TABLE".into(), table),
+            ("ZHIBO_DYNAMO_ENDPOINT".into(), dynamo_endpoint()),
+            ("MIN_START_LEAD_S".into(), "0".into()),
+        ]);
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+        // DynamoDB Local accepts any credentials; default them so `cargo test` alone works
+        // against a running stack.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_credentials())
+            .load()
+            .await;
+        let state = ApiState::new(config, &sdk);
+        state.store.create_table().await.expect("create test table");
+        let app = App::generate(&format!("t{}", zhibo_shared::ids::random_hex(5)), now())
+            .expect("app id");
+        assert!(state.store.put_app(&app).await.expect("put app"));
+        let router =
+            with_fallbacks(fn_rooms::router(state.clone()).merge(fn_wechat::router(state.clone())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        TestApi {
+            base: format!("http://{addr}"),
+            state,
+            app,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Sends a request signed with the test app's secret.
+    pub async fn call(&self, method: &str, path_and_query: &str, body: &str) -> Reply {
+        self.call_with(method, path_and_query, body.as_bytes(), &[])
+            .await
+    }
+
+    /// Signed request headers for a request at time `ts` with `nonce`.
+    pub fn sign_headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        ts: i64,
+        nonce: &str,
+    ) -> Vec<(String, String)> {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let sig = RequestToSign {
+            method,
+            path,
+            query,
+            timestamp: ts,
+            nonce,
+            body,
+        }
+        .sign(self.app.app_secret.as_bytes());
+        vec![
+            (headers::APP.into(), self.app.app_id.clone()),
+            (headers::TIMESTAMP.into(), ts.to_string()),
+            (headers::NONCE.into(), nonce.to_string()),
+            (headers::SIGNATURE.into(), sig),
+        ]
+    }
+
+    /// Sends a signed request with extra headers (later ones replace the signature headers).
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let nonce = zhibo_shared::ids::random_hex(12);
+        let mut hs = self.sign_headers(method, path_and_query, body, now(), &nonce);
+        for (k, v) in extra {
+            hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
+            hs.push((k.to_string(), v.to_string()));
+        }
+        self.raw(method, path_and_query, body.to_vec(), &hs).await
+    }
+
+    /// Sends a request with exactly these headers (no signing).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Vec<u8>,
+        hs: &[(String, String)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path_and_query))
+            .body(body);
+        for (k, v) in hs {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let res = req.send().await.expect("HTTP request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    /// A valid create body starting `start_in` seconds from now, lasting an hour.
+    pub fn room_body(&self, name: &str, start_in: i64) -> String {
+        let start = now() + start_in;
+        serde_json::json!({
+            "name": name,
+            "cover_img": "https://example.com/cover.jpg",
+            "anchor_name": "主播",
+            "anchor_img": "https://example.com/anchor.jpg",
+            "start_time": start,
+            "end_time": start + 3600,
+            "goods": [{"cover_img": "https://example.com/g.png", "url": "pages/goods/1", "price": 1100, "name": "商品"}],
+        })
+        .to_string()
+    }
+}
+
+fn aws_sdk_credentials() -> aws_credential_types::provider::SharedCredentialsProvider {
+    let id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "test".into());
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "test".into());
+    aws_credential_types::provider::SharedCredentialsProvider::new(
+        aws_credential_types::Credentials::new(id, secret, None, None, "zhibo-tests"),
+    )
+}
