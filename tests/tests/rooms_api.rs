@@ -334,7 +334,8 @@ async fn bad_signatures_are_refused_with_401() {
     let ok = api.sign_headers("GET", path, b"", now(), "nonce-ok-1");
     assert_eq!(api.raw("GET", path, vec![], &ok).await.status, 200);
 
-    let cases: Vec<(&str, Vec<(String, String)>, &str)> = vec![
+    type Case = (&'static str, Vec<(String, String)>, &'static str);
+    let cases: Vec<Case> = vec![
         ("no headers", vec![], "missing header x-zhibo-app"),
         ("replayed nonce", ok.clone(), "already used"),
         (

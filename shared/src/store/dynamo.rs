@@ -449,7 +449,7 @@ impl DynamoStore {
         };
         let r = ItemReader::new(&item);
         let expires_at: i64 = r.n(TTL_ATTR)?;
-        Ok((expires_at > now).then(|| r.s("app_id")).transpose()?)
+        (expires_at > now).then(|| r.s("app_id")).transpose()
     }
 
     // ---- rooms -----------------------------------------------------------------------
