@@ -208,13 +208,20 @@ async fn getliveinfo(
             "access_token missing: get one from /cgi-bin/token",
         )
     })?;
-    let app_id = st.store.token_app(token, now()).await?.ok_or_else(|| {
+    let (app_id, expires_at) = st.store.token_app(token).await?.ok_or_else(|| {
         wx(
             StatusCode::UNAUTHORIZED,
             wx_codes::INVALID_CREDENTIAL,
-            "invalid credential: access_token is invalid or expired; get a new one from /cgi-bin/token",
+            "invalid credential: access_token is invalid; get one from /cgi-bin/token",
         )
     })?;
+    if expires_at <= now() {
+        return Err(wx(
+            StatusCode::UNAUTHORIZED,
+            wx_codes::ACCESS_TOKEN_EXPIRED,
+            "access_token expired; get a new one from /cgi-bin/token",
+        ));
+    }
     let req: LiveInfoRequest = serde_json::from_slice(&body).map_err(|e| {
         wx(
             StatusCode::BAD_REQUEST,

@@ -439,8 +439,9 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// The app of an unexpired access token.
-    pub async fn token_app(&self, token: &str, now: i64) -> Result<Option<String>, Error> {
+    /// The app of an access token and the token's expiry (unix seconds), if the token exists.
+    /// The caller compares the expiry with now: DynamoDB deletes expired items lazily.
+    pub async fn token_app(&self, token: &str) -> Result<Option<(String, i64)>, Error> {
         let Some(item) = self
             .get(keys::token_pk(token), "TOKEN", "GetItem token")
             .await?
@@ -448,8 +449,7 @@ impl DynamoStore {
             return Ok(None);
         };
         let r = ItemReader::new(&item);
-        let expires_at: i64 = r.n(TTL_ATTR)?;
-        (expires_at > now).then(|| r.s("app_id")).transpose()
+        Ok(Some((r.s("app_id")?, r.n(TTL_ATTR)?)))
     }
 
     // ---- rooms -----------------------------------------------------------------------
