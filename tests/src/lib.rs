@@ -182,6 +182,29 @@ impl TestApi {
         }
     }
 
+    /// Creates a room through the API and returns its id.
+    pub async fn create_room(&self, name: &str, start_in: i64) -> u64 {
+        let r = self
+            .call("POST", "/v1/rooms", &self.room_body(name, start_in))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json["room_id"].as_u64().expect("room_id")
+    }
+
+    /// Moves a room to `status` through the store (as the worker hooks will).
+    pub async fn set_status(&self, room_id: u64, status: zhibo_shared::LiveStatus) {
+        let store = &self.state.store;
+        let room = store
+            .get_room(&self.app.app_id, room_id)
+            .await
+            .expect("get room")
+            .expect("room exists");
+        store
+            .set_live_status(&room, status, self.state.config.max_concurrent_lives, now())
+            .await
+            .expect("set live_status");
+    }
+
     /// A valid create body starting `start_in` seconds from now, lasting an hour.
     pub fn room_body(&self, name: &str, start_in: i64) -> String {
         let start = now() + start_in;

@@ -472,24 +472,8 @@ async fn bad_input_names_the_field() {
 #[tokio::test]
 async fn a_live_room_cannot_be_deleted_or_edited() {
     let api = TestApi::start().await;
-    let id = api
-        .call("POST", "/v1/rooms", &api.room_body("live", 60))
-        .await
-        .json["room_id"]
-        .as_u64()
-        .unwrap();
-    let room = api
-        .state
-        .store
-        .get_room(&api.app.app_id, id)
-        .await
-        .unwrap()
-        .unwrap();
-    api.state
-        .store
-        .set_live_status(&room, LiveStatus::Live, 50, now())
-        .await
-        .unwrap();
+    let id = api.create_room("live", 60).await;
+    api.set_status(id, LiveStatus::Live).await;
     let d = api.call("DELETE", &format!("/v1/rooms/{id}"), "").await;
     assert_eq!(d.status, 409, "{}", d.text);
     assert!(d.errmsg().contains("live"));
@@ -500,18 +484,7 @@ async fn a_live_room_cannot_be_deleted_or_edited() {
     let st = api.call("GET", &format!("/v1/rooms/{id}/status"), "").await;
     assert_eq!(st.json["live_status"], 101);
     // ended rooms can be deleted; their times can no longer change
-    let room = api
-        .state
-        .store
-        .get_room(&api.app.app_id, id)
-        .await
-        .unwrap()
-        .unwrap();
-    api.state
-        .store
-        .set_live_status(&room, LiveStatus::Ended, 50, now())
-        .await
-        .unwrap();
+    api.set_status(id, LiveStatus::Ended).await;
     let p = api
         .call(
             "PATCH",

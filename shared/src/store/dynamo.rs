@@ -257,6 +257,35 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// A conditional PutItem: true if written, false if `condition` failed.
+    async fn put_conditional(
+        &self,
+        item: Item,
+        condition: &str,
+        value: Option<(&str, AttributeValue)>,
+        op: &'static str,
+    ) -> Result<bool, Error> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if let Some((k, v)) = value {
+            put = put.expression_attribute_values(k, v);
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(op)(e)),
+        }
+    }
+
     // ---- table lifecycle -------------------------------------------------------------
 
     /// Creates the table (keys, GSIs, streams) and enables TTL, as [`crate::schema`] defines
@@ -354,24 +383,8 @@ impl DynamoStore {
         item.insert("app_secret".into(), s(&app.app_secret));
         item.insert("created_at".into(), n(app.created_at));
         item.insert("next_room_id".into(), n(0));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err("PutItem app")(e)),
-        }
+        self.put_conditional(item, "attribute_not_exists(pk)", None, "PutItem app")
+            .await
     }
 
     /// The app, if it exists.
@@ -402,26 +415,14 @@ impl DynamoStore {
     ) -> Result<bool, Error> {
         let mut item = Self::key(keys::nonce_pk(app_id, nonce), "NONCE");
         item.insert(TTL_ATTR.into(), n(now + ttl_s));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            // TTL deletion is lazy on AWS: an expired item must not block the nonce.
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
-            .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err("PutItem nonce")(e)),
-        }
+        // TTL deletion is lazy on AWS: an expired item must not block the nonce.
+        self.put_conditional(
+            item,
+            "attribute_not_exists(pk) OR expires_at < :now",
+            Some((":now", n(now))),
+            "PutItem nonce",
+        )
+        .await
     }
 
     /// Stores an access token for `app_id` until `expires_at`.
