@@ -70,7 +70,7 @@ async fn run(args: &[String]) -> Result<(), String> {
                 config.table,
                 if created { "created" } else { "already exists" }
             );
-            let s3 = zhibo_shared::aws::s3_client(&sdk, &config);
+            let s3 = zhibo_shared::aws::s3_client(&sdk, config.s3_endpoint.as_deref());
             match s3.create_bucket().bucket(&config.media_bucket).send().await {
                 Ok(_) => println!("bucket {}: created", config.media_bucket),
                 Err(e) => {

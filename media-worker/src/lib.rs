@@ -1,1 +1,31 @@
+//! # zhibo-media-worker
+//!
+//! RTMP in, HLS in S3 out. Anchors publish to `rtmp://{host}/live/{stream_name}?txSecret=..&txTime=..`;
+//! viewers play `live/{app_id}/{room_id}/index.m3u8` from the bucket a segment later.
+//!
+//! Layers, from pure to I/O:
+//!
+//! - **Pure cores**: [`rtmp::session`] (handshake + `rml_rtmp` session: bytes in, events and
+//!   bytes out), [`rtmp::publish_auth`] (app, stream name, push signature), [`room_hls`] (a
+//!   room's live playlist and replay across reconnects: segments in, objects to upload out), and
+//!   the remuxer itself in the `zhibo-media` crate (FLV → MPEG-TS → HLS).
+//! - **State**: [`registry`] (one publisher per stream name; rooms inside their reconnect
+//!   window), [`metrics`].
+//! - **I/O shells**: [`rtmp::connection`] (socket ↔ session, admission, idle timeout,
+//!   heartbeats), [`sink`] (the `SegmentSink` port with S3 and filesystem adapters, and the
+//!   ordered, bounded, spilling upload queue), [`hooks`] (signed calls to the functions),
+//!   [`http`] (health and metrics), [`worker`] (accept loop and graceful shutdown).
+#![warn(missing_docs)]
 
+pub mod config;
+pub mod hooks;
+pub mod http;
+pub mod metrics;
+pub mod registry;
+pub mod room_hls;
+pub mod rtmp;
+pub mod sink;
+pub mod worker;
+
+pub use config::WorkerConfig;
+pub use worker::Worker;

@@ -16,11 +16,11 @@ pub fn dynamo_client(sdk: &aws_config::SdkConfig, cfg: &Config) -> aws_sdk_dynam
     aws_sdk_dynamodb::Client::from_conf(b.build())
 }
 
-/// An S3 client; `ZHIBO_S3_ENDPOINT` points it at an S3-compatible server (path-style, and
-/// checksums only when required, which S3-compatible servers handle best).
-pub fn s3_client(sdk: &aws_config::SdkConfig, cfg: &Config) -> aws_sdk_s3::Client {
+/// An S3 client; `endpoint` (`ZHIBO_S3_ENDPOINT`) points it at an S3-compatible server
+/// (path-style, and checksums only when required, which S3-compatible servers handle best).
+pub fn s3_client(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(sdk);
-    if let Some(ep) = &cfg.s3_endpoint {
+    if let Some(ep) = endpoint {
         b = b
             .endpoint_url(ep)
             .force_path_style(true)

@@ -24,6 +24,12 @@ pub struct Config {
     /// `QUOTA_UTC_OFFSET_MINUTES`: the time zone of the quota day. It defaults to 480 (UTC+8,
     /// China Standard Time, as WeChat).
     pub quota_utc_offset_minutes: i32,
+    /// `PUSH_KEY`: the key push URLs are signed with (the media worker verifies them with the
+    /// same key). At least 16 characters; `POST /v1/rooms/{id}/push-url` needs it.
+    pub push_key: Option<String>,
+    /// `INGEST_HOST`: host[:port] of the RTMP ingest in push URLs. It defaults to
+    /// `localhost:1935`.
+    pub ingest_host: String,
 }
 
 impl Config {
@@ -70,6 +76,16 @@ impl Config {
         let dynamo_endpoint = url("ZHIBO_DYNAMO_ENDPOINT");
         let s3_endpoint = url("ZHIBO_S3_ENDPOINT");
         let media_bucket = non_empty("MEDIA_BUCKET").unwrap_or_else(|| "hls".to_string());
+        let push_key = non_empty("PUSH_KEY");
+        if push_key.as_ref().is_some_and(|k| k.len() < 16) {
+            problems.push("PUSH_KEY is too short: use at least 16 characters".to_string());
+        }
+        let ingest_host = non_empty("INGEST_HOST").unwrap_or_else(|| "localhost:1935".to_string());
+        if ingest_host.contains('/') || ingest_host.contains(char::is_whitespace) {
+            problems.push(format!(
+                "INGEST_HOST={ingest_host:?} is invalid: expected host[:port], without scheme or path"
+            ));
+        }
         if !problems.is_empty() {
             return Err(Error::Config(problems.join("\n")));
         }
@@ -82,6 +98,8 @@ impl Config {
             max_lives_per_day,
             max_concurrent_lives,
             quota_utc_offset_minutes,
+            push_key,
+            ingest_host,
         })
     }
 }

@@ -5,7 +5,8 @@
 //! - **Pure core** (no I/O, the caller passes `now`): [`live_status`] (WeChat codes 101–107),
 //!   [`room`] (rooms and their validation rules), [`app`] (tenants), [`signing`] (every
 //!   signature: management API requests, push/play URLs, webhooks and hooks), [`schema`] (the
-//!   single DynamoDB table and the only place that builds its keys), [`config`] (environment,
+//!   single DynamoDB table and the only place that builds its keys), [`keys`] (the media bucket's
+//!   object layout), [`hooks`] (the worker → functions hook contract), [`replay`] (the replay summary), [`config`] (environment,
 //!   every problem reported at once) and [`error`] (the JSON error body of the API).
 //! - **Adapters**: [`store`] (DynamoDB) and [`aws`] (SDK clients with local endpoint overrides).
 //! - **HTTP shell**: [`http`] (the state every router shares, the signed-request extractor,
@@ -16,9 +17,12 @@ pub mod app;
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod hooks;
 pub mod http;
 pub mod ids;
+pub mod keys;
 pub mod live_status;
+pub mod replay;
 pub mod room;
 pub mod schema;
 pub mod signing;

@@ -6,16 +6,17 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use zhibo_shared::http::{
     json_response, now, parse_json, parse_room_id, query_number, query_pairs, ApiState,
     SignedRequest,
 };
 use zhibo_shared::room::{CreateRoom, PatchRoom, Room};
+use zhibo_shared::signing::UrlSignature;
 use zhibo_shared::store::{IdempotencyKey, StoreError};
 use zhibo_shared::{ApiError, LiveStatus};
 
@@ -33,6 +34,7 @@ pub fn router(state: ApiState) -> Router {
             get(get_room).patch(patch_room).delete(delete_room),
         )
         .route("/v1/rooms/{room_id}/status", get(room_status))
+        .route("/v1/rooms/{room_id}/push-url", post(push_url))
         .with_state(state)
 }
 
@@ -234,4 +236,80 @@ async fn room_status(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(res)
+}
+
+/// Default lifetime of a push URL, seconds.
+pub const DEFAULT_PUSH_URL_TTL_S: i64 = 3600;
+/// Longest lifetime of a push URL, seconds (a week, for OBS profiles set up ahead).
+pub const MAX_PUSH_URL_TTL_S: i64 = 7 * 86400;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushUrlRequest {
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct PushUrl {
+    push_url: String,
+    server: String,
+    stream_key: String,
+    expires_at: i64,
+}
+
+/// `POST /v1/rooms/{room_id}/push-url` `{"expires_in"}` → a Tencent-compatible signed RTMP URL,
+/// also split into OBS's `server` and `stream_key`. Refused once the room can never go live
+/// again (ended, banned, expired).
+async fn push_url(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let body: PushUrlRequest = if req.body.iter().all(u8::is_ascii_whitespace) {
+        PushUrlRequest { expires_in: None }
+    } else {
+        parse_json(&req.body)?
+    };
+    let ttl = body.expires_in.unwrap_or(DEFAULT_PUSH_URL_TTL_S);
+    if !(60..=MAX_PUSH_URL_TTL_S).contains(&ttl) {
+        return Err(ApiError::bad_field(
+            "expires_in",
+            format!("must be 60..={MAX_PUSH_URL_TTL_S} seconds"),
+        ));
+    }
+    let Some(key) = st.config.push_key.as_deref() else {
+        return Err(ApiError::internal(
+            &"PUSH_KEY is not configured, so push URLs cannot be signed",
+        ));
+    };
+    let room = load_room(&st, &req.app.app_id, &room_id).await?;
+    if matches!(
+        room.live_status,
+        LiveStatus::Ended | LiveStatus::Banned | LiveStatus::Expired
+    ) {
+        return Err(ApiError::conflict(format!(
+            "room {} is {} ({}); it cannot go live again",
+            room.room_id,
+            match room.live_status {
+                LiveStatus::Ended => "ended",
+                LiveStatus::Banned => "banned",
+                _ => "expired",
+            },
+            room.live_status.code()
+        )));
+    }
+    let expires_at = now() + ttl;
+    let sig = UrlSignature::sign(key, &room.stream_name, expires_at);
+    let server = format!("rtmp://{}/live/", st.config.ingest_host);
+    let stream_key = format!("{}?{}", room.stream_name, sig.query());
+    Ok(json_response(
+        StatusCode::OK,
+        &PushUrl {
+            push_url: format!("{server}{stream_key}"),
+            server,
+            stream_key,
+            expires_at,
+        },
+    ))
 }

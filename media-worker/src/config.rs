@@ -1,0 +1,296 @@
+//! The worker's configuration, parsed once from the environment; every problem is reported at
+//! once, one per line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::rtmp::publish_auth::PublishAuth;
+
+/// Where segments and playlists go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkConfig {
+    /// `ZHIBO_SINK=s3` (default): `MEDIA_BUCKET` (default `hls`), endpoint override
+    /// `ZHIBO_S3_ENDPOINT` for S3-compatible servers.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Endpoint override.
+        endpoint: Option<String>,
+    },
+    /// `ZHIBO_SINK=fs`: files under `ZHIBO_FS_SINK_DIR` (benchmarks, local experiments).
+    Fs {
+        /// Root directory (object keys become paths under it).
+        root: PathBuf,
+    },
+}
+
+/// Hook calls to the functions.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HookConfig {
+    /// `ZHIBO_HOOK_URL`: the full URL of `POST /internal/hooks`.
+    pub url: String,
+    /// `HOOK_SECRET`: HMAC key of the `Zhibo-Signature` header.
+    pub secret: String,
+    /// `ZHIBO_HOOK_TIMEOUT_MS`: per attempt (default 2000).
+    pub timeout: Duration,
+    /// `ZHIBO_HEARTBEAT_S`: heartbeat period of every live session (default 10).
+    pub heartbeat: Duration,
+}
+
+impl std::fmt::Debug for HookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookConfig")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
+    }
+}
+
+/// Everything the worker reads from its environment.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `ZHIBO_RTMP_ADDR` (default `0.0.0.0:1935`).
+    pub rtmp_addr: SocketAddr,
+    /// `ZHIBO_HTTP_ADDR`: `/healthz` and `/metrics` (default `0.0.0.0:9090`).
+    pub http_addr: SocketAddr,
+    /// `ZHIBO_WORKER_ID` (default: host name, else random).
+    pub worker_id: String,
+    /// `PUSH_KEY`, or `ZHIBO_PUBLISH_AUTH=off` (benchmarks only).
+    pub publish_auth: PublishAuth,
+    /// Hook calls; `None` when `ZHIBO_HOOK_URL` is unset (signature-only admission).
+    pub hooks: Option<HookConfig>,
+    /// The sink.
+    pub sink: SinkConfig,
+    /// `ZHIBO_SEGMENT_TARGET_MS` (default 2000).
+    pub segment_target_ms: u32,
+    /// `ZHIBO_LIVE_WINDOW` segments in the live playlist (default 6).
+    pub live_window: usize,
+    /// `ZHIBO_RECONNECT_WINDOW_S` (default 60): a republish within it continues the live and
+    /// the replay.
+    pub reconnect_window: Duration,
+    /// `ZHIBO_IDLE_TIMEOUT_S` (default 10): a publisher sending no media this long is dropped.
+    pub idle_timeout: Duration,
+    /// `ZHIBO_UPLOAD_CONCURRENCY` (default 32) requests in flight to the sink.
+    pub upload_concurrency: usize,
+    /// `ZHIBO_UPLOAD_MEMORY_MB` (default 256) of queued bodies before spilling to disk.
+    pub upload_memory_bytes: usize,
+    /// `ZHIBO_SPILL_DIR` (default `$TMPDIR/zhibo-spill`).
+    pub spill_dir: PathBuf,
+    /// `ZHIBO_SHUTDOWN_GRACE_S` (default 30): how long SIGTERM waits for uploads.
+    pub shutdown_grace: Duration,
+    /// `ZHIBO_MAX_CONNECTIONS` (default 2000).
+    pub max_connections: usize,
+}
+
+impl WorkerConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<WorkerConfig, String> {
+        WorkerConfig::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`; the error lists every problem, one per line.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, String> {
+        let mut problems: Vec<String> = Vec::new();
+        let val = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut addr = |k: &str, default: &str| -> SocketAddr {
+            let v = val(k).unwrap_or_else(|| default.to_string());
+            v.parse().unwrap_or_else(|_| {
+                problems.push(format!(
+                    "{k}={v:?} is invalid: expected host:port, e.g. {default}"
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            })
+        };
+        let rtmp_addr = addr("ZHIBO_RTMP_ADDR", "0.0.0.0:1935");
+        let http_addr = addr("ZHIBO_HTTP_ADDR", "0.0.0.0:9090");
+        let mut num = |k: &str, default: u64, min: u64, max: u64| -> u64 {
+            match val(k) {
+                None => default,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let segment_target_ms = num("ZHIBO_SEGMENT_TARGET_MS", 2000, 500, 20_000) as u32;
+        let live_window = num("ZHIBO_LIVE_WINDOW", 6, 3, 100) as usize;
+        let reconnect_window = Duration::from_secs(num("ZHIBO_RECONNECT_WINDOW_S", 60, 0, 3600));
+        let idle_timeout = Duration::from_secs(num("ZHIBO_IDLE_TIMEOUT_S", 10, 2, 600));
+        let upload_concurrency = num("ZHIBO_UPLOAD_CONCURRENCY", 32, 1, 1024) as usize;
+        let upload_memory_bytes =
+            num("ZHIBO_UPLOAD_MEMORY_MB", 256, 1, 65_536) as usize * 1024 * 1024;
+        let shutdown_grace = Duration::from_secs(num("ZHIBO_SHUTDOWN_GRACE_S", 30, 0, 3600));
+        let max_connections = num("ZHIBO_MAX_CONNECTIONS", 2000, 1, 1_000_000) as usize;
+        let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
+        let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
+
+        let publish_auth = match (val("ZHIBO_PUBLISH_AUTH").as_deref(), val("PUSH_KEY")) {
+            (Some("off"), _) => PublishAuth::Off,
+            (None | Some("push-key"), Some(key)) if key.len() >= 16 => PublishAuth::PushKey(key),
+            (None | Some("push-key"), Some(_)) => {
+                problems.push("PUSH_KEY is too short: use at least 16 characters".into());
+                PublishAuth::Off
+            }
+            (None | Some("push-key"), None) => {
+                problems.push(
+                    "PUSH_KEY is required: the key push URLs are signed with (or ZHIBO_PUBLISH_AUTH=off for benchmarks)"
+                        .into(),
+                );
+                PublishAuth::Off
+            }
+            (Some(other), _) => {
+                problems.push(format!(
+                    "ZHIBO_PUBLISH_AUTH={other:?} is invalid: expected push-key (default) or off"
+                ));
+                PublishAuth::Off
+            }
+        };
+        let hooks = match (val("ZHIBO_HOOK_URL"), val("HOOK_SECRET")) {
+            (None, _) => None,
+            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                problems.push(format!(
+                    "ZHIBO_HOOK_URL={url:?} is invalid: expected an http(s) URL"
+                ));
+                None
+            }
+            (Some(_), None) => {
+                problems.push("HOOK_SECRET is required when ZHIBO_HOOK_URL is set".into());
+                None
+            }
+            (Some(url), Some(secret)) => Some(HookConfig {
+                url,
+                secret,
+                timeout: hook_timeout,
+                heartbeat,
+            }),
+        };
+        let sink = match val("ZHIBO_SINK").as_deref() {
+            None | Some("s3") => {
+                let endpoint = val("ZHIBO_S3_ENDPOINT");
+                if let Some(ep) = &endpoint {
+                    if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+                        problems.push(format!(
+                            "ZHIBO_S3_ENDPOINT={ep:?} is invalid: expected an http(s) URL"
+                        ));
+                    }
+                }
+                SinkConfig::S3 {
+                    bucket: val("MEDIA_BUCKET").unwrap_or_else(|| "hls".into()),
+                    endpoint,
+                }
+            }
+            Some("fs") => match val("ZHIBO_FS_SINK_DIR") {
+                Some(dir) => SinkConfig::Fs { root: dir.into() },
+                None => {
+                    problems.push("ZHIBO_FS_SINK_DIR is required when ZHIBO_SINK=fs".into());
+                    SinkConfig::Fs {
+                        root: PathBuf::new(),
+                    }
+                }
+            },
+            Some(other) => {
+                problems.push(format!(
+                    "ZHIBO_SINK={other:?} is invalid: expected s3 or fs"
+                ));
+                SinkConfig::Fs {
+                    root: PathBuf::new(),
+                }
+            }
+        };
+        let spill_dir = val("ZHIBO_SPILL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("zhibo-spill"));
+        let worker_id = val("ZHIBO_WORKER_ID")
+            .or_else(|| val("HOSTNAME"))
+            .unwrap_or_else(|| format!("worker-{}", zhibo_shared::ids::random_hex(4)));
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        Ok(WorkerConfig {
+            rtmp_addr,
+            http_addr,
+            worker_id,
+            publish_auth,
+            hooks,
+            sink,
+            segment_target_ms,
+            live_window,
+            reconnect_window,
+            idle_timeout,
+            upload_concurrency,
+            upload_memory_bytes,
+            spill_dir,
+            shutdown_grace,
+            max_connections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<WorkerConfig, String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        WorkerConfig::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[("PUSH_KEY", "0123456789abcdef")]).unwrap();
+        assert_eq!(c.rtmp_addr.port(), 1935);
+        assert_eq!(c.segment_target_ms, 2000);
+        assert_eq!(c.live_window, 6);
+        assert_eq!(c.reconnect_window, Duration::from_secs(60));
+        assert_eq!(c.idle_timeout, Duration::from_secs(10));
+        assert!(c.hooks.is_none());
+        assert_eq!(
+            c.sink,
+            SinkConfig::S3 {
+                bucket: "hls".into(),
+                endpoint: None
+            }
+        );
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "secrets are redacted"
+        );
+    }
+
+    #[test]
+    fn every_problem_at_once() {
+        let err = cfg(&[
+            ("ZHIBO_RTMP_ADDR", "nope"),
+            ("ZHIBO_SINK", "fs"),
+            ("ZHIBO_HOOK_URL", "http://h/internal/hooks"),
+            ("ZHIBO_IDLE_TIMEOUT_S", "1"),
+        ])
+        .unwrap_err();
+        for needle in [
+            "ZHIBO_RTMP_ADDR",
+            "ZHIBO_FS_SINK_DIR",
+            "HOOK_SECRET",
+            "PUSH_KEY",
+            "ZHIBO_IDLE_TIMEOUT_S",
+        ] {
+            assert!(err.contains(needle), "{needle} missing from:\n{err}");
+        }
+        assert_eq!(err.lines().count(), 5);
+    }
+}

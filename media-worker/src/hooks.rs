@@ -1,0 +1,245 @@
+//! Hook calls to the functions (`POST /internal/hooks`, API.md "Worker hooks"), signed with the
+//! hook secret. `publish` is awaited and decides; `heartbeat` answers may drop a publisher;
+//! `unpublish` is retried in the background until delivered (or given up after a day).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use zhibo_shared::hooks::{HookAnswer, HookEvent, HookEventKind, SIGNATURE_HEADER};
+use zhibo_shared::ids::random_hex;
+use zhibo_shared::room::RoomId;
+use zhibo_shared::signing::BodySignature;
+
+use crate::config::HookConfig;
+
+/// How long an undelivered `unpublish` is retried.
+const UNPUBLISH_RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// Why a hook call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// No answer (connection refused, timeout).
+    #[error("hook {url} unreachable: {message}")]
+    Unreachable {
+        /// The hook URL.
+        url: String,
+        /// What happened.
+        message: String,
+    },
+    /// An answer that is neither 200 nor 403 with a JSON `HookAnswer`.
+    #[error("hook {url} answered HTTP {status}: {body}")]
+    BadAnswer {
+        /// The hook URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+}
+
+/// Signs and sends hooks.
+#[derive(Clone)]
+pub struct HookClient {
+    http: reqwest::Client,
+    config: Arc<HookConfig>,
+    worker_id: Arc<str>,
+    in_flight: Arc<(AtomicUsize, Notify)>,
+    failures: Arc<AtomicU64>,
+}
+
+/// The identity of one publish session, which numbers its hook events.
+#[derive(Debug)]
+pub struct HookSession {
+    /// The publish session id.
+    pub session_id: String,
+    app_id: String,
+    room_id: RoomId,
+    stream_name: String,
+    client_ip: String,
+    next_seq: u64,
+}
+
+impl HookSession {
+    /// Starts numbering a session's events at 0.
+    pub fn new(
+        session_id: &str,
+        app_id: &str,
+        room_id: RoomId,
+        stream_name: &str,
+        client_ip: &str,
+    ) -> Self {
+        HookSession {
+            session_id: session_id.to_string(),
+            app_id: app_id.to_string(),
+            room_id,
+            stream_name: stream_name.to_string(),
+            client_ip: client_ip.to_string(),
+            next_seq: 0,
+        }
+    }
+
+    /// The next event of this session.
+    pub fn event(&mut self, kind: HookEventKind, worker_id: &str, at_ms: i64) -> HookEvent {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        HookEvent {
+            event: kind,
+            event_id: random_hex(12),
+            session_id: self.session_id.clone(),
+            seq,
+            app_id: self.app_id.clone(),
+            room_id: self.room_id,
+            stream_name: self.stream_name.clone(),
+            worker_id: worker_id.to_string(),
+            client_ip: self.client_ip.clone(),
+            at_ms,
+        }
+    }
+}
+
+impl HookClient {
+    /// A client for the configured hook URL.
+    pub fn new(config: HookConfig, worker_id: &str) -> Result<HookClient, String> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| format!("cannot build the hook HTTP client: {e}"))?;
+        Ok(HookClient {
+            http,
+            config: Arc::new(config),
+            worker_id: worker_id.into(),
+            in_flight: Arc::new((AtomicUsize::new(0), Notify::new())),
+            failures: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The worker id put in every event.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Heartbeat period.
+    pub fn heartbeat_every(&self) -> Duration {
+        self.config.heartbeat
+    }
+
+    /// Failed attempts so far (for metrics).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// One signed attempt.
+    pub async fn call(&self, event: &HookEvent) -> Result<HookAnswer, HookError> {
+        let result = self.call_once(event).await;
+        if result.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn call_once(&self, event: &HookEvent) -> Result<HookAnswer, HookError> {
+        let url = &self.config.url;
+        let body = serde_json::to_vec(event).map_err(|e| HookError::Unreachable {
+            url: url.clone(),
+            message: format!("cannot encode the event: {e}"),
+        })?;
+        let t = now_ms() / 1000;
+        let signature = BodySignature::header(self.config.secret.as_bytes(), t, &body);
+        let response = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| HookError::Unreachable {
+                url: url.clone(),
+                message: e.to_string(),
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        match (status, serde_json::from_slice::<HookAnswer>(&bytes)) {
+            (200 | 403, Ok(answer)) => Ok(answer),
+            (200, Err(_)) if event.event != HookEventKind::Publish => Ok(HookAnswer {
+                allow: true,
+                reason: None,
+            }),
+            _ => Err(HookError::BadAnswer {
+                url: url.clone(),
+                status,
+                body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    /// Sends `event` in the background, retrying with exponential backoff (capped at 60 s)
+    /// until it is delivered or a day has passed. [`HookClient::drain`] waits for these.
+    pub fn send_retrying(&self, event: HookEvent) {
+        let this = self.clone();
+        this.in_flight.0.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                match this.call(&event).await {
+                    Ok(_) => break,
+                    Err(e) if started.elapsed() < UNPUBLISH_RETRY_FOR => {
+                        tracing::warn!(event_id = %event.event_id, "hook {:?} failed, retrying in {backoff:?}: {e}", event.event);
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(60));
+                    }
+                    Err(e) => {
+                        tracing::error!(event_id = %event.event_id, "hook {:?} given up after a day: {e}", event.event);
+                        break;
+                    }
+                }
+            }
+            if this.in_flight.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+                this.in_flight.1.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits until every background hook is delivered, or `timeout` passes; returns how many
+    /// are still pending.
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.in_flight.1.notified();
+            let pending = self.in_flight.0.load(Ordering::SeqCst);
+            if pending == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.in_flight.0.load(Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_number_their_events() {
+        let mut s = HookSession::new("s1", "demo", 7, "demo_7", "10.0.0.1");
+        let a = s.event(HookEventKind::Publish, "w1", 1);
+        let b = s.event(HookEventKind::Heartbeat, "w1", 2);
+        assert_eq!((a.seq, b.seq), (0, 1));
+        assert_ne!(a.event_id, b.event_id);
+        assert_eq!(b.stream_name, "demo_7");
+    }
+}

@@ -1,0 +1,263 @@
+//! The HLS state of one room across publish sessions (sans-IO): the stable live playlist, the
+//! replay being accumulated, and the objects to upload for each finished segment. Reconnects
+//! inside the window continue both with a discontinuity; [`RoomHls::close`] ends them.
+
+use bytes::Bytes;
+use zhibo_media::hls::{
+    render_vod_playlist, LivePlaylist, LivePlaylistConfig, PlaylistSegment, Segment,
+};
+use zhibo_shared::keys;
+use zhibo_shared::replay::ReplaySummary;
+use zhibo_shared::room::{stream_name, RoomId};
+
+use crate::sink::ObjectPut;
+
+/// Per-room HLS state.
+#[derive(Debug)]
+pub struct RoomHls {
+    app_id: String,
+    room_id: RoomId,
+    live: LivePlaylist,
+    target_duration_secs: u64,
+    replay_id: String,
+    replay_segments: Vec<PlaylistSegment>,
+    replay_start_ms: i64,
+    replay_bytes: u64,
+    sessions: Vec<String>,
+    session: Option<ActiveSession>,
+    ended_at_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+struct ActiveSession {
+    id: String,
+    started_ms: i64,
+    first_segment_pending: bool,
+}
+
+impl RoomHls {
+    /// A room's first session starts: a new live playlist and a new replay.
+    pub fn new(app_id: &str, room_id: RoomId, live: LivePlaylistConfig, now_ms: i64) -> RoomHls {
+        RoomHls {
+            app_id: app_id.to_string(),
+            room_id,
+            live: LivePlaylist::new(live),
+            target_duration_secs: live.target_duration_secs,
+            replay_id: keys::time_ordered_id(now_ms),
+            replay_segments: Vec::new(),
+            replay_start_ms: now_ms,
+            replay_bytes: 0,
+            sessions: Vec::new(),
+            session: None,
+            ended_at_ms: None,
+        }
+    }
+
+    /// The replay this room's sessions are adding to.
+    pub fn replay_id(&self) -> &str {
+        &self.replay_id
+    }
+
+    /// When the last session ended, if none is running.
+    pub fn ended_at_ms(&self) -> Option<i64> {
+        self.ended_at_ms
+    }
+
+    /// A publish session starts (the first, or a reconnect inside the window).
+    pub fn begin_session(&mut self, session_id: &str, now_ms: i64) {
+        self.sessions.push(session_id.to_string());
+        self.session = Some(ActiveSession {
+            id: session_id.to_string(),
+            started_ms: now_ms,
+            first_segment_pending: true,
+        });
+        self.ended_at_ms = None;
+    }
+
+    /// A segment of the running session is finished: returns the segment object, then the
+    /// live playlist that names it (upload in this order).
+    pub fn on_segment(&mut self, segment: &Segment) -> Vec<ObjectPut> {
+        let Some(session) = self.session.as_mut() else {
+            return Vec::new();
+        };
+        // The first segment of every session after the first follows a gap.
+        let discontinuity = segment.discontinuity
+            || (session.first_segment_pending && !self.replay_segments.is_empty());
+        let pdt = session.started_ms + (segment.start_offset * 1000.0).round() as i64;
+        session.first_segment_pending = false;
+        let live_entry = PlaylistSegment {
+            uri: keys::live_segment_uri(&session.id, segment.sequence),
+            duration: segment.duration,
+            discontinuity: discontinuity && self.live.segments().len() > 0,
+            program_date_time_ms: Some(pdt),
+        };
+        let replay_entry = PlaylistSegment {
+            uri: keys::replay_segment_uri(
+                &self.app_id,
+                self.room_id,
+                &session.id,
+                segment.sequence,
+            ),
+            duration: segment.duration,
+            discontinuity: discontinuity && !self.replay_segments.is_empty(),
+            program_date_time_ms: Some(pdt),
+        };
+        let key = keys::live_segment(&self.app_id, self.room_id, &session.id, segment.sequence);
+        self.live.push(live_entry);
+        self.replay_segments.push(replay_entry);
+        self.replay_bytes += segment.byte_size() as u64;
+        vec![
+            ObjectPut {
+                key,
+                body: segment.data.clone(),
+                content_type: keys::CONTENT_TYPE_SEGMENT,
+                cache_control: keys::CACHE_SEGMENT,
+            },
+            self.live_playlist_object(),
+        ]
+    }
+
+    /// The running session ended (the reconnect window starts).
+    pub fn end_session(&mut self, now_ms: i64) {
+        self.session = None;
+        self.ended_at_ms = Some(now_ms);
+    }
+
+    /// The room's live is over (window closed, or shutdown): the live playlist gets
+    /// `#EXT-X-ENDLIST`, and when any segment was written, the replay playlist and then its
+    /// summary JSON follow. Upload in this order, after every segment.
+    pub fn close(&mut self, now_ms: i64) -> (Vec<ObjectPut>, Option<ReplaySummary>) {
+        self.session = None;
+        if self.replay_segments.is_empty() {
+            return (Vec::new(), None);
+        }
+        self.live.set_ended(true);
+        let summary = ReplaySummary {
+            replay_id: self.replay_id.clone(),
+            app_id: self.app_id.clone(),
+            room_id: self.room_id,
+            stream_name: stream_name(&self.app_id, self.room_id),
+            start_ms: self.replay_start_ms,
+            end_ms: self.ended_at_ms.unwrap_or(now_ms),
+            duration_s: self.replay_segments.iter().map(|s| s.duration).sum(),
+            segments: self.replay_segments.len() as u64,
+            size_bytes: self.replay_bytes,
+            sessions: self.sessions.clone(),
+            discontinuities: self
+                .replay_segments
+                .iter()
+                .filter(|s| s.discontinuity)
+                .count() as u64,
+        };
+        let playlist = render_vod_playlist(&self.replay_segments, self.target_duration_secs);
+        let json = serde_json::to_vec(&summary).unwrap_or_default();
+        let objects = vec![
+            self.live_playlist_object(),
+            ObjectPut {
+                key: keys::replay_playlist(&self.app_id, self.room_id, &self.replay_id),
+                body: Bytes::from(playlist),
+                content_type: keys::CONTENT_TYPE_PLAYLIST,
+                cache_control: keys::CACHE_REPLAY,
+            },
+            ObjectPut {
+                key: keys::replay_summary(&self.app_id, self.room_id, &self.replay_id),
+                body: Bytes::from(json),
+                content_type: keys::CONTENT_TYPE_JSON,
+                cache_control: keys::CACHE_REPLAY,
+            },
+        ];
+        (objects, Some(summary))
+    }
+
+    fn live_playlist_object(&self) -> ObjectPut {
+        ObjectPut {
+            key: keys::live_playlist(&self.app_id, self.room_id),
+            body: Bytes::from(self.live.render()),
+            content_type: keys::CONTENT_TYPE_PLAYLIST,
+            cache_control: keys::CACHE_LIVE_PLAYLIST,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zhibo_media::hls::parse_media_playlist;
+
+    fn seg(sequence: u64, start: f64, discontinuity: bool) -> Segment {
+        Segment {
+            sequence,
+            duration: 2.0,
+            discontinuity,
+            start_offset: start,
+            start_dts_90k: 0,
+            start_timestamp_ms: 0,
+            starts_with_keyframe: true,
+            has_video: true,
+            has_audio: true,
+            data: Bytes::from(vec![0x47; 188]),
+        }
+    }
+
+    #[test]
+    fn segment_before_playlist_and_reconnect_is_a_discontinuity() {
+        let mut room = RoomHls::new("demo", 7, LivePlaylistConfig::default(), 1_000);
+        room.begin_session("s1", 1_000);
+        let objs = room.on_segment(&seg(0, 0.0, false));
+        assert_eq!(objs[0].key, "live/demo/7/s1/0.ts");
+        assert_eq!(objs[0].content_type, "video/mp2t");
+        assert_eq!(objs[1].key, "live/demo/7/index.m3u8");
+        assert_eq!(objs[1].cache_control, "max-age=1");
+        room.on_segment(&seg(1, 2.0, false));
+        room.end_session(5_000);
+        assert_eq!(room.ended_at_ms(), Some(5_000));
+        room.begin_session("s2", 20_000);
+        let objs = room.on_segment(&seg(0, 0.0, false));
+        let live = parse_media_playlist(std::str::from_utf8(&objs[1].body).unwrap()).unwrap();
+        let uris: Vec<_> = live.segments.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["s1/0.ts", "s1/1.ts", "s2/0.ts"]);
+        assert!(live.segments[2].discontinuity);
+        assert!(!live.segments[1].discontinuity);
+        assert!(!live.ended);
+
+        room.end_session(30_000);
+        let (objs, summary) = room.close(90_000);
+        let keys: Vec<_> = objs.iter().map(|o| o.key.as_str()).collect();
+        let rid = room.replay_id().to_string();
+        assert_eq!(
+            keys,
+            [
+                "live/demo/7/index.m3u8".to_string(),
+                format!("replays/demo/7/{rid}.m3u8"),
+                format!("replays/demo/7/{rid}.json")
+            ]
+        );
+        assert!(
+            parse_media_playlist(std::str::from_utf8(&objs[0].body).unwrap())
+                .unwrap()
+                .ended
+        );
+        let replay = parse_media_playlist(std::str::from_utf8(&objs[1].body).unwrap()).unwrap();
+        assert!(replay.ended);
+        assert_eq!(replay.segments.len(), 3);
+        assert_eq!(replay.segments[0].uri, "../../../live/demo/7/s1/0.ts");
+        assert!(replay.segments[2].discontinuity);
+        let summary = summary.unwrap();
+        assert_eq!(summary.segments, 3);
+        assert_eq!(summary.discontinuities, 1);
+        assert_eq!(summary.sessions, ["s1", "s2"]);
+        assert_eq!(summary.end_ms, 30_000);
+        assert!((summary.duration_s - 6.0).abs() < 1e-9);
+        let json: ReplaySummary = serde_json::from_slice(&objs[2].body).unwrap();
+        assert_eq!(json, summary);
+    }
+
+    #[test]
+    fn a_session_without_segments_leaves_no_replay() {
+        let mut room = RoomHls::new("demo", 7, LivePlaylistConfig::default(), 0);
+        room.begin_session("s1", 0);
+        room.end_session(1);
+        let (objs, summary) = room.close(2);
+        assert!(objs.is_empty() && summary.is_none());
+    }
+}

@@ -1,0 +1,407 @@
+//! The I/O shell of one RTMP connection: reads the socket into [`RtmpSession`], admits a
+//! publish (signature, one publisher per stream, the `publish` hook), feeds media to the
+//! segmenter and hands finished segments to the room's uploader without ever awaiting it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+use zhibo_media::hls::{Segment, Segmenter};
+use zhibo_shared::hooks::HookEventKind;
+use zhibo_shared::keys::time_ordered_id;
+
+use super::publish_auth::{authorize_publish, AuthorizedPublish, PublishRefusal};
+use super::session::{RtmpEvent, RtmpSession};
+use crate::hooks::{now_ms, HookSession};
+use crate::metrics::Metrics;
+use crate::registry::Claim;
+use crate::worker::Worker;
+
+/// Socket read size: a few RTMP chunks of a 2.5 Mbit/s stream per read.
+const READ_BUF: usize = 16 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The publisher closed the socket or unpublished.
+    Finished,
+    /// No media for the idle timeout (or no publish that long after connecting).
+    Idle,
+    /// Dropped by a hook answer or an operator action.
+    Kicked,
+    /// The worker is shutting down.
+    Shutdown,
+    /// Refused publish or play.
+    Refused(String),
+    /// Broken RTMP or socket error.
+    Error(String),
+}
+
+struct Publishing {
+    publish: AuthorizedPublish,
+    claim: Claim,
+    segmenter: Segmenter,
+    hook: HookSession,
+    last_media: Instant,
+    next_heartbeat: Instant,
+    warned_unsupported: bool,
+}
+
+/// Serves one accepted TCP connection until it closes.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    worker: Arc<Worker>,
+    mut shutdown: watch::Receiver<bool>,
+) -> CloseReason {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection {
+        stream,
+        peer,
+        worker,
+        rtmp: RtmpSession::new(),
+        publishing: None,
+        connected_at: Instant::now(),
+    };
+    let reason = conn.run(&mut shutdown).await;
+    conn.finish(&reason).await;
+    reason
+}
+
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    worker: Arc<Worker>,
+    rtmp: RtmpSession,
+    publishing: Option<Publishing>,
+    connected_at: Instant,
+}
+
+impl Connection {
+    async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> CloseReason {
+        let mut buf = vec![0u8; READ_BUF];
+        let mut events = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle = self.worker.config.idle_timeout;
+        loop {
+            let kick = self.publishing.as_ref().map(|p| p.claim.kick.clone());
+            let kicked = async {
+                match kick {
+                    Some(k) => k.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = self.stream.read(&mut buf) => {
+                    let n = match read {
+                        Ok(0) => return CloseReason::Finished,
+                        Ok(n) => n,
+                        Err(e) => return CloseReason::Error(format!("socket read failed: {e}")),
+                    };
+                    self.worker.metrics.bytes_in_total.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    events.clear();
+                    if let Err(e) = self.rtmp.on_bytes(&buf[..n], &mut events) {
+                        Metrics::inc(&self.worker.metrics.protocol_errors_total);
+                        return CloseReason::Error(e.to_string());
+                    }
+                    for event in events.drain(..) {
+                        if let Some(reason) = self.on_event(event).await {
+                            let _ = self.flush_outbound().await;
+                            return reason;
+                        }
+                    }
+                    if let Err(e) = self.flush_outbound().await {
+                        return e;
+                    }
+                }
+                _ = tick.tick() => {
+                    match &self.publishing {
+                        Some(p) if p.last_media.elapsed() >= idle => {
+                            Metrics::inc(&self.worker.metrics.idle_timeouts_total);
+                            return CloseReason::Idle;
+                        }
+                        None if self.connected_at.elapsed() >= idle => {
+                            Metrics::inc(&self.worker.metrics.idle_timeouts_total);
+                            return CloseReason::Idle;
+                        }
+                        _ => {}
+                    }
+                    self.maybe_heartbeat();
+                }
+                _ = kicked => {
+                    Metrics::inc(&self.worker.metrics.kicked_total);
+                    return CloseReason::Kicked;
+                }
+                _ = shutdown.changed() => return CloseReason::Shutdown,
+            }
+        }
+    }
+
+    async fn flush_outbound(&mut self) -> Result<(), CloseReason> {
+        if self.rtmp.outbound().is_empty() {
+            return Ok(());
+        }
+        let write = self.stream.write_all(self.rtmp.outbound()).await;
+        self.rtmp.clear_outbound();
+        write.map_err(|e| CloseReason::Error(format!("socket write failed: {e}")))
+    }
+
+    /// Handles one event; `Some` ends the connection.
+    async fn on_event(&mut self, event: RtmpEvent) -> Option<CloseReason> {
+        match event {
+            RtmpEvent::Connect { request_id, .. } => {
+                // The app is checked with the stream key at publish time (OBS may put the query
+                // on either).
+                if let Err(e) = self.rtmp.accept(request_id) {
+                    return Some(CloseReason::Error(e.to_string()));
+                }
+                None
+            }
+            RtmpEvent::Play { request_id } => {
+                let _ = self.rtmp.reject(
+                    request_id,
+                    "NetStream.Play.Failed",
+                    "zhibo does not serve RTMP playback; play the room's HLS URL",
+                );
+                Some(CloseReason::Refused("RTMP play is not served".into()))
+            }
+            RtmpEvent::Publish {
+                request_id,
+                app_name,
+                stream_key,
+            } => {
+                if self.publishing.is_some() {
+                    let _ = self.rtmp.reject(
+                        request_id,
+                        "NetStream.Publish.BadName",
+                        "this connection already publishes a stream",
+                    );
+                    return Some(CloseReason::Refused(
+                        "second publish on one connection".into(),
+                    ));
+                }
+                match self.admit(&app_name, &stream_key).await {
+                    Ok(publishing) => {
+                        if let Err(e) = self.rtmp.accept(request_id) {
+                            self.publishing = Some(publishing);
+                            return Some(CloseReason::Error(e.to_string()));
+                        }
+                        tracing::info!(
+                            stream = %publishing.publish.stream_name,
+                            session = %publishing.hook.session_id,
+                            peer = %self.peer,
+                            continued = publishing.claim.continued,
+                            "publish started"
+                        );
+                        Metrics::inc(&self.worker.metrics.publishes_total);
+                        self.worker
+                            .metrics
+                            .streams_live
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.publishing = Some(publishing);
+                        None
+                    }
+                    Err(refusal) => {
+                        Metrics::inc(&self.worker.metrics.publishes_refused_total);
+                        tracing::info!(peer = %self.peer, "publish refused: {}", refusal.description);
+                        let _ = self
+                            .rtmp
+                            .reject(request_id, refusal.code, &refusal.description);
+                        Some(CloseReason::Refused(refusal.description))
+                    }
+                }
+            }
+            RtmpEvent::Video { timestamp, data } => {
+                let p = self.publishing.as_mut()?;
+                p.last_media = Instant::now();
+                let result = p.segmenter.on_video(timestamp, &data);
+                self.on_media_result(result);
+                None
+            }
+            RtmpEvent::Audio { timestamp, data } => {
+                let p = self.publishing.as_mut()?;
+                p.last_media = Instant::now();
+                let result = p.segmenter.on_audio(timestamp, &data);
+                self.on_media_result(result);
+                None
+            }
+            RtmpEvent::Metadata => None,
+            RtmpEvent::PublishFinished => {
+                if self.publishing.is_some() {
+                    Some(CloseReason::Finished)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn on_media_result(&mut self, result: zhibo_media::Result<Option<Segment>>) {
+        let Some(p) = self.publishing.as_mut() else {
+            return;
+        };
+        match result {
+            Ok(Some(segment)) => emit_segment(&self.worker.metrics, p, &segment),
+            Ok(None) => {}
+            Err(e) => {
+                Metrics::inc(&self.worker.metrics.media_errors_total);
+                if e.is_unsupported() {
+                    if !p.warned_unsupported {
+                        p.warned_unsupported = true;
+                        tracing::warn!(stream = %p.publish.stream_name, "skipping media zhibo does not remux: {e}");
+                    }
+                } else {
+                    tracing::debug!(stream = %p.publish.stream_name, "skipping a broken media message: {e}");
+                }
+            }
+        }
+    }
+
+    /// Signature, one publisher per stream, then the `publish` hook.
+    async fn admit(
+        &mut self,
+        app_name: &str,
+        stream_key: &str,
+    ) -> Result<Publishing, PublishRefusal> {
+        let now = now_ms();
+        let publish = authorize_publish(
+            &self.worker.config.publish_auth,
+            app_name,
+            stream_key,
+            now / 1000,
+        )?;
+        let session_id = time_ordered_id(now);
+        let claim = self.worker.registry.claim(&publish, &session_id, now)?;
+        let mut hook = HookSession::new(
+            &session_id,
+            &publish.app_id,
+            publish.room_id,
+            &publish.stream_name,
+            &self.peer.ip().to_string(),
+        );
+        if let Some(hooks) = &self.worker.hooks {
+            let event = hook.event(HookEventKind::Publish, hooks.worker_id(), now);
+            let answer = hooks.call(&event).await;
+            let refusal = match answer {
+                Ok(a) if a.allow => None,
+                Ok(a) => Some(PublishRefusal::denied(format!(
+                    "publish refused: {}",
+                    a.reason.unwrap_or_else(|| "no reason given".into())
+                ))),
+                Err(e) => {
+                    tracing::warn!("publish hook failed, refusing the publish: {e}");
+                    Some(PublishRefusal::denied(
+                        "publish refused: the room service is unreachable; try again shortly",
+                    ))
+                }
+            };
+            if let Some(refusal) = refusal {
+                self.worker
+                    .registry
+                    .unclaim(&publish.stream_name, claim, now_ms());
+                return Err(refusal);
+            }
+        }
+        let segmenter = Segmenter::new(zhibo_media::hls::SegmenterConfig {
+            target_duration_ms: self.worker.config.segment_target_ms,
+            ..Default::default()
+        });
+        let heartbeat = self
+            .worker
+            .hooks
+            .as_ref()
+            .map(|h| h.heartbeat_every())
+            .unwrap_or(Duration::from_secs(3600));
+        Ok(Publishing {
+            publish,
+            claim,
+            segmenter,
+            hook,
+            last_media: Instant::now(),
+            next_heartbeat: Instant::now() + heartbeat,
+            warned_unsupported: false,
+        })
+    }
+
+    fn maybe_heartbeat(&mut self) {
+        let (Some(p), Some(hooks)) = (self.publishing.as_mut(), self.worker.hooks.as_ref()) else {
+            return;
+        };
+        if Instant::now() < p.next_heartbeat {
+            return;
+        }
+        p.next_heartbeat = Instant::now() + hooks.heartbeat_every();
+        let event = p
+            .hook
+            .event(HookEventKind::Heartbeat, hooks.worker_id(), now_ms());
+        let hooks = hooks.clone();
+        let kick: Arc<Notify> = p.claim.kick.clone();
+        let stream = p.publish.stream_name.clone();
+        tokio::spawn(async move {
+            match hooks.call(&event).await {
+                Ok(answer) if !answer.allow => {
+                    tracing::info!(%stream, "heartbeat answer drops the publisher: {}", answer.reason.unwrap_or_default());
+                    kick.notify_one();
+                }
+                Ok(_) => {}
+                // A missed heartbeat is not retried: the next one follows.
+                Err(e) => tracing::warn!(%stream, "heartbeat hook failed: {e}"),
+            }
+        });
+    }
+
+    /// Ends the publish session, if any: last segment, room back to the registry, unpublish.
+    async fn finish(&mut self, reason: &CloseReason) {
+        let Some(mut p) = self.publishing.take() else {
+            return;
+        };
+        if let Some(segment) = p.segmenter.finish() {
+            emit_segment(&self.worker.metrics, &mut p, &segment);
+        }
+        self.worker
+            .metrics
+            .streams_live
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            stream = %p.publish.stream_name,
+            session = %p.hook.session_id,
+            ?reason,
+            segments = p.segmenter.stats().segments,
+            "publish ended"
+        );
+        let now = now_ms();
+        if let Some(hooks) = &self.worker.hooks {
+            let event = p
+                .hook
+                .event(HookEventKind::Unpublish, hooks.worker_id(), now);
+            hooks.send_retrying(event);
+        }
+        let Claim { room, uploader, .. } = p.claim;
+        if *reason == CloseReason::Shutdown {
+            // No one will continue this room on this worker: close it now.
+            self.worker
+                .registry
+                .release_and_close(&p.publish.stream_name, room, uploader, now);
+        } else {
+            self.worker
+                .registry
+                .release(&p.publish.stream_name, room, uploader, now);
+        }
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) {
+    Metrics::inc(&metrics.segments_total);
+    metrics.segment_bytes_total.fetch_add(
+        segment.byte_size() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    for object in p.claim.room.on_segment(segment) {
+        p.claim.uploader.put(object);
+    }
+}

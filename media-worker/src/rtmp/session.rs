@@ -1,0 +1,288 @@
+//! Sans-IO RTMP server side of one TCP connection: the handshake and `rml_rtmp`'s
+//! [`ServerSession`] behind one small API. Bytes in, [`RtmpEvent`]s and bytes to send out; no
+//! socket, no clock. The fuzz target drives exactly this type.
+
+use bytes::Bytes;
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::sessions::{
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+};
+
+/// Outgoing chunk size announced to the publisher (RTMP's default of 128 makes even the small
+/// answers of a server cost many chunk headers).
+pub const OUTGOING_CHUNK_SIZE: u32 = 4096;
+
+/// What the publisher did, in the order it did it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RtmpEvent {
+    /// `connect` to `app_name`: answer with [`RtmpSession::accept`] or [`RtmpSession::reject`].
+    Connect {
+        /// Pass back to accept/reject.
+        request_id: u32,
+        /// The RTMP application (`live`).
+        app_name: String,
+    },
+    /// `publish` of `stream_key` (`{stream_name}?txSecret=..&txTime=..`): answer it.
+    Publish {
+        /// Pass back to accept/reject.
+        request_id: u32,
+        /// The RTMP application.
+        app_name: String,
+        /// Stream name and query string, as sent.
+        stream_key: String,
+    },
+    /// `play`: zhibo serves viewers over HLS only; refuse it.
+    Play {
+        /// Pass back to reject.
+        request_id: u32,
+    },
+    /// An FLV video tag body.
+    Video {
+        /// RTMP timestamp, milliseconds.
+        timestamp: u32,
+        /// The tag body.
+        data: Bytes,
+    },
+    /// An FLV audio tag body.
+    Audio {
+        /// RTMP timestamp, milliseconds.
+        timestamp: u32,
+        /// The tag body.
+        data: Bytes,
+    },
+    /// `onMetaData` changed (nothing in it is needed for remuxing).
+    Metadata,
+    /// `FCUnpublish`/`deleteStream`/`closeStream`: the publisher is done.
+    PublishFinished,
+}
+
+/// The input broke the RTMP protocol; the connection must be closed. The text says how.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RtmpError(pub String);
+
+/// One connection's protocol state.
+pub struct RtmpSession {
+    handshake: Option<Handshake>,
+    session: Option<ServerSession>,
+    outbound: Vec<u8>,
+}
+
+impl Default for RtmpSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RtmpSession {
+    /// A connection that has not received a byte yet.
+    pub fn new() -> RtmpSession {
+        RtmpSession {
+            handshake: Some(Handshake::new(PeerType::Server)),
+            session: None,
+            outbound: Vec::new(),
+        }
+    }
+
+    /// Whether the handshake is over.
+    pub fn is_established(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Feeds bytes read from the socket; appends what they caused to `events`.
+    pub fn on_bytes(&mut self, input: &[u8], events: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        if let Some(handshake) = self.handshake.as_mut() {
+            let result = handshake
+                .process_bytes(input)
+                .map_err(|e| RtmpError(format!("RTMP handshake failed: {e}")))?;
+            match result {
+                HandshakeProcessResult::InProgress { response_bytes } => {
+                    self.outbound.extend_from_slice(&response_bytes);
+                    return Ok(());
+                }
+                HandshakeProcessResult::Completed {
+                    response_bytes,
+                    remaining_bytes,
+                } => {
+                    self.outbound.extend_from_slice(&response_bytes);
+                    self.handshake = None;
+                    let config = ServerSessionConfig {
+                        chunk_size: OUTGOING_CHUNK_SIZE,
+                        ..ServerSessionConfig::new()
+                    };
+                    let (session, results) = ServerSession::new(config)
+                        .map_err(|e| RtmpError(format!("RTMP session setup failed: {e}")))?;
+                    self.session = Some(session);
+                    self.absorb(results, events);
+                    if remaining_bytes.is_empty() {
+                        return Ok(());
+                    }
+                    return self.feed_session(&remaining_bytes, events);
+                }
+            }
+        }
+        self.feed_session(input, events)
+    }
+
+    fn feed_session(&mut self, input: &[u8], events: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
+        let Some(session) = self.session.as_mut() else {
+            return Err(RtmpError("RTMP session is not established".into()));
+        };
+        let results = session
+            .handle_input(input)
+            .map_err(|e| RtmpError(format!("malformed RTMP data: {e}")))?;
+        self.absorb(results, events);
+        Ok(())
+    }
+
+    /// Accepts a `connect` or `publish` request.
+    pub fn accept(&mut self, request_id: u32) -> Result<(), RtmpError> {
+        let mut events = Vec::new();
+        let results = self
+            .session_mut()?
+            .accept_request(request_id)
+            .map_err(|e| RtmpError(format!("cannot accept request {request_id}: {e}")))?;
+        self.absorb(results, &mut events);
+        Ok(())
+    }
+
+    /// Refuses a request with an RTMP status `code` (e.g. `NetStream.Publish.BadName`) and a
+    /// description the publisher shows to its user.
+    pub fn reject(
+        &mut self,
+        request_id: u32,
+        code: &str,
+        description: &str,
+    ) -> Result<(), RtmpError> {
+        let mut events = Vec::new();
+        let results = self
+            .session_mut()?
+            .reject_request(request_id, code, description)
+            .map_err(|e| RtmpError(format!("cannot reject request {request_id}: {e}")))?;
+        self.absorb(results, &mut events);
+        Ok(())
+    }
+
+    /// Bytes waiting to be written to the socket (then call [`RtmpSession::clear_outbound`]).
+    pub fn outbound(&self) -> &[u8] {
+        &self.outbound
+    }
+
+    /// Forgets the bytes returned by [`RtmpSession::outbound`] once written.
+    pub fn clear_outbound(&mut self) {
+        self.outbound.clear();
+    }
+
+    fn session_mut(&mut self) -> Result<&mut ServerSession, RtmpError> {
+        self.session
+            .as_mut()
+            .ok_or_else(|| RtmpError("RTMP session is not established".into()))
+    }
+
+    fn absorb(&mut self, results: Vec<ServerSessionResult>, events: &mut Vec<RtmpEvent>) {
+        for result in results {
+            match result {
+                ServerSessionResult::OutboundResponse(packet) => {
+                    self.outbound.extend_from_slice(&packet.bytes)
+                }
+                ServerSessionResult::RaisedEvent(event) => {
+                    if let Some(e) = translate(event) {
+                        events.push(e);
+                    }
+                }
+                // User control, aggregate and other messages a publisher may send that carry
+                // nothing we need.
+                ServerSessionResult::UnhandleableMessageReceived(_) => {}
+            }
+        }
+    }
+}
+
+fn translate(event: ServerSessionEvent) -> Option<RtmpEvent> {
+    Some(match event {
+        ServerSessionEvent::ConnectionRequested {
+            request_id,
+            app_name,
+        } => RtmpEvent::Connect {
+            request_id,
+            app_name,
+        },
+        ServerSessionEvent::PublishStreamRequested {
+            request_id,
+            app_name,
+            stream_key,
+            ..
+        } => RtmpEvent::Publish {
+            request_id,
+            app_name,
+            stream_key,
+        },
+        ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
+            RtmpEvent::Play { request_id }
+        }
+        ServerSessionEvent::VideoDataReceived {
+            data, timestamp, ..
+        } => RtmpEvent::Video {
+            timestamp: timestamp.value,
+            data,
+        },
+        ServerSessionEvent::AudioDataReceived {
+            data, timestamp, ..
+        } => RtmpEvent::Audio {
+            timestamp: timestamp.value,
+            data,
+        },
+        ServerSessionEvent::StreamMetadataChanged { .. } => RtmpEvent::Metadata,
+        ServerSessionEvent::PublishStreamFinished { .. } => RtmpEvent::PublishFinished,
+        // ffmpeg's releaseStream/FCPublish/FCUnpublish arrive as unhandleable AMF0 commands and
+        // need no answer; acks, pings and chunk size changes are handled inside rml_rtmp.
+        ServerSessionEvent::ReleaseStreamRequested { .. }
+        | ServerSessionEvent::UnhandleableAmf0Command { .. }
+        | ServerSessionEvent::ClientChunkSizeChanged { .. }
+        | ServerSessionEvent::PlayStreamFinished { .. }
+        | ServerSessionEvent::AcknowledgementReceived { .. }
+        | ServerSessionEvent::PingResponseReceived { .. } => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_before_the_handshake_is_an_error_not_a_panic() {
+        let mut s = RtmpSession::new();
+        let mut events = Vec::new();
+        // Version byte 0x47 is not RTMP (3).
+        let r = s.on_bytes(&[0x47; 4000], &mut events);
+        assert!(r.is_err() || !s.is_established());
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            let mut s = RtmpSession::new();
+            let mut events = Vec::new();
+            // A valid C0+C1 so the input gets past the handshake into the chunk parser.
+            let mut hello = vec![3u8];
+            hello.extend(std::iter::repeat_n(0u8, 1536));
+            let _ = s.on_bytes(&hello, &mut events);
+            let _ = s.on_bytes(&[0u8; 1536], &mut events);
+            for _ in 0..20 {
+                let len = (seed % 700) as usize;
+                let chunk: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        seed as u8
+                    })
+                    .collect();
+                if s.on_bytes(&chunk, &mut events).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}

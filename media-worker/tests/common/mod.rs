@@ -1,0 +1,300 @@
+//! Harness for the worker's end-to-end tests: the real `zhibo-media-worker` binary, a real
+//! ffmpeg publisher, SeaweedFS from the local stack (`make test` starts it and exports
+//! `ZHIBO_S3_ENDPOINT`), and ffprobe reading what landed in the bucket over HTTP.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+use zhibo_shared::signing::UrlSignature;
+
+/// The push key every test worker is started with.
+pub const PUSH_KEY: &str = "e2e-push-key-0123456789";
+/// The app id of every test room.
+pub const APP: &str = "wtest";
+
+/// The S3 endpoint of the local stack, or a panic that says how to start it.
+pub fn s3_endpoint() -> String {
+    std::env::var("ZHIBO_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ZHIBO_S3_ENDPOINT is not set: these tests need SeaweedFS. Run `make test`, or \
+             `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first."
+        )
+    })
+}
+
+/// `http://endpoint/hls/{key}`: the bucket is anonymously readable, as viewers read it.
+pub fn public_url(key: &str) -> String {
+    format!("{}/{}/{key}", s3_endpoint(), bucket())
+}
+
+/// The media bucket.
+pub fn bucket() -> String {
+    std::env::var("MEDIA_BUCKET").unwrap_or_else(|_| "hls".into())
+}
+
+/// A room id no other test run uses.
+pub fn unique_room() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    (nanos % 1_000_000_000_000) as u64 + u64::from(rand_u16())
+}
+
+fn rand_u16() -> u16 {
+    let mut b = [0u8; 2];
+    let _ = getrandom(&mut b);
+    u16::from_le_bytes(b)
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// `{stream_name}?txSecret=..&txTime=..` valid for an hour.
+pub fn signed_key(room: u64) -> String {
+    let name = format!("{APP}_{room}");
+    let sig = UrlSignature::sign(PUSH_KEY, &name, now_s() + 3600);
+    format!("{name}?{}", sig.query())
+}
+
+/// Unix seconds.
+pub fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+/// A running worker process.
+pub struct WorkerProc {
+    /// RTMP port.
+    pub rtmp_port: u16,
+    /// Health/metrics port.
+    pub http_port: u16,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl WorkerProc {
+    /// Starts the worker with the S3 sink on the local stack; `extra` env overrides defaults.
+    pub async fn start(extra: &[(&str, &str)]) -> WorkerProc {
+        let rtmp_port = free_port();
+        let http_port = free_port();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let log = dir.join(format!("worker-{rtmp_port}.log"));
+        let log_file = std::fs::File::create(&log).expect("create the worker log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zhibo-media-worker"));
+        cmd.env("ZHIBO_RTMP_ADDR", format!("127.0.0.1:{rtmp_port}"))
+            .env("ZHIBO_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("ZHIBO_SINK", "s3")
+            .env("ZHIBO_S3_ENDPOINT", s3_endpoint())
+            .env("PUSH_KEY", PUSH_KEY)
+            .env("ZHIBO_WORKER_ID", format!("e2e-{rtmp_port}"))
+            .env("ZHIBO_SPILL_DIR", dir.join(format!("spill-{rtmp_port}")))
+            .env("ZHIBO_RECONNECT_WINDOW_S", "2")
+            .env("RUST_LOG", "info,zhibo_media_worker=debug")
+            .env_remove("ZHIBO_HOOK_URL")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log handle"))
+            .stderr(log_file)
+            .kill_on_drop(true);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn zhibo-media-worker");
+        let w = WorkerProc {
+            rtmp_port,
+            http_port,
+            log,
+            child,
+        };
+        let url = format!("http://127.0.0.1:{http_port}/healthz");
+        wait_for(Duration::from_secs(20), "the worker's /healthz", || {
+            let url = url.clone();
+            async move {
+                reqwest::get(&url)
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false)
+            }
+        })
+        .await;
+        w
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/{key}`.
+    pub fn url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    /// One metric's value from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.http_port))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing from /metrics:\n{text}"))
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Waits for the process to exit; returns whether it exited successfully.
+    pub async fn wait_exit(&mut self, within: Duration) -> bool {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(Ok(status)) => status.success(),
+            _ => panic!(
+                "the worker did not exit within {within:?}; log: {}",
+                self.log_text()
+            ),
+        }
+    }
+
+    /// The log so far (for assertion messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Polls `check` every 200 ms until it is true, or panics naming `what` after `within`.
+pub async fn wait_for<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("timed out after {within:?} waiting for {what}");
+}
+
+/// A 40-s 320x240 30 fps H.264 (B-frames, 1-s GOP) + AAC FLV, encoded once per build dir.
+pub fn fixture() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zhibo-e2e-input-v1.flv");
+    if path.exists() {
+        return path;
+    }
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", "40", "-map", "0:v", "-map", "1:a"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+        ])
+        .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "300k"])
+        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv"])
+        .arg(&tmp)
+        .status()
+        .expect("ffmpeg must be installed (make test installs it)");
+    assert!(status.success(), "ffmpeg could not encode the test input");
+    std::fs::rename(&tmp, &path).expect("move the fixture into place");
+    path
+}
+
+/// Publishes `seconds` of the fixture at real-time pace to `url` (stream copy).
+pub fn publish(url: &str, seconds: u32) -> Child {
+    publish_from(&fixture(), url, seconds)
+}
+
+/// Publishes `seconds` of `input` at real-time pace to `url`.
+pub fn publish_from(input: &Path, url: &str, seconds: u32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .arg("-i")
+        .arg(input)
+        .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "flv", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+/// Waits for a publisher; returns (success, stderr).
+pub async fn finish(child: Child, within: Duration) -> (bool, String) {
+    match tokio::time::timeout(within, child.wait_with_output()).await {
+        Ok(Ok(out)) => (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Ok(Err(e)) => panic!("waiting for ffmpeg failed: {e}"),
+        Err(_) => panic!("ffmpeg did not finish within {within:?}"),
+    }
+}
+
+/// GET an object anonymously; `None` on 404.
+pub async fn get_object(key: &str) -> Option<reqwest::Response> {
+    let r = reqwest::get(public_url(key))
+        .await
+        .expect("GET from SeaweedFS");
+    match r.status().as_u16() {
+        200 => Some(r),
+        404 => None,
+        s => panic!("GET {key}: unexpected HTTP {s}"),
+    }
+}
+
+/// An object's text, if it exists.
+pub async fn get_text(key: &str) -> Option<String> {
+    match get_object(key).await {
+        Some(r) => Some(r.text().await.expect("object body")),
+        None => None,
+    }
+}
+
+/// ffprobe `url` with `args`, JSON output.
+pub fn ffprobe(url: &str, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("ffprobe must be installed");
+    assert!(
+        out.status.success(),
+        "ffprobe {url} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+}

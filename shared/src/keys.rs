@@ -1,0 +1,129 @@
+//! The one place that knows the media bucket's object layout (API.md "Object layout and HLS"):
+//! keys, relative URIs between playlists and segments, content types and cache headers.
+
+use crate::room::RoomId;
+
+/// `Content-Type` of every playlist.
+pub const CONTENT_TYPE_PLAYLIST: &str = "application/vnd.apple.mpegurl";
+/// `Content-Type` of every MPEG-TS segment.
+pub const CONTENT_TYPE_SEGMENT: &str = "video/mp2t";
+/// `Content-Type` of the replay summary JSON.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// `Cache-Control` of the live playlist (it changes every segment).
+pub const CACHE_LIVE_PLAYLIST: &str = "max-age=1";
+/// `Cache-Control` of segments (written once under a unique key, never changed).
+pub const CACHE_SEGMENT: &str = "max-age=31536000, immutable";
+/// `Cache-Control` of replay playlists and their JSON (written once when the replay closes).
+pub const CACHE_REPLAY: &str = "max-age=86400";
+
+/// Prefix of everything live: `live/`.
+pub const LIVE_PREFIX: &str = "live/";
+/// Prefix of every replay playlist and summary: `replays/`.
+pub const REPLAYS_PREFIX: &str = "replays/";
+
+/// `live/{app_id}/{room_id}/index.m3u8`: the stable live playlist URL of a room.
+pub fn live_playlist(app_id: &str, room_id: RoomId) -> String {
+    format!("live/{app_id}/{room_id}/index.m3u8")
+}
+
+/// `live/{app_id}/{room_id}/{session_id}/{n}.ts`: one segment of one publish session.
+pub fn live_segment(app_id: &str, room_id: RoomId, session_id: &str, n: u64) -> String {
+    format!(
+        "live/{app_id}/{room_id}/{}",
+        live_segment_uri(session_id, n)
+    )
+}
+
+/// The URI of a segment as the live playlist names it (relative to the playlist).
+pub fn live_segment_uri(session_id: &str, n: u64) -> String {
+    format!("{session_id}/{n}.ts")
+}
+
+/// The URI of a segment as a replay playlist names it (relative to
+/// `replays/{app_id}/{room_id}/`): the same object as live, no copies.
+pub fn replay_segment_uri(app_id: &str, room_id: RoomId, session_id: &str, n: u64) -> String {
+    format!("../../../{}", live_segment(app_id, room_id, session_id, n))
+}
+
+/// `replays/{app_id}/{room_id}/{replay_id}.m3u8`.
+pub fn replay_playlist(app_id: &str, room_id: RoomId, replay_id: &str) -> String {
+    format!("replays/{app_id}/{room_id}/{replay_id}.m3u8")
+}
+
+/// `replays/{app_id}/{room_id}/{replay_id}.json`.
+pub fn replay_summary(app_id: &str, room_id: RoomId, replay_id: &str) -> String {
+    format!("replays/{app_id}/{room_id}/{replay_id}.json")
+}
+
+/// Splits `replays/{app_id}/{room_id}/{replay_id}.m3u8` back into its parts (the replay
+/// indexer's S3 keys); `None` for any other key.
+pub fn parse_replay_playlist(key: &str) -> Option<(&str, RoomId, &str)> {
+    let rest = key.strip_prefix(REPLAYS_PREFIX)?;
+    let mut parts = rest.split('/');
+    let app = parts.next()?;
+    let room: RoomId = parts.next()?.parse().ok().filter(|r| *r > 0)?;
+    let replay = parts.next()?.strip_suffix(".m3u8")?;
+    if parts.next().is_some() || replay.is_empty() || crate::app::validate_app_id(app).is_err() {
+        return None;
+    }
+    Some((app, room, replay))
+}
+
+/// Session ids and replay ids: 13 hex digits of the start time in milliseconds followed by 6
+/// random hex digits, so they sort by time and never collide between workers.
+pub fn time_ordered_id(unix_ms: i64) -> String {
+    format!("{:013x}{}", unix_ms.max(0), &crate::ids::random_hex(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_contract() {
+        assert_eq!(live_playlist("demo", 7), "live/demo/7/index.m3u8");
+        assert_eq!(live_segment("demo", 7, "s1", 3), "live/demo/7/s1/3.ts");
+        assert_eq!(live_segment_uri("s1", 3), "s1/3.ts");
+        assert_eq!(replay_playlist("demo", 7, "r1"), "replays/demo/7/r1.m3u8");
+        assert_eq!(replay_summary("demo", 7, "r1"), "replays/demo/7/r1.json");
+    }
+
+    #[test]
+    fn replay_segment_uri_resolves_to_the_live_segment() {
+        // replays/demo/7/ + ../../../live/... = live/...
+        let uri = replay_segment_uri("demo", 7, "s1", 3);
+        let base = ["replays", "demo", "7"];
+        let ups = uri.matches("../").count();
+        assert_eq!(ups, base.len());
+        assert_eq!(
+            uri.trim_start_matches("../../../"),
+            live_segment("demo", 7, "s1", 3)
+        );
+    }
+
+    #[test]
+    fn replay_keys_parse_back() {
+        assert_eq!(
+            parse_replay_playlist("replays/demo/7/r1.m3u8"),
+            Some(("demo", 7, "r1"))
+        );
+        for bad in [
+            "replays/demo/7/r1.json",
+            "replays/demo/0/r1.m3u8",
+            "replays/demo/7/x/r1.m3u8",
+            "live/demo/7/index.m3u8",
+            "replays/Bad App/7/r1.m3u8",
+            "replays/demo/7/.m3u8",
+        ] {
+            assert_eq!(parse_replay_playlist(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = time_ordered_id(1_700_000_000_000);
+        let b = time_ordered_id(1_700_000_000_001);
+        assert_eq!(a.len(), 19);
+        assert!(a < b);
+    }
+}
