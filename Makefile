@@ -1,5 +1,5 @@
 # zhibo — every target used by the README or CI. `make help` lists them.
-.PHONY: help dev test stack-up stack-down stack-status build fmt lint
+.PHONY: help dev test bench fuzz stack-up stack-down stack-status build fmt lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -9,6 +9,12 @@ dev: ## run the whole stack locally (storage + API) and print how to call it
 
 test: ## install what is missing, start a private stack, run fmt, clippy and every test, stop it
 	scripts/test.sh
+
+bench: ## RTMP -> HLS benchmark against nginx-rtmp (release build; ~15 min; see bench/README.md)
+	bench/run.sh
+
+fuzz: ## run each cargo-fuzz target for 60 s (see fuzz/README.md)
+	fuzz/run.sh
 
 stack-up: ## start DynamoDB Local and SeaweedFS only (eval "$$(scripts/stack.sh env)" to use them)
 	scripts/stack.sh up

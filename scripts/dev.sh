@@ -1,26 +1,85 @@
 #!/usr/bin/env bash
 # `make dev`: the whole local stack in the foreground (Ctrl-C stops everything it started):
-# DynamoDB Local + SeaweedFS, the table and bucket, and the API serving every function's routes.
+# DynamoDB Local + SeaweedFS, the table and bucket, the API serving every function's routes,
+# and the media worker (RTMP in, HLS into the bucket). Prints how to push and play.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${ZHIBO_API_PORT:-18080}
+rtmp_port=${ZHIBO_RTMP_PORT:-1935}
+worker_http=${ZHIBO_WORKER_HTTP_PORT:-19351}
 scripts/stack.sh up >/dev/null
 eval "$(scripts/stack.sh env)"
+state=${ZHIBO_STATE:-.stack}
 export ZHIBO_TABLE=${ZHIBO_TABLE:-zhibo} MIN_START_LEAD_S=${MIN_START_LEAD_S:-0}
-trap 'scripts/stack.sh down' EXIT
-cargo build -q -p zhibo-cli
+
+# The push key is made once per checkout and kept out of the repo (.stack/ is gitignored).
+secrets=$state/dev-secrets.env
+[ -f "$secrets" ] || printf 'PUSH_KEY=%s\n' "$(openssl rand -hex 24)" >"$secrets"
+set -a; . "$secrets"; set +a
+export INGEST_HOST=127.0.0.1:$rtmp_port
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  scripts/stack.sh down
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cargo build -q -p zhibo-cli -p zhibo-media-worker
 target/debug/zhibo init-storage
+
+target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app demo --env-file "$state/dev-app.env" \
+  > >(tee "$state/api.log") 2>&1 &
+pids+=($!)
+ZHIBO_RTMP_ADDR=127.0.0.1:$rtmp_port ZHIBO_HTTP_ADDR=127.0.0.1:$worker_http ZHIBO_SINK=s3 \
+  ZHIBO_SPILL_DIR="$state/spill" RUST_LOG=${RUST_LOG:-info} \
+  target/debug/zhibo-media-worker > >(tee "$state/worker.log") 2>&1 &
+pids+=($!)
+
+for _ in $(seq 100); do
+  grep -q "listening" "$state/api.log" 2>/dev/null && curl -fs "http://127.0.0.1:$worker_http/healthz" >/dev/null && break
+  sleep 0.2
+done
+for p in "${pids[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "make dev: a process failed to start (logs above; $state/api.log, $state/worker.log)" >&2; exit 1; }
+done
+set -a; . "$state/dev-app.env"; set +a
+
+# A room to push to right away.
+now=$(date +%s)
+room=$(scripts/zhibo-call.py POST /v1/rooms "{\"name\":\"make dev\",\"cover_img\":\"https://example.com/c.jpg\",\"anchor_name\":\"dev\",\"start_time\":$((now + 60)),\"end_time\":$((now + 6 * 3600))}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["room_id"])')
+push_url=$(scripts/zhibo-call.py POST "/v1/rooms/$room/push-url" '{"expires_in":86400}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["push_url"])')
+hls="$ZHIBO_S3_ENDPOINT/$MEDIA_BUCKET/live/$ZHIBO_APP_ID/$room/index.m3u8"
+
 cat <<MSG
 
-zhibo is starting on http://127.0.0.1:$port
+zhibo is running (Ctrl-C stops everything)
+  API             http://127.0.0.1:$port           (credentials: .stack/dev-app.env)
+  RTMP ingest     rtmp://127.0.0.1:$rtmp_port/live/    (worker metrics: http://127.0.0.1:$worker_http/metrics)
   DynamoDB Local  $ZHIBO_DYNAMO_ENDPOINT   (table $ZHIBO_TABLE)
   S3 (SeaweedFS)  $ZHIBO_S3_ENDPOINT   (bucket $MEDIA_BUCKET, anonymous read)
 
-Call it (credentials are written to .stack/dev-app.env):
+Room $room is ready. Push a test pattern with ffmpeg:
+  ffmpeg -re -f lavfi -i testsrc2=size=640x360:rate=30 -f lavfi -i sine=frequency=440 \\
+    -c:v libx264 -preset veryfast -g 60 -c:a aac -f flv '$push_url'
+or in OBS: Settings > Stream > Custom, Server rtmp://127.0.0.1:$rtmp_port/live/ and Stream Key
+  ${push_url#rtmp://127.0.0.1:$rtmp_port/live/}
+
+Play it (a couple of seconds after the push starts):
+  ffplay '$hls'
+  $hls
+
+Call the API:
   set -a; . .stack/dev-app.env; set +a
   scripts/curl-example.sh                                  # create a room with curl + openssl
   scripts/zhibo-call.py GET '/v1/rooms?start=0&limit=10'   # list rooms
-  curl "\$ZHIBO_API/cgi-bin/token?grant_type=client_credential&appid=\$ZHIBO_APP_ID&secret=\$ZHIBO_APP_SECRET"
+  scripts/zhibo-call.py POST /v1/rooms/$room/push-url '{"expires_in":3600}'
 
 MSG
-target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app demo --env-file .stack/dev-app.env
+wait -n "${pids[@]}" || true
+echo "make dev: the API or the worker stopped (see $state/api.log, $state/worker.log); stopping the rest" >&2
+exit 1

@@ -8,12 +8,18 @@ state=${ZHIBO_STATE:-.stack}
 mkdir -p "$state"
 port=${ZHIBO_SMOKE_PORT:-18090}
 export ZHIBO_TABLE=zhibo_smoke_$RANDOM MIN_START_LEAD_S=0
-cargo build -q -p zhibo-cli
+rtmp_port=${ZHIBO_SMOKE_RTMP_PORT:-18091}
+export PUSH_KEY=smoke-push-key-$RANDOM$RANDOM$RANDOM INGEST_HOST=127.0.0.1:$rtmp_port
+cargo build -q -p zhibo-cli -p zhibo-media-worker
 target/debug/zhibo init-storage
 target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app smoke1 --env-file "$state/smoke-app.env" \
   >"$state/smoke-serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+ZHIBO_RTMP_ADDR=$INGEST_HOST ZHIBO_HTTP_ADDR=127.0.0.1:$((rtmp_port + 1)) ZHIBO_SINK=s3 \
+  ZHIBO_RECONNECT_WINDOW_S=1 ZHIBO_SPILL_DIR="$state/smoke-spill" \
+  target/debug/zhibo-media-worker >"$state/smoke-worker.log" 2>&1 &
+worker=$!
+trap 'kill $pid $worker 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
   grep -q "listening" "$state/smoke-serve.log" 2>/dev/null && break
   kill -0 $pid 2>/dev/null || { cat "$state/smoke-serve.log"; exit 1; }
@@ -34,4 +40,13 @@ echo "-- a bad signature is refused"
 if ZHIBO_APP_SECRET=wrong scripts/zhibo-call.py GET /v1/rooms 2>/dev/null; then
   echo "a wrong secret was accepted"; exit 1
 fi
+
+echo "-- push with the push_url from the API (as make dev prints), play the HLS URL"
+push_url=$(scripts/zhibo-call.py POST "/v1/rooms/$room_id/push-url" '{"expires_in":600}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["push_url"])')
+ffmpeg -hide_banner -loglevel error -nostdin -re -f lavfi -i testsrc2=size=320x240:rate=30 \
+  -f lavfi -i sine=frequency=440 -t 6 -c:v libx264 -preset ultrafast -g 30 -c:a aac -f flv "$push_url"
+hls="$ZHIBO_S3_ENDPOINT/$MEDIA_BUCKET/live/$ZHIBO_APP_ID/$room_id/index.m3u8"
+ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$hls" | sort | tr '\n' ' ' | tee /dev/stderr | grep -q "aac h264"
+echo
 echo "smoke: ok"

@@ -7,8 +7,59 @@ use zhibo_media_worker::config::SinkConfig;
 use zhibo_media_worker::sink::{FsSink, S3Sink, SegmentSink};
 use zhibo_media_worker::{http, Worker, WorkerConfig};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    release_large_buffers_at_once();
+    // `ZHIBO_RUNTIME_THREADS`: 1 (default) runs every connection on one event loop thread, as
+    // nginx's worker does: no cross-thread wake-ups per RTMP read. Scale out with more workers
+    // (containers), or raise it to spread one worker over several cores.
+    let threads = match std::env::var("ZHIBO_RUNTIME_THREADS") {
+        Err(_) => 1,
+        Ok(v) => {
+            match v.trim().parse::<usize>() {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => {
+                    eprintln!("zhibo-media-worker: ZHIBO_RUNTIME_THREADS={v:?} is invalid: expected 1..=256");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    match runtime {
+        Ok(rt) => rt.block_on(async_main()),
+        Err(e) => {
+            eprintln!("zhibo-media-worker: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Segment buffers (hundreds of kB, one per live stream) come and go every couple of seconds.
+/// glibc's default raises its mmap threshold after the first such buffer is freed, and from
+/// then on keeps freed buffers in the heap: resident memory then holds a dead buffer per stream.
+/// A fixed 128 KiB threshold maps every large buffer on its own and returns it on free, so
+/// resident memory follows the live streams.
+fn release_large_buffers_at_once() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator tunables; it is called once, before any other
+        // thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -82,10 +82,10 @@ impl Registry {
         &self,
         publish: &AuthorizedPublish,
         session_id: &str,
+        kick: Arc<Notify>,
         now_ms: i64,
     ) -> Result<Claim, PublishRefusal> {
         let mut slots = self.slots();
-        let kick = Arc::new(Notify::new());
         let live = Slot::Live {
             session_id: session_id.to_string(),
             kick: kick.clone(),

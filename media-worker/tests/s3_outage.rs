@@ -10,6 +10,22 @@ use common::*;
 use zhibo_media::hls::parse_media_playlist;
 use zhibo_shared::keys;
 
+/// Stopping S3 must hit the stack the worker uploads to: `scripts/stack.sh` acts on
+/// `ZHIBO_STATE` and `ZHIBO_S3_PORT`, which `make test` exports for its private stack.
+fn check_stack_env() {
+    let port = std::env::var("ZHIBO_S3_PORT").unwrap_or_else(|_| {
+        panic!("ZHIBO_S3_PORT and ZHIBO_STATE must be set (make test does): this test stops and restarts that stack's S3")
+    });
+    assert!(
+        std::env::var("ZHIBO_STATE").is_ok(),
+        "ZHIBO_STATE must be set (make test does)"
+    );
+    assert!(
+        s3_endpoint().ends_with(&format!(":{port}")),
+        "ZHIBO_S3_ENDPOINT does not point at the stack on ZHIBO_S3_PORT={port}"
+    );
+}
+
 fn stack(cmd: &str) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/stack.sh");
     let status = std::process::Command::new("bash")
@@ -21,6 +37,7 @@ fn stack(cmd: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_seconds_without_s3_lose_no_segment() {
+    check_stack_env();
     let worker = WorkerProc::start(&[("ZHIBO_UPLOAD_MEMORY_MB", "1")]).await;
     let room = unique_room();
     let publisher = publish(&worker.url(&signed_key(room)), 36);

@@ -1,6 +1,6 @@
 //! `S3Sink` (and the upload queue in front of it) against a real S3-compatible server: the local
 //! stack's SeaweedFS (`ZHIBO_S3_ENDPOINT`, which `make test` sets). Without it these tests fail
-//! with instructions, unless `ZHIBO_SKIP_STACK_TESTS=1`.
+//! with instructions.
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
@@ -9,20 +9,14 @@ use zhibo_media_worker::sink::{
     FlushReport, ObjectPut, S3Sink, SegmentSink, UploadConfig, UploadQueue,
 };
 
-/// The S3 endpoint, `None` when stack tests are skipped, or a panic that says how to start it.
-fn s3_endpoint() -> Option<String> {
-    if let Ok(endpoint) = std::env::var("ZHIBO_S3_ENDPOINT") {
-        return Some(endpoint);
-    }
-    if std::env::var("ZHIBO_SKIP_STACK_TESTS").as_deref() == Ok("1") {
-        eprintln!("ZHIBO_S3_ENDPOINT is not set and ZHIBO_SKIP_STACK_TESTS=1: skipping");
-        return None;
-    }
-    panic!(
-        "ZHIBO_S3_ENDPOINT is not set: these tests need an S3-compatible server (SeaweedFS). \
-         Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first \
-         (or set ZHIBO_SKIP_STACK_TESTS=1 to skip them)."
-    );
+/// The S3 endpoint, or a panic that says how to start it.
+fn s3_endpoint() -> String {
+    std::env::var("ZHIBO_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ZHIBO_S3_ENDPOINT is not set: these tests need an S3-compatible server (SeaweedFS). \
+             Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first."
+        )
+    })
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -81,9 +75,7 @@ async fn get(client: &aws_sdk_s3::Client, key: &str) -> (Bytes, Option<String>, 
 
 #[tokio::test]
 async fn puts_objects_with_their_headers_and_overwrites() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
+    let endpoint = s3_endpoint();
     let client = stack_client(&endpoint).await;
     let sink = S3Sink::new(client.clone(), bucket());
     let prefix = unique_prefix();
@@ -123,9 +115,7 @@ async fn puts_objects_with_their_headers_and_overwrites() {
 /// (A missing bucket is not tested here: SeaweedFS creates buckets on first write.)
 #[tokio::test]
 async fn bad_credentials_are_not_retryable() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
+    let endpoint = s3_endpoint();
     let object = ObjectPut {
         key: format!("{}/x.ts", unique_prefix()),
         body: Bytes::from_static(b"x"),
@@ -145,9 +135,7 @@ async fn bad_credentials_are_not_retryable() {
 
 #[tokio::test]
 async fn the_upload_queue_delivers_a_stream_in_order() {
-    let Some(endpoint) = s3_endpoint() else {
-        return;
-    };
+    let endpoint = s3_endpoint();
     let client = stack_client(&endpoint).await;
     let spill = tempfile::tempdir().expect("temp dir");
     let queue = UploadQueue::new(

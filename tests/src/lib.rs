@@ -11,6 +11,9 @@ use zhibo_shared::http::{now, with_fallbacks, ApiState};
 use zhibo_shared::signing::{headers, RequestToSign};
 use zhibo_shared::Config;
 
+/// The push key of every test API (the media worker's tests sign with their own).
+pub const TEST_PUSH_KEY: &str = "test-push-key-0123456789";
+
 /// A response: status, headers and the body parsed as JSON (`Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct Reply {
@@ -66,6 +69,8 @@ impl TestApi {
             ("ZHIBO_TABLE".into(), table),
             ("ZHIBO_DYNAMO_ENDPOINT".into(), dynamo_endpoint()),
             ("MIN_START_LEAD_S".into(), "0".into()),
+            ("PUSH_KEY".into(), TEST_PUSH_KEY.into()),
+            ("INGEST_HOST".into(), "ingest.example.com:1935".into()),
         ]);
         for (k, v) in overrides {
             env.insert(k.to_string(), v.to_string());

@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use zhibo_e2e_tests::TestApi;
+use zhibo_e2e_tests::{TestApi, TEST_PUSH_KEY};
 use zhibo_shared::http::now;
 use zhibo_shared::LiveStatus;
 
@@ -634,6 +634,7 @@ async fn random_bytes_at_every_route_never_crash() {
         ("PATCH", format!("/v1/rooms/{id}")),
         ("DELETE", "/v1/rooms/424242".to_string()),
         ("GET", format!("/v1/rooms/{id}/status")),
+        ("POST", format!("/v1/rooms/{id}/push-url")),
         ("GET", "/cgi-bin/token".to_string()),
         ("POST", "/wxa/business/getliveinfo".to_string()),
     ];
@@ -670,4 +671,79 @@ async fn random_bytes_at_every_route_never_crash() {
         api.call("GET", &format!("/v1/rooms/{id}"), "").await.json["name"],
         "fuzz"
     );
+}
+
+#[tokio::test]
+async fn push_url_is_signed_as_the_worker_checks_it() {
+    use zhibo_shared::signing::UrlSignature;
+    let api = TestApi::start().await;
+    let id = api.create_room("push", 60).await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/rooms/{id}/push-url"),
+            r#"{"expires_in":600}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stream_name = format!("{}_{id}", api.app.app_id);
+    let server = r.json["server"].as_str().unwrap();
+    let key = r.json["stream_key"].as_str().unwrap();
+    assert_eq!(server, "rtmp://ingest.example.com:1935/live/");
+    assert_eq!(
+        r.json["push_url"].as_str().unwrap(),
+        format!("{server}{key}")
+    );
+    let (name, query) = key.split_once('?').unwrap();
+    assert_eq!(name, stream_name);
+    let param = |p: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{p}=")))
+            .map(str::to_string)
+    };
+    let expires_at = r.json["expires_at"].as_i64().unwrap();
+    assert!((expires_at - now() - 600).abs() <= 2);
+    let t = param("txTime").unwrap();
+    assert_eq!(
+        t,
+        format!("{expires_at:X}"),
+        "txTime is the uppercase hex expiry"
+    );
+    let verified = UrlSignature::verify(
+        TEST_PUSH_KEY,
+        name,
+        param("txSecret").as_deref(),
+        Some(&t),
+        now(),
+    );
+    assert_eq!(verified.ok(), Some(expires_at));
+    // Default lifetime, bad lifetimes, unknown room, and a room that can never go live again.
+    let r = api
+        .call("POST", &format!("/v1/rooms/{id}/push-url"), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for body in [
+        r#"{"expires_in":5}"#,
+        r#"{"expires_in":"soon"}"#,
+        r#"{"ttl":60}"#,
+    ] {
+        let r = api
+            .call("POST", &format!("/v1/rooms/{id}/push-url"), body)
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+        assert!(
+            r.errmsg().contains("expires_in") || r.errmsg().contains("ttl"),
+            "{}",
+            r.text
+        );
+    }
+    let r = api.call("POST", "/v1/rooms/999999/push-url", "").await;
+    assert_eq!(r.status, 404);
+    api.set_status(id, zhibo_shared::LiveStatus::Banned).await;
+    let r = api
+        .call("POST", &format!("/v1/rooms/{id}/push-url"), "")
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.errmsg().contains("banned"));
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use zhibo_media::hls::{Segment, Segmenter};
@@ -20,8 +20,15 @@ use crate::metrics::Metrics;
 use crate::registry::Claim;
 use crate::worker::Worker;
 
-/// Socket read size: a few RTMP chunks of a 2.5 Mbit/s stream per read.
-const READ_BUF: usize = 16 * 1024;
+/// Socket read size. One buffer per runtime thread, shared by its connections (a read and its
+/// parsing never await), so it can be large: a paced read of a keyframe fits.
+const READ_BUF: usize = 64 * 1024;
+
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_BUF]);
+}
+/// How often idle timeouts and heartbeats are checked.
+const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +72,7 @@ pub async fn serve(
         rtmp: RtmpSession::new(),
         publishing: None,
         connected_at: Instant::now(),
+        kick: Arc::new(Notify::new()),
     };
     let reason = conn.run(&mut shutdown).await;
     conn.finish(&reason).await;
@@ -78,67 +86,118 @@ struct Connection {
     rtmp: RtmpSession,
     publishing: Option<Publishing>,
     connected_at: Instant,
+    /// Notified to drop the publisher (hook answer, operator action).
+    kick: Arc<Notify>,
 }
 
 impl Connection {
     async fn run(&mut self, shutdown: &mut watch::Receiver<bool>) -> CloseReason {
-        let mut buf = vec![0u8; READ_BUF];
         let mut events = Vec::new();
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle = self.worker.config.idle_timeout;
+        let batch = self.worker.config.read_batch;
+        // Created once: re-creating these futures on every read costs more than the read.
+        let kick = self.kick.clone();
+        let kicked = kick.notified();
+        tokio::pin!(kicked);
+        let shut = shutdown.changed();
+        tokio::pin!(shut);
+        let check = tokio::time::sleep(CHECK_EVERY);
+        tokio::pin!(check);
+        let pace = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(pace);
+        let mut pacing = false;
         loop {
-            let kick = self.publishing.as_ref().map(|p| p.claim.kick.clone());
-            let kicked = async {
-                match kick {
-                    Some(k) => k.notified().await,
-                    None => std::future::pending().await,
+            // While publishing, reads are paced: one read collects `batch` worth of messages
+            // (a publisher flushes every audio/video message on its own), which divides the
+            // syscalls and wake-ups per stream, at the cost of at most `batch` of latency.
+            if pacing {
+                tokio::select! {
+                    biased;
+                    _ = &mut shut => return CloseReason::Shutdown,
+                    _ = &mut kicked => return self.kicked(),
+                    _ = &mut pace => {}
                 }
-            };
+            }
             tokio::select! {
-                read = self.stream.read(&mut buf) => {
-                    let n = match read {
-                        Ok(0) => return CloseReason::Finished,
-                        Ok(n) => n,
-                        Err(e) => return CloseReason::Error(format!("socket read failed: {e}")),
-                    };
-                    self.worker.metrics.bytes_in_total.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    events.clear();
-                    if let Err(e) = self.rtmp.on_bytes(&buf[..n], &mut events) {
+                biased;
+                _ = &mut shut => return CloseReason::Shutdown,
+                _ = &mut kicked => return self.kicked(),
+                ready = self.stream.readable() => {
+                    if let Err(e) = ready {
+                        return CloseReason::Error(format!("socket failed: {e}"));
+                    }
+                }
+                _ = &mut check => {
+                    check.as_mut().reset(tokio::time::Instant::now() + CHECK_EVERY);
+                    if let Some(reason) = self.periodic_checks(idle) {
+                        return reason;
+                    }
+                    continue;
+                }
+            }
+            loop {
+                events.clear();
+                let read = READ_BUFFER.with(|cell| {
+                    let mut buf = cell.borrow_mut();
+                    let n = self.stream.try_read(&mut buf)?;
+                    if n > 0 {
+                        self.rtmp.on_bytes(&buf[..n], &mut events).map_err(|e| {
+                            std::io::Error::new(std::io::ErrorKind::InvalidData, e.0)
+                        })?;
+                    }
+                    Ok::<usize, std::io::Error>(n)
+                });
+                let n = match read {
+                    Ok(0) => return CloseReason::Finished,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                         Metrics::inc(&self.worker.metrics.protocol_errors_total);
                         return CloseReason::Error(e.to_string());
                     }
-                    for event in events.drain(..) {
-                        if let Some(reason) = self.on_event(event).await {
-                            let _ = self.flush_outbound().await;
-                            return reason;
-                        }
-                    }
-                    if let Err(e) = self.flush_outbound().await {
-                        return e;
+                    Err(e) => return CloseReason::Error(format!("socket read failed: {e}")),
+                };
+                self.worker
+                    .metrics
+                    .bytes_in_total
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                for event in events.drain(..) {
+                    if let Some(reason) = self.on_event(event).await {
+                        let _ = self.flush_outbound().await;
+                        return reason;
                     }
                 }
-                _ = tick.tick() => {
-                    match &self.publishing {
-                        Some(p) if p.last_media.elapsed() >= idle => {
-                            Metrics::inc(&self.worker.metrics.idle_timeouts_total);
-                            return CloseReason::Idle;
-                        }
-                        None if self.connected_at.elapsed() >= idle => {
-                            Metrics::inc(&self.worker.metrics.idle_timeouts_total);
-                            return CloseReason::Idle;
-                        }
-                        _ => {}
-                    }
-                    self.maybe_heartbeat();
+                if n < READ_BUF {
+                    break;
                 }
-                _ = kicked => {
-                    Metrics::inc(&self.worker.metrics.kicked_total);
-                    return CloseReason::Kicked;
-                }
-                _ = shutdown.changed() => return CloseReason::Shutdown,
+            }
+            if let Err(e) = self.flush_outbound().await {
+                return e;
+            }
+            pacing = self.publishing.is_some() && !batch.is_zero();
+            if pacing {
+                pace.as_mut().reset(next_batch_tick(batch));
             }
         }
+    }
+
+    fn kicked(&self) -> CloseReason {
+        Metrics::inc(&self.worker.metrics.kicked_total);
+        CloseReason::Kicked
+    }
+
+    /// Idle timeout and heartbeats, every [`CHECK_EVERY`].
+    fn periodic_checks(&mut self, idle: Duration) -> Option<CloseReason> {
+        let timed_out = match &self.publishing {
+            Some(p) => p.last_media.elapsed() >= idle,
+            None => self.connected_at.elapsed() >= idle,
+        };
+        if timed_out {
+            Metrics::inc(&self.worker.metrics.idle_timeouts_total);
+            return Some(CloseReason::Idle);
+        }
+        self.maybe_heartbeat();
+        None
     }
 
     async fn flush_outbound(&mut self) -> Result<(), CloseReason> {
@@ -275,7 +334,10 @@ impl Connection {
             now / 1000,
         )?;
         let session_id = time_ordered_id(now);
-        let claim = self.worker.registry.claim(&publish, &session_id, now)?;
+        let claim = self
+            .worker
+            .registry
+            .claim(&publish, &session_id, self.kick.clone(), now)?;
         let mut hook = HookSession::new(
             &session_id,
             &publish.app_id,
@@ -393,6 +455,19 @@ impl Connection {
         }
         let _ = self.stream.shutdown().await;
     }
+}
+
+/// The next multiple of `batch` on a process-wide grid: every connection's paced read falls on
+/// the same ticks, so one timer wake-up of the runtime serves them all.
+fn next_batch_tick(batch: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let now = tokio::time::Instant::now();
+    let step = batch.as_nanos().max(1);
+    let elapsed = now.saturating_duration_since(epoch).as_nanos();
+    let ticks = elapsed / step + 1;
+    let offset = u64::try_from(ticks * step).unwrap_or(u64::MAX);
+    epoch + Duration::from_nanos(offset)
 }
 
 fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) {
