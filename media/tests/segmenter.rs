@@ -618,3 +618,35 @@ fn segmenter_is_send_and_sync() {
     assert_send_sync::<zhibo_media::hls::LivePlaylist>();
     assert_send_sync::<Error>();
 }
+
+#[test]
+fn cut_is_near_tells_when_the_next_keyframe_may_close_the_segment() {
+    // 30 fps, keyframe every 2 s, target 2 s.
+    let mut seg = new_av(config());
+    assert!(!seg.cut_is_near(40), "nothing open yet");
+    let mut near_at = Vec::new();
+    for v in 0..130u32 {
+        let ts = v * 1000 / 30;
+        let body = video_frame(v, v % 60 == 0, 0, 300);
+        let cut = seg.on_video(ts, &body).unwrap();
+        if cut.is_some() {
+            near_at.push((v, "cut"));
+        }
+        if seg.cut_is_near(40) {
+            near_at.push((v, "near"));
+        }
+    }
+    // Near only for the last frame(s) before each keyframe at 60 and 120.
+    assert_eq!(
+        near_at,
+        [
+            (58, "near"),
+            (59, "near"),
+            (60, "cut"),
+            (118, "near"),
+            (119, "near"),
+            (120, "cut")
+        ],
+        "{near_at:?}"
+    );
+}

@@ -174,7 +174,14 @@ impl Connection {
             if let Err(e) = self.flush_outbound().await {
                 return e;
             }
-            pacing = self.publishing.is_some() && !batch.is_zero();
+            // Near the end of a segment, read as data comes: the keyframe that closes it is
+            // listed without waiting for the next batch.
+            let margin = u32::try_from(batch.as_millis()).unwrap_or(u32::MAX);
+            pacing = !batch.is_zero()
+                && self
+                    .publishing
+                    .as_ref()
+                    .is_some_and(|p| !p.segmenter.cut_is_near(margin));
             if pacing {
                 pace.as_mut().reset(next_batch_tick(batch));
             }
@@ -478,5 +485,26 @@ fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) {
     );
     for object in p.claim.room.on_segment(segment) {
         p.claim.uploader.put(object);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_reads_share_ticks() {
+        let batch = Duration::from_millis(20);
+        let a = next_batch_tick(batch);
+        tokio::time::advance(Duration::from_millis(3)).await;
+        let b = next_batch_tick(batch);
+        let now = tokio::time::Instant::now();
+        assert!(b > now && b - now <= batch);
+        // Two connections asking within one tick get the same deadline.
+        if b - now > Duration::from_millis(3) {
+            assert_eq!(a, b);
+        }
+        tokio::time::advance(batch).await;
+        assert_eq!(next_batch_tick(batch) - b, batch);
     }
 }

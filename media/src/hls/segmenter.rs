@@ -225,6 +225,17 @@ impl Segmenter {
         self.aac.as_ref()
     }
 
+    /// Whether the open segment is within `margin_ms` of the target duration, so that the next
+    /// keyframe (or, without video, the next audio frame) may close it. A caller that batches
+    /// its input can stop batching then, so the segment is cut as soon as its closing frame
+    /// arrives.
+    pub fn cut_is_near(&self, margin_ms: u32) -> bool {
+        self.open.as_ref().is_some_and(|open| {
+            let held = open.end_dts.saturating_sub(open.start_dts);
+            held + u64::from(margin_ms) * 90 >= u64::from(self.config.target_duration_ms) * 90
+        })
+    }
+
     /// Sequence number the next finished segment will get.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence
