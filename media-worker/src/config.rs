@@ -83,7 +83,7 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// `ZHIBO_MAX_CONNECTIONS` (default 2000).
     pub max_connections: usize,
-    /// `ZHIBO_READ_BATCH_MS` (default 40, 0 = off): while publishing, a connection reads at
+    /// `ZHIBO_READ_BATCH_MS` (default 100, 0 = off): while publishing, a connection reads at
     /// most this often, so one read syscall takes several audio/video messages — except near
     /// a segment's end, where it reads as data comes so the cut is not delayed.
     pub read_batch: Duration,
@@ -139,7 +139,7 @@ impl WorkerConfig {
         let max_connections = num("ZHIBO_MAX_CONNECTIONS", 2000, 1, 1_000_000) as usize;
         let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
         let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
-        let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 40, 0, 200));
+        let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 100, 0, 500));
 
         let publish_auth = match (val("ZHIBO_PUBLISH_AUTH").as_deref(), val("PUSH_KEY")) {
             (Some("off"), _) => PublishAuth::Off,
