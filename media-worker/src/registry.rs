@@ -149,12 +149,10 @@ impl Registry {
         uploader: StreamUploader,
         now_ms: i64,
     ) {
-        room.end_session(now_ms);
         if self.reconnect_window.is_zero() {
-            self.slots().remove(stream_name);
-            self.close_room(room, uploader, now_ms, None);
-            return;
+            return self.release_and_close(stream_name, room, uploader, now_ms);
         }
+        room.end_session(now_ms);
         self.slots().insert(
             stream_name.to_string(),
             Slot::Lingering {

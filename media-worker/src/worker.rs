@@ -115,9 +115,14 @@ impl Worker {
                     let worker = self.clone();
                     let rx = shutdown_rx.clone();
                     connections.spawn(async move {
-                        let reason = connection::serve(stream, peer, worker.clone(), rx).await;
+                        // A bug must cost one connection, not the counters of the worker.
+                        let served = std::panic::AssertUnwindSafe(connection::serve(stream, peer, worker.clone(), rx));
+                        let reason = futures::FutureExt::catch_unwind(served).await;
                         worker.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, ?reason, "connection closed");
+                        match reason {
+                            Ok(reason) => tracing::debug!(%peer, ?reason, "connection closed"),
+                            Err(_) => tracing::error!(%peer, "connection task panicked; connection closed"),
+                        }
                     });
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}

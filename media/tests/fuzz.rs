@@ -1,7 +1,7 @@
 //! Deterministic fuzzing without extra crates: random and mutated FLV tag
 //! bodies, timestamps and playlists must never panic, and whatever segments
 //! come out must still be well-formed transport streams.
-//! (`media/fuzz/` holds the cargo-fuzz target for open-ended runs.)
+//! (`fuzz/` holds the cargo-fuzz target for open-ended runs.)
 
 mod common;
 

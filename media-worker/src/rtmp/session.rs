@@ -92,8 +92,7 @@ impl RtmpSession {
     /// Feeds bytes read from the socket; appends what they caused to `events`.
     pub fn on_bytes(&mut self, input: &[u8], events: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
         if let Some(handshake) = self.handshake.as_mut() {
-            let result = handshake
-                .process_bytes(input)
+            let result = guarded("RTMP handshake", || handshake.process_bytes(input))?
                 .map_err(|e| RtmpError(format!("RTMP handshake failed: {e}")))?;
             match result {
                 HandshakeProcessResult::InProgress { response_bytes } => {
@@ -128,8 +127,7 @@ impl RtmpSession {
         let Some(session) = self.session.as_mut() else {
             return Err(RtmpError("RTMP session is not established".into()));
         };
-        let results = session
-            .handle_input(input)
+        let results = guarded("RTMP data", || session.handle_input(input))?
             .map_err(|e| RtmpError(format!("malformed RTMP data: {e}")))?;
         self.absorb(results, events);
         Ok(())
@@ -198,6 +196,24 @@ impl RtmpSession {
     }
 }
 
+/// Runs an `rml_rtmp` parser on untrusted bytes. rml_rtmp 0.8 panics on some malformed input
+/// (an AMF0 command with fewer than three values, a chunk of another chunk stream inside an
+/// unfinished message, an extended timestamp below 0xFFFFFF: found by `fuzz/`'s `rtmp_ingest`);
+/// such a panic becomes an error that closes this connection only. The session is not used again
+/// after an error.
+fn guarded<T>(what: &str, parse: impl FnOnce() -> T) -> Result<T, RtmpError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|panic| {
+        let detail = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        RtmpError(format!(
+            "malformed {what} (the RTMP parser rejected it: {detail})"
+        ))
+    })
+}
+
 fn translate(event: ServerSessionEvent) -> Option<RtmpEvent> {
     Some(match event {
         ServerSessionEvent::ConnectionRequested {
@@ -256,6 +272,64 @@ mod tests {
         // Version byte 0x47 is not RTMP (3).
         let r = s.on_bytes(&[0x47; 4000], &mut events);
         assert!(r.is_err() || !s.is_established());
+    }
+
+    /// The handshake a client sends: C0+C1, then C2.
+    fn established() -> RtmpSession {
+        let mut s = RtmpSession::new();
+        let mut events = Vec::new();
+        let mut hello = vec![3u8];
+        hello.extend(std::iter::repeat_n(0u8, 1536));
+        s.on_bytes(&hello, &mut events).unwrap();
+        s.on_bytes(&[0u8; 1536], &mut events).unwrap();
+        assert!(s.is_established());
+        s
+    }
+
+    /// Inputs found by `fuzz/` that make rml_rtmp 0.8 panic: each must end in an error.
+    #[test]
+    fn inputs_that_panic_the_rtmp_library_are_errors() {
+        let interleaved = {
+            // csid 3, type 0, length 200, first 128-byte chunk; then csid 4, type 0, length 10.
+            let mut v = vec![0x03, 0, 0, 0, 0, 0, 200, 0x08, 1, 0, 0, 0];
+            v.extend([0u8; 128]);
+            v.extend([0x04, 0, 0, 0, 0, 0, 10, 0x08, 1, 0, 0, 0]);
+            v.extend([0u8; 10]);
+            v
+        };
+        let extended_timestamp = {
+            // Set Chunk Size (csid 2, type 0), then a type-1 header on csid 2 with delta ffffff
+            // and an extended timestamp of 0.
+            let mut v = vec![0x02, 0, 0, 0, 0, 0, 4, 0x01, 0, 0, 0, 0, 0, 0, 0x10, 0];
+            v.extend([
+                0x42, 0xff, 0xff, 0xff, 0, 0, 4, 0x01, 0, 0, 0, 0, 0, 0, 0x10, 0,
+            ]);
+            v
+        };
+        let cases: [(&str, Vec<u8>); 3] = [
+            (
+                "AMF0 command with one value",
+                vec![0x03, 0, 0, 0, 0, 0, 4, 0x14, 0, 0, 0, 0, 0x02, 0, 1, b'x'],
+            ),
+            ("interleaved chunk streams", interleaved),
+            ("extended timestamp below 0xffffff", extended_timestamp),
+        ];
+        for (name, bytes) in cases {
+            let mut s = established();
+            let mut events = Vec::new();
+            let mut result = Ok(());
+            for chunk in bytes.chunks(7) {
+                result = s.on_bytes(chunk, &mut events);
+                if result.is_err() {
+                    break;
+                }
+            }
+            // (In release builds the third one wraps instead of panicking: no error there.)
+            let e = result.expect_err(name);
+            assert!(e.0.contains("malformed"), "{name}: {e}");
+            // Whole, in one read, too.
+            let _ = established().on_bytes(&bytes, &mut Vec::new());
+        }
     }
 
     #[test]

@@ -187,24 +187,7 @@ impl UploadQueue {
         let (tx, rx) = mpsc::unbounded_channel();
         let label: Arc<str> = Arc::from(label);
         let unsettled = Arc::new(AtomicU64::new(0));
-        let task = StreamTask {
-            inner: self.inner.clone(),
-            label: label.clone(),
-            rx,
-            rx_open: true,
-            queue: VecDeque::new(),
-            latest_by_key: HashMap::new(),
-            next_seq: 0,
-            barrier: 0,
-            in_flight: None,
-            retry_at: None,
-            attempts: 0,
-            waiters: VecDeque::new(),
-            unassigned_abandoned: 0,
-            unsettled: unsettled.clone(),
-            spill_failing: false,
-            rng: seed(id),
-        };
+        let task = StreamTask::new(self.inner.clone(), label.clone(), rx, unsettled.clone(), id);
         tokio::spawn(task.run());
         StreamUploader {
             tx,
@@ -452,6 +435,33 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 }
 
 impl StreamTask {
+    fn new(
+        inner: Arc<Inner>,
+        label: Arc<str>,
+        rx: mpsc::UnboundedReceiver<Msg>,
+        unsettled: Arc<AtomicU64>,
+        id: u64,
+    ) -> StreamTask {
+        StreamTask {
+            inner,
+            label,
+            rx,
+            rx_open: true,
+            queue: VecDeque::new(),
+            latest_by_key: HashMap::new(),
+            next_seq: 0,
+            barrier: 0,
+            in_flight: None,
+            retry_at: None,
+            attempts: 0,
+            waiters: VecDeque::new(),
+            unassigned_abandoned: 0,
+            unsettled,
+            spill_failing: false,
+            rng: seed(id),
+        }
+    }
+
     async fn run(mut self) {
         loop {
             self.resolve_waiters();
@@ -1251,24 +1261,13 @@ mod tests {
             },
         );
         let (_tx, rx) = mpsc::unbounded_channel();
-        let mut task = StreamTask {
-            inner: queue.inner.clone(),
-            label: Arc::from("s"),
+        let mut task = StreamTask::new(
+            queue.inner.clone(),
+            Arc::from("s"),
             rx,
-            rx_open: true,
-            queue: VecDeque::new(),
-            latest_by_key: HashMap::new(),
-            next_seq: 0,
-            barrier: 0,
-            in_flight: None,
-            retry_at: None,
-            attempts: 0,
-            waiters: VecDeque::new(),
-            unassigned_abandoned: 0,
-            unsettled: Arc::new(AtomicU64::new(0)),
-            spill_failing: false,
-            rng: seed(0),
-        };
+            Arc::new(AtomicU64::new(0)),
+            0,
+        );
         for attempts in [1, 2, 31, 32, u32::MAX] {
             task.attempts = attempts;
             assert!(task.backoff() >= Duration::MAX / 2);

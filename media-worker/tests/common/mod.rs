@@ -199,6 +199,9 @@ where
 
 /// A 40-s 320x240 30 fps H.264 (B-frames, 1-s GOP) + AAC FLV, encoded once per build dir.
 pub fn fixture() -> PathBuf {
+    // Tests of one binary run in parallel threads: one encodes, the others wait for it.
+    static ENCODING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ENCODING.lock().unwrap_or_else(|e| e.into_inner());
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("zhibo-e2e-input-v1.flv");
     if path.exists() {
         return path;
