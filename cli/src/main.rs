@@ -4,8 +4,10 @@
 //!   media bucket, if missing.
 //! - `zhibo create-app APP_ID`: creates an app and prints its secret (shown once).
 //! - `zhibo serve [--addr HOST:PORT] [--dev-app APP_ID] [--env-file FILE]`: serves every
-//!   function's routes on one port, the same handler code the Lambdas run; with `--dev-app`,
-//!   creates that app if missing and prints its credentials (local development only).
+//!   function's routes on one port, the same handler code the Lambdas run, and in the
+//!   background what EventBridge and the table's stream trigger on AWS (the sweeper, the
+//!   webhook delivery); with `--dev-app`, creates
+//!   that app if missing and prints its credentials (local development only).
 //!
 //! Configuration comes from the same environment variables as the functions.
 
@@ -19,7 +21,9 @@ const USAGE: &str = "usage:
   zhibo create-app APP_ID
   zhibo serve [--addr 127.0.0.1:18080] [--dev-app APP_ID] [--env-file FILE]
 environment: ZHIBO_TABLE (required), ZHIBO_DYNAMO_ENDPOINT, ZHIBO_S3_ENDPOINT, MEDIA_BUCKET,
-  MIN_START_LEAD_S, MAX_LIVES_PER_DAY, MAX_CONCURRENT_LIVES, QUOTA_UTC_OFFSET_MINUTES, AWS_*";
+  MIN_START_LEAD_S, MAX_LIVES_PER_DAY, MAX_CONCURRENT_LIVES, QUOTA_UTC_OFFSET_MINUTES, PUSH_KEY,
+  INGEST_HOST, HOOK_SECRET, ABNORMAL_TIMEOUT_S, MAX_LIVE_S, WORKER_SILENCE_S, WEBHOOK_*, AWS_*;
+  serve only: ZHIBO_SWEEP_INTERVAL_MS (1000), ZHIBO_DELIVERY_INTERVAL_MS (200)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -117,7 +121,24 @@ async fn run(args: &[String]) -> Result<(), String> {
                 );
             }
             let router = with_fallbacks(
-                fn_rooms::router(state.clone()).merge(fn_wechat::router(state.clone())),
+                fn_rooms::router(state.clone())
+                    .merge(fn_wechat::router(state.clone()))
+                    .merge(fn_hooks::router(state.clone()))
+                    .merge(fn_webhooks::router(state.clone())),
+            );
+            // What EventBridge schedules on AWS runs here in the background.
+            let sweep_ms = env_ms("ZHIBO_SWEEP_INTERVAL_MS", 1000)?;
+            let _sweeper = fn_sweeper::spawn_local_sweeper(
+                state.clone(),
+                std::time::Duration::from_millis(sweep_ms),
+            );
+            let delivery_ms = env_ms("ZHIBO_DELIVERY_INTERVAL_MS", 200)?;
+            let deliverer =
+                fn_webhooks::Deliverer::new(state.store.clone(), state.config.webhook_retry)
+                    .map_err(|e| format!("webhook HTTP client: {e}"))?;
+            let _delivery = fn_webhooks::spawn_local_pump(
+                deliverer,
+                std::time::Duration::from_millis(delivery_ms),
             );
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
@@ -129,6 +150,19 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| format!("server: {e}"))
         }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    }
+}
+
+/// A positive millisecond interval from the environment, or `default`.
+fn env_ms(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{name}={v:?} is invalid: expected milliseconds > 0")),
     }
 }
 

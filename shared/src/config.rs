@@ -30,6 +30,18 @@ pub struct Config {
     /// `INGEST_HOST`: host[:port] of the RTMP ingest in push URLs. It defaults to
     /// `localhost:1935`.
     pub ingest_host: String,
+    /// `HOOK_SECRET`: the secret the media workers sign `/internal/hooks` calls with (at least
+    /// 16 characters); the hooks endpoint refuses every call without it.
+    pub hook_secret: Option<String>,
+    /// `ABNORMAL_TIMEOUT_S` (default 900), `MAX_LIVE_S` (default 43200), `WORKER_SILENCE_S`
+    /// (default 45): the lifecycle timers.
+    pub timers: crate::lifecycle::Timers,
+    /// `WEBHOOK_RETRY_BASE_MS` (default 5000), `WEBHOOK_RETRY_CAP_MS` (default 3600000),
+    /// `WEBHOOK_RETRY_WINDOW_S` (default 86400): the webhook retry schedule.
+    pub webhook_retry: crate::webhook::RetryPolicy,
+    /// `WEBHOOK_ALLOW_HTTP`: `1` accepts `http://` webhook URLs (local development and tests);
+    /// otherwise they must be `https://`.
+    pub webhook_allow_http: bool,
 }
 
 impl Config {
@@ -86,6 +98,46 @@ impl Config {
                 "INGEST_HOST={ingest_host:?} is invalid: expected host[:port], without scheme or path"
             ));
         }
+        let hook_secret = non_empty("HOOK_SECRET");
+        if hook_secret.as_ref().is_some_and(|k| k.len() < 16) {
+            problems.push("HOOK_SECRET is too short: use at least 16 characters".to_string());
+        }
+        let mut num = |k: &str, default: i64, min: i64, max: i64| -> i64 {
+            match non_empty(k) {
+                None => default,
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let d = crate::lifecycle::Timers::default();
+        let timers = crate::lifecycle::Timers {
+            abnormal_timeout_s: num("ABNORMAL_TIMEOUT_S", d.abnormal_timeout_s, 1, 86_400),
+            max_live_s: num("MAX_LIVE_S", d.max_live_s, 1, 7 * 86_400),
+            worker_silence_s: num("WORKER_SILENCE_S", d.worker_silence_s, 1, 3600),
+        };
+        let r = crate::webhook::RetryPolicy::default();
+        let webhook_retry = crate::webhook::RetryPolicy {
+            base_ms: num("WEBHOOK_RETRY_BASE_MS", r.base_ms as i64, 1, 3_600_000) as u64,
+            cap_ms: num("WEBHOOK_RETRY_CAP_MS", r.cap_ms as i64, 1, 86_400_000) as u64,
+            window_s: num("WEBHOOK_RETRY_WINDOW_S", r.window_s, 1, 30 * 86_400),
+        };
+        let webhook_allow_http = match non_empty("WEBHOOK_ALLOW_HTTP").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(v) => {
+                problems.push(format!(
+                    "WEBHOOK_ALLOW_HTTP={v:?} is invalid: expected 1 or 0"
+                ));
+                false
+            }
+        };
         if !problems.is_empty() {
             return Err(Error::Config(problems.join("\n")));
         }
@@ -100,6 +152,10 @@ impl Config {
             quota_utc_offset_minutes,
             push_key,
             ingest_host,
+            hook_secret,
+            timers,
+            webhook_retry,
+            webhook_allow_http,
         })
     }
 }

@@ -3,6 +3,8 @@
 //! What every zhibo function and the media worker share, in three layers:
 //!
 //! - **Pure core** (no I/O, the caller passes `now`): [`live_status`] (WeChat codes 101–107),
+//!   [`lifecycle`] (the status state machine: hooks, actions, timers → new state and events),
+//!   [`webhook`] (customer events, their signature check, the retry schedule),
 //!   [`room`] (rooms and their validation rules), [`app`] (tenants), [`signing`] (every
 //!   signature: management API requests, push/play URLs, webhooks and hooks), [`schema`] (the
 //!   single DynamoDB table and the only place that builds its keys), [`keys`] (the media bucket's
@@ -21,12 +23,14 @@ pub mod hooks;
 pub mod http;
 pub mod ids;
 pub mod keys;
+pub mod lifecycle;
 pub mod live_status;
 pub mod replay;
 pub mod room;
 pub mod schema;
 pub mod signing;
 pub mod store;
+pub mod webhook;
 
 pub use config::Config;
 pub use error::{ApiError, Error, Result};

@@ -73,6 +73,9 @@ pub struct Room {
     /// Optimistic-concurrency version, bumped on every write.
     #[serde(skip)]
     pub version: u64,
+    /// Sessions and timers behind `live_status` (internal).
+    #[serde(skip)]
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// The stream name of a room: `{app_id}_{room_id}`.
@@ -289,6 +292,10 @@ impl Room {
             created_at: now,
             updated_at: now,
             version: 1,
+            lifecycle: crate::lifecycle::Lifecycle {
+                status_since: now,
+                ..Default::default()
+            },
         }
     }
 

@@ -10,6 +10,15 @@
 //! | nonce | `NONCE#{app}#{nonce}` | `NONCE` | TTL |
 //! | idempotency key | `IDEM#{app}#{key}` | `IDEM` | `room_id`, `body_sha256`, TTL |
 //! | access token | `TOKEN#{token}` | `TOKEN` | `app_id`, TTL |
+//! | webhook endpoint | `APP#{app}` | `#WEBHOOK` | `url`, `secret` |
+//! | delivery record | `APP#{app}` | `DELIVERY#{event_id}` | status, attempts, last error, body, TTL |
+//! | outbox queue | `OUTBOX#{app}#{room:012}` | `#QUEUE` | `ver`, lease; gsi3 while events wait |
+//! | outbox event | `OUTBOX#{app}#{room:012}` | `EVT#{seq:012}` | body, attempts, next attempt |
+//!
+//! gsi3 ("due work") is sparse: a room carries `TIMER#{shard}` / `{deadline_ms:013}#{app}#{room}`
+//! while one of its timers runs (the sweeper's work list), an outbox queue carries
+//! `OUTBOX#{shard}` / `{due_ms:013}#{app}#{room}` while events wait (the delivery's work list).
+//! Both are spread over [`DUE_SHARDS`] partitions.
 
 use crate::live_status::LiveStatus;
 use crate::room::RoomId;
@@ -21,7 +30,7 @@ pub const SK: &str = "sk";
 /// TTL attribute (unix seconds).
 pub const TTL_ATTR: &str = "expires_at";
 
-/// A global secondary index of the table (string hash and range keys, all attributes projected).
+/// A global secondary index of the table (string hash and range keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSpec {
     /// Index name.
@@ -30,6 +39,8 @@ pub struct IndexSpec {
     pub hash_key: &'static str,
     /// Range key attribute.
     pub range_key: &'static str,
+    /// Only the keys are projected (else every attribute).
+    pub keys_only: bool,
 }
 
 /// Rooms of an app by `start_time`.
@@ -37,15 +48,26 @@ pub const GSI_ROOMS_BY_START: IndexSpec = IndexSpec {
     name: "gsi1",
     hash_key: "gsi1pk",
     range_key: "gsi1sk",
+    keys_only: false,
 };
 /// Rooms of an app in one `live_status`, by `start_time`.
 pub const GSI_ROOMS_BY_STATUS: IndexSpec = IndexSpec {
     name: "gsi2",
     hash_key: "gsi2pk",
     range_key: "gsi2sk",
+    keys_only: false,
+};
+/// Work that falls due at a time: rooms with a running timer, outbox queues with waiting events.
+pub const GSI_DUE: IndexSpec = IndexSpec {
+    name: "gsi3",
+    hash_key: "gsi3pk",
+    range_key: "gsi3sk",
+    keys_only: true,
 };
 /// Every GSI of the table.
-pub const INDEXES: [IndexSpec; 2] = [GSI_ROOMS_BY_START, GSI_ROOMS_BY_STATUS];
+pub const INDEXES: [IndexSpec; 3] = [GSI_ROOMS_BY_START, GSI_ROOMS_BY_STATUS, GSI_DUE];
+/// Partitions of each due-work list in gsi3 (the sweeper and the delivery read them all).
+pub const DUE_SHARDS: u32 = 8;
 
 /// Key builders: the only code that knows the key formats.
 pub mod keys {
@@ -92,6 +114,58 @@ pub mod keys {
     pub fn token_pk(token: &str) -> String {
         format!("TOKEN#{token}")
     }
+    /// The due-work shard of a room (FNV-1a of its stream name).
+    pub fn due_shard(app_id: &str, room_id: RoomId) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        for b in crate::room::stream_name(app_id, room_id).bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        h % DUE_SHARDS
+    }
+    /// gsi3 hash key of the rooms whose timers run, in one shard.
+    pub fn timer_pk(shard: u32) -> String {
+        format!("TIMER#{shard}")
+    }
+    /// gsi3 hash key of the outbox queues with waiting events, in one shard.
+    pub fn outbox_due_pk(shard: u32) -> String {
+        format!("OUTBOX#{shard}")
+    }
+    /// gsi3 range key: when the work is due (unix ms), then which room.
+    pub fn due_sk(due_ms: i64, app_id: &str, room_id: RoomId) -> String {
+        format!("{:013}#{app_id}#{room_id:012}", due_ms.max(0))
+    }
+    /// Upper bound of the gsi3 range keys due at or before `now_ms`.
+    pub fn due_sk_until(now_ms: i64) -> String {
+        format!("{:013}#~", now_ms.max(0))
+    }
+    /// Parses a gsi3 range key back into (due ms, app, room).
+    pub fn parse_due_sk(sk: &str) -> Option<(i64, &str, RoomId)> {
+        let mut parts = sk.splitn(3, '#');
+        let due = parts.next()?.parse().ok()?;
+        let app = parts.next()?;
+        let room = parts.next()?.parse().ok()?;
+        Some((due, app, room))
+    }
+    /// The webhook endpoint item's sort key.
+    pub const WEBHOOK_SK: &str = "#WEBHOOK";
+    /// A delivery record's sort key.
+    pub fn delivery_sk(event_id: &str) -> String {
+        format!("DELIVERY#{event_id}")
+    }
+    /// Sort key prefix of every delivery record.
+    pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+    /// The partition of a room's outbox.
+    pub fn outbox_pk(app_id: &str, room_id: RoomId) -> String {
+        format!("OUTBOX#{app_id}#{room_id:012}")
+    }
+    /// The outbox queue item's sort key.
+    pub const OUTBOX_QUEUE_SK: &str = "#QUEUE";
+    /// An outbox event's sort key (events sort by their room `seq`).
+    pub fn outbox_event_sk(seq: u64) -> String {
+        format!("EVT#{seq:012}")
+    }
+    /// Sort key prefix of every outbox event.
+    pub const OUTBOX_EVENT_PREFIX: &str = "EVT#";
     /// The counts attribute of one status, e.g. `s101`.
     pub fn status_count_attr(status: LiveStatus) -> String {
         format!("s{}", status.code())
@@ -145,6 +219,17 @@ mod tests {
         assert_eq!(quota_day(1_795_449_600, 0), "2026-11-23");
         assert_eq!(iso8601_utc(1_605_066_595), "2020-11-11T03:49:55Z");
         assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn due_keys_sort_by_time_and_parse_back() {
+        let a = keys::due_sk(999, "demo", 7);
+        let b = keys::due_sk(1000, "demo", 3);
+        assert!(a < b);
+        assert!(b <= keys::due_sk_until(1000));
+        assert!(keys::due_sk(1001, "demo", 1) > keys::due_sk_until(1000));
+        assert_eq!(keys::parse_due_sk(&b), Some((1000, "demo", 3)));
+        assert!(keys::due_shard("demo", 7) < DUE_SHARDS);
     }
 
     #[test]

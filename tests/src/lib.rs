@@ -14,6 +14,9 @@ use zhibo_shared::Config;
 /// The push key of every test API (the media worker's tests sign with their own).
 pub const TEST_PUSH_KEY: &str = "test-push-key-0123456789";
 
+/// The hook secret of every test API.
+pub const TEST_HOOK_SECRET: &str = "test-hook-secret-0123456789";
+
 /// A response: status, headers and the body parsed as JSON (`Null` when empty or not JSON).
 #[derive(Debug)]
 pub struct Reply {
@@ -71,6 +74,7 @@ impl TestApi {
             ("MIN_START_LEAD_S".into(), "0".into()),
             ("PUSH_KEY".into(), TEST_PUSH_KEY.into()),
             ("INGEST_HOST".into(), "ingest.example.com:1935".into()),
+            ("HOOK_SECRET".into(), TEST_HOOK_SECRET.into()),
         ]);
         for (k, v) in overrides {
             env.insert(k.to_string(), v.to_string());
@@ -88,8 +92,12 @@ impl TestApi {
         let app = App::generate(&format!("t{}", zhibo_shared::ids::random_hex(5)), now())
             .expect("app id");
         assert!(state.store.put_app(&app).await.expect("put app"));
-        let router =
-            with_fallbacks(fn_rooms::router(state.clone()).merge(fn_wechat::router(state.clone())));
+        let router = with_fallbacks(
+            fn_rooms::router(state.clone())
+                .merge(fn_wechat::router(state.clone()))
+                .merge(fn_hooks::router(state.clone()))
+                .merge(fn_webhooks::router(state.clone())),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -208,6 +216,68 @@ impl TestApi {
             .set_live_status(&room, status, self.state.config.max_concurrent_lives, now())
             .await
             .expect("set live_status");
+    }
+
+    /// A worker hook event of the test app's room `room_id`.
+    pub fn hook_event(
+        &self,
+        kind: zhibo_shared::hooks::HookEventKind,
+        room_id: u64,
+        session_id: &str,
+        seq: u64,
+    ) -> zhibo_shared::hooks::HookEvent {
+        zhibo_shared::hooks::HookEvent {
+            event: kind,
+            event_id: zhibo_shared::ids::random_hex(8),
+            session_id: session_id.to_string(),
+            seq,
+            app_id: self.app.app_id.clone(),
+            room_id,
+            stream_name: zhibo_shared::room::stream_name(&self.app.app_id, room_id),
+            worker_id: "test-worker".into(),
+            client_ip: "127.0.0.1".into(),
+            at_ms: zhibo_shared::http::now_ms(),
+        }
+    }
+
+    /// Sends a worker hook as the media worker does (signed with [`TEST_HOOK_SECRET`]).
+    pub async fn hook(&self, event: &zhibo_shared::hooks::HookEvent) -> Reply {
+        let body = serde_json::to_vec(event).expect("hook JSON");
+        let sig =
+            zhibo_shared::signing::BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now(), &body);
+        self.raw(
+            "POST",
+            zhibo_shared::hooks::HOOKS_PATH,
+            body,
+            &[
+                ("content-type".into(), "application/json".into()),
+                (zhibo_shared::hooks::SIGNATURE_HEADER.into(), sig),
+            ],
+        )
+        .await
+    }
+
+    /// Runs the sweeper every `every` in the background, as `zhibo serve` does.
+    pub fn spawn_sweeper(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        fn_sweeper::spawn_local_sweeper(self.state.clone(), every)
+    }
+
+    /// Runs the webhook delivery every `every` in the background, as `zhibo serve` does.
+    pub fn spawn_delivery(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let deliverer =
+            fn_webhooks::Deliverer::new(self.state.store.clone(), self.state.config.webhook_retry)
+                .expect("webhook HTTP client");
+        fn_webhooks::spawn_local_pump(deliverer, every)
+    }
+
+    /// The room as stored.
+    pub async fn stored_room(&self, room_id: u64) -> zhibo_shared::room::Room {
+        self.state
+            .store
+            .get_room(&self.app.app_id, room_id)
+            .await
+            .expect("get room")
+            .expect("room exists")
     }
 
     /// A valid create body starting `start_in` seconds from now, lasting an hour.

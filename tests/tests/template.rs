@@ -34,6 +34,19 @@ fn table_definition_matches_the_schema() {
             );
         }
     }
+    for idx in INDEXES {
+        let block = t
+            .split(&format!("IndexName: {}\n", idx.name))
+            .nth(1)
+            .and_then(|rest| rest.split("IndexName:").next())
+            .unwrap_or("");
+        let want = if idx.keys_only { "KEYS_ONLY" } else { "ALL" };
+        assert!(
+            block.contains(&format!("ProjectionType: {want}")),
+            "index {} must project {want}",
+            idx.name
+        );
+    }
     assert_eq!(
         t.matches("IndexName: ").count(),
         INDEXES.len(),
@@ -44,7 +57,25 @@ fn table_definition_matches_the_schema() {
 #[test]
 fn every_function_binary_is_built_by_the_template() {
     let t = template();
-    for bin in ["rooms", "wechat"] {
+    // Every [[bin]] of every crate under functions/.
+    let dir = format!("{}/../functions", env!("CARGO_MANIFEST_DIR"));
+    let mut bins = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("functions/") {
+        let manifest = entry.expect("entry").path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        for section in text.split("[[bin]]").skip(1) {
+            let name = section
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = "))
+                .map(|v| v.trim_matches('"').to_string())
+                .expect("bin name");
+            bins.push(name);
+        }
+    }
+    assert!(bins.len() >= 4, "found only {bins:?}");
+    for bin in bins {
         assert!(
             t.contains(&format!("Binary: {bin}\n")),
             "no function builds binary {bin}"

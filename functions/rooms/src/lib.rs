@@ -15,6 +15,7 @@ use zhibo_shared::http::{
     json_response, now, parse_json, parse_room_id, query_number, query_pairs, ApiState,
     SignedRequest,
 };
+use zhibo_shared::lifecycle::{Action, Input, Verdict};
 use zhibo_shared::room::{CreateRoom, PatchRoom, Room};
 use zhibo_shared::signing::UrlSignature;
 use zhibo_shared::store::{IdempotencyKey, StoreError};
@@ -35,6 +36,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/v1/rooms/{room_id}/status", get(room_status))
         .route("/v1/rooms/{room_id}/push-url", post(push_url))
+        .route("/v1/rooms/{room_id}/actions", post(room_action))
         .with_state(state)
 }
 
@@ -195,13 +197,14 @@ struct RoomStatus {
     updated_at: i64,
 }
 
-/// The status endpoint's entity tag: changes whenever the room is written.
+/// The status endpoint's entity tag: a digest of exactly what the body shows (heartbeats bump
+/// the room's version without changing it, so the version is not used).
 fn status_etag(room: &Room) -> String {
     format!(
         "\"{}-{}-{}\"",
         room.room_id,
         room.live_status.code(),
-        room.version
+        room.updated_at
     )
 }
 
@@ -310,6 +313,65 @@ async fn push_url(
             server,
             stream_key,
             expires_at,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionRequest {
+    action: Action,
+}
+
+#[derive(Serialize)]
+struct ActionResult {
+    room_id: u64,
+    action: Action,
+    live_status: LiveStatus,
+    previous_status: LiveStatus,
+    changed: bool,
+    updated_at: i64,
+}
+
+/// `POST /v1/rooms/{room_id}/actions` `{"action": "pause"|"resume"|"ban"|"end"}` → 200 with the
+/// new status (an action already in effect changes nothing and says so); 409 when the room's
+/// status does not allow it. `pause`, `ban` and `end` drop the publisher at its worker's next
+/// heartbeat (the hook answers `allow: false`), and refuse republishing.
+async fn room_action(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let room_id = zhibo_shared::http::parse_room_id(&room_id)?;
+    let body: ActionRequest = parse_json(&req.body)?;
+    let applied = st
+        .store
+        .apply_lifecycle(
+            &req.app.app_id,
+            room_id,
+            Input::Action(body.action),
+            &st.config.timers,
+            st.config.max_concurrent_lives,
+            zhibo_shared::http::now_ms(),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(format!("room {room_id} does not exist")),
+            e => e.into(),
+        })?;
+    let room = &applied.outcome.room;
+    if let Verdict::Deny(reason) = &applied.outcome.verdict {
+        return Err(ApiError::conflict(reason.clone()));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &ActionResult {
+            room_id,
+            action: body.action,
+            live_status: room.live_status,
+            previous_status: applied.before.live_status,
+            changed: room.live_status != applied.before.live_status,
+            updated_at: room.updated_at,
         },
     ))
 }

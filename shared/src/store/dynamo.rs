@@ -99,7 +99,7 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn sdk_err<E, R>(op: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+pub(super) fn sdk_err<E, R>(op: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
@@ -120,7 +120,7 @@ impl std::fmt::Display for SdkErrorText {
 }
 impl std::error::Error for SdkErrorText {}
 
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
+pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
     Error::dynamo("build request", e)
 }
 
@@ -154,7 +154,7 @@ fn room_item(room: &Room) -> Result<Item, Error> {
         key: keys::room_sk(room.room_id),
         what: format!("goods not serializable: {e}"),
     })?;
-    Ok(HashMap::from([
+    let mut item: Item = HashMap::from([
         (PK.into(), s(keys::app_pk(&room.app_id))),
         (SK.into(), s(keys::room_sk(room.room_id))),
         (
@@ -193,7 +193,20 @@ fn room_item(room: &Room) -> Result<Item, Error> {
         ("created_at".into(), n(room.created_at)),
         ("updated_at".into(), n(room.updated_at)),
         ("version".into(), n(room.version)),
-    ]))
+    ]);
+    for (name, value) in super::lifecycle::lifecycle_attrs(room) {
+        if let Some(v) = value {
+            item.insert(name.into(), v);
+        }
+    }
+    // Whole-item writes happen only outside a live session (create, patch): the one timer
+    // then is 102's end_time, which does not depend on the lifecycle timers.
+    if let Some((pk, sk)) = super::lifecycle::timer_keys(room, &crate::lifecycle::Timers::default())
+    {
+        item.insert(schema::GSI_DUE.hash_key.into(), s(pk));
+        item.insert(schema::GSI_DUE.range_key.into(), s(sk));
+    }
+    Ok(item)
 }
 
 fn room_from_item(item: &Item) -> Result<Room, Error> {
@@ -205,7 +218,9 @@ fn room_from_item(item: &Item) -> Result<Room, Error> {
         key: keys::room_sk(room_id),
         what: format!("live_status {code} is not 101-107"),
     })?;
+    let updated_at: i64 = r.n("updated_at")?;
     Ok(Room {
+        lifecycle: super::lifecycle::lifecycle_from_item(&r, updated_at)?,
         stream_name: crate::room::stream_name(&app_id, room_id),
         app_id,
         room_id,
@@ -221,7 +236,7 @@ fn room_from_item(item: &Item) -> Result<Room, Error> {
         close_replay: r.bool_or_false("close_replay")?,
         live_status,
         created_at: r.n("created_at")?,
-        updated_at: r.n("updated_at")?,
+        updated_at,
         version: r.n("version")?,
     })
 }
@@ -238,6 +253,11 @@ impl DynamoStore {
     /// The table name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     fn key(pk: String, sk: &str) -> Item {
@@ -311,6 +331,7 @@ impl DynamoStore {
             name,
             hash_key,
             range_key,
+            keys_only,
         } in schema::INDEXES
         {
             attrs.push(attr(hash_key)?);
@@ -322,7 +343,11 @@ impl DynamoStore {
                     .key_schema(key(range_key, KeyType::Range)?)
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(if keys_only {
+                                ProjectionType::KeysOnly
+                            } else {
+                                ProjectionType::All
+                            })
                             .build(),
                     )
                     .build()
@@ -525,7 +550,7 @@ impl DynamoStore {
 
     /// An update of the app's counts item: `ADD attr delta` for each pair, optionally
     /// conditioned on the first attribute staying below `below` (checked before the add).
-    fn counts_update(
+    pub(super) fn counts_update(
         &self,
         app_id: &str,
         deltas: &[(String, i64)],
@@ -578,7 +603,7 @@ impl DynamoStore {
 
     /// Runs a transaction, retrying when it lost a race with another transaction
     /// (`TransactionConflict`). A condition failure returns the per-item reason codes.
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
         op: &'static str,
@@ -807,8 +832,9 @@ impl DynamoStore {
         }
     }
 
-    /// Moves `room` (as read) to status `to`, with the app's counts; entering 101 is refused
-    /// when `max_concurrent_lives` rooms are already live.
+    /// Moves `room` (as read) to status `to` without going through the state machine (an
+    /// operator repair, and tests), with the app's counts; entering 101 is refused when
+    /// `max_concurrent_lives` rooms are already live. No webhook event is emitted.
     pub async fn set_live_status(
         &self,
         room: &Room,
@@ -816,50 +842,32 @@ impl DynamoStore {
         max_concurrent_lives: u32,
         now: i64,
     ) -> Result<Room, StoreError> {
-        let mut new = room.clone();
-        new.live_status = to;
-        new.updated_at = now;
-        new.version = room.version + 1;
         if to == room.live_status {
             return Ok(room.clone());
         }
-        let counts = self.counts_update(
-            &room.app_id,
-            &[
-                (keys::status_count_attr(to), 1),
-                (keys::status_count_attr(room.live_status), -1),
-            ],
-            (to == LiveStatus::Live).then_some(max_concurrent_lives),
-        )?;
-        let items = vec![
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(room_item(&new)?))
-                        .condition_expression("version = :v")
-                        .expression_attribute_values(":v", n(room.version))
-                        .build()
-                        .map_err(build_err)?,
-                )
-                .build(),
-            counts,
-        ];
-        match self
-            .transact(items, "TransactWriteItems set live_status")
-            .await?
-        {
-            Ok(()) => Ok(new),
-            Err(codes) => {
-                if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") {
-                    Err(StoreError::ConcurrentLives {
-                        max: max_concurrent_lives,
-                    })
-                } else {
-                    Err(StoreError::Conflict)
-                }
-            }
+        let mut new = room.clone();
+        new.live_status = to;
+        new.updated_at = now;
+        new.lifecycle.status_since = now;
+        if to == LiveStatus::Live {
+            new.lifecycle.last_seen = now;
+            new.lifecycle.live_started_at.get_or_insert(now);
         }
+        let outcome = crate::lifecycle::Outcome {
+            room: new,
+            changes: Vec::new(),
+            verdict: crate::lifecycle::Verdict::Allow,
+            changed: true,
+        };
+        self.write_transition(
+            room,
+            &outcome,
+            &[],
+            &crate::lifecycle::Timers::default(),
+            max_concurrent_lives,
+            now * 1000,
+        )
+        .await
     }
 
     /// The app's room counts: total, and per status.

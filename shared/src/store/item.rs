@@ -79,6 +79,22 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    /// A string attribute, `None` when absent.
+    pub fn s_opt(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.s(name).map(Some),
+        }
+    }
+
+    /// A number attribute, `None` when absent.
+    pub fn n_opt<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, Error> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.n(name).map(Some),
+        }
+    }
+
     /// A boolean attribute, false when absent.
     pub fn bool_or_false(&self, name: &str) -> Result<bool, Error> {
         match self.item.get(name) {

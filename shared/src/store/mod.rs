@@ -6,5 +6,12 @@
 
 mod dynamo;
 pub mod item;
+mod lifecycle;
+mod outbox;
 
 pub use dynamo::{CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError};
+pub use lifecycle::{events_of, Applied};
+pub use outbox::{
+    new_webhook_secret, Attempt, DeliveryPage, DeliveryRecord, DeliveryStatus, OutboxEvent,
+    WebhookEndpoint, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE,
+};

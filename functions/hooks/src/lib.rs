@@ -1,0 +1,132 @@
+//! The hooks function: `POST /internal/hooks` (API.md "Worker hooks").
+//!
+//! The media worker signs every call with the hook secret (`Zhibo-Signature`); this function
+//! verifies it, runs the live-status state machine ([`zhibo_shared::lifecycle`]) through
+//! [`zhibo_shared::store::DynamoStore::apply_lifecycle`] (one read, one conditional
+//! transaction with the room's webhook events), and answers `{"allow": bool, "reason"}`:
+//! 200 to go on, 403 to refuse a publish or drop a publisher (pause, ban, end, a newer
+//! session). An unpublish is always acknowledged once stored, so the worker stops retrying.
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use http::StatusCode;
+use zhibo_shared::hooks::{HookAnswer, HookEvent, HookEventKind, HOOKS_PATH, SIGNATURE_HEADER};
+use zhibo_shared::http::{json_response, parse_json, read_body, ApiState};
+use zhibo_shared::lifecycle::{Input, Verdict};
+use zhibo_shared::room::{parse_stream_name, stream_name};
+use zhibo_shared::signing::BodySignature;
+use zhibo_shared::store::StoreError;
+use zhibo_shared::ApiError;
+
+/// The routes of this function.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(HOOKS_PATH, post(hook))
+        .with_state(state)
+}
+
+fn answer(allow: bool, reason: Option<String>) -> Response {
+    let status = if allow {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    json_response(status, &HookAnswer { allow, reason })
+}
+
+/// Checks what the body says about itself: the stream name is the room's, the ids are sane.
+fn check_event(e: &HookEvent) -> Result<(), ApiError> {
+    if e.room_id == 0 || parse_stream_name(&e.stream_name) != Some((&e.app_id, e.room_id)) {
+        return Err(ApiError::bad_field(
+            "stream_name",
+            format!(
+                "must be {:?} for app_id {:?} and room_id {}",
+                stream_name(&e.app_id, e.room_id),
+                e.app_id,
+                e.room_id
+            ),
+        ));
+    }
+    for (field, v) in [
+        ("session_id", &e.session_id),
+        ("event_id", &e.event_id),
+        ("worker_id", &e.worker_id),
+    ] {
+        if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::bad_field(
+                field,
+                "must be 1-128 visible ASCII characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `POST /internal/hooks`.
+async fn hook(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = read_body(body).await?;
+    let Some(secret) = st.config.hook_secret.as_deref() else {
+        return Err(ApiError::internal(
+            &"HOOK_SECRET is not configured, so worker hooks cannot be verified",
+        ));
+    };
+    let header = parts
+        .headers
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or(""));
+    BodySignature::verify(secret.as_bytes(), header, &body, zhibo_shared::http::now())
+        .map_err(|e| ApiError::unauthorized(format!("hook signature: {e}")))?;
+    let event: HookEvent = parse_json(&body)?;
+    check_event(&event)?;
+    let applied = st
+        .store
+        .apply_lifecycle(
+            &event.app_id,
+            event.room_id,
+            Input::Hook(&event),
+            &st.config.timers,
+            st.config.max_concurrent_lives,
+            zhibo_shared::http::now_ms(),
+        )
+        .await;
+    let kind = event.event;
+    let res = match applied {
+        Ok(a) => {
+            for c in &a.outcome.changes {
+                tracing::info!(
+                    app = %event.app_id, room = event.room_id, session = %event.session_id,
+                    seq = event.seq, "live_status {} -> {} ({})", c.from, c.to, c.cause.as_str()
+                );
+            }
+            match a.outcome.verdict {
+                Verdict::Allow => answer(true, None),
+                Verdict::Deny(_) if kind == HookEventKind::Unpublish => answer(true, None),
+                Verdict::Deny(reason) => answer(false, Some(reason)),
+            }
+        }
+        Err(StoreError::NotFound) if kind == HookEventKind::Unpublish => answer(true, None),
+        Err(StoreError::NotFound) => answer(
+            false,
+            Some(format!(
+                "room {} of app {} does not exist",
+                event.room_id, event.app_id
+            )),
+        ),
+        Err(StoreError::ConcurrentLives { max }) => answer(
+            false,
+            Some(format!(
+                "app {} already has {max} rooms live, its concurrent-live quota",
+                event.app_id
+            )),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(
+        app = %event.app_id, room = event.room_id, session = %event.session_id, seq = event.seq,
+        event = ?kind, status = res.status().as_u16(), "hook answered"
+    );
+    Ok(res)
+}

@@ -1,0 +1,135 @@
+//! The sweeper: fires the live-status timers of [`zhibo_shared::lifecycle`] that no hook or
+//! action fires — 102 past `end_time` → 107, 106 for the abnormal timeout → 103, the longest
+//! live → 103, a live room whose worker stopped heartbeating → 106.
+//!
+//! Every room with a running timer carries its deadline in the due-work index (gsi3,
+//! `TIMER#{shard}`), so a sweep reads only the rooms that are due (Queries, never a Scan) and
+//! applies [`Input::Tick`] to each through the same conditional write as the hooks. On AWS an
+//! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs [`spawn_local_sweeper`].
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use std::time::Duration;
+use zhibo_shared::http::ApiState;
+use zhibo_shared::lifecycle::Input;
+use zhibo_shared::schema::DUE_SHARDS;
+use zhibo_shared::store::StoreError;
+
+/// Rooms read per Query.
+const PAGE: i32 = 100;
+/// Pages read per shard and sweep (a room whose write keeps failing must not loop forever).
+const MAX_PAGES: usize = 50;
+/// Rooms handled at once.
+const CONCURRENCY: usize = 8;
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Rooms found due.
+    pub due: usize,
+    /// Rooms whose status changed.
+    pub changed: usize,
+    /// Rooms whose stale timer was only re-armed.
+    pub rearmed: usize,
+    /// Rooms that failed (logged; retried by the next sweep).
+    pub failed: usize,
+}
+
+/// Applies the timers of every room due at `now_ms`.
+pub async fn sweep(state: &ApiState, now_ms: i64) -> Result<SweepReport, zhibo_shared::Error> {
+    let mut report = SweepReport::default();
+    for shard in 0..DUE_SHARDS {
+        for _ in 0..MAX_PAGES {
+            let due = state.store.rooms_due(shard, now_ms, PAGE).await?;
+            let n = due.len();
+            report.due += n;
+            let results: Vec<_> = stream::iter(due)
+                .map(|(app, room)| async move {
+                    let r = tick(state, &app, room, now_ms).await;
+                    if let Err(e) = &r {
+                        tracing::warn!(%app, room, "sweep failed: {e}");
+                    }
+                    r
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let mut progressed = 0;
+            for r in results {
+                match r {
+                    Ok(Ticked::Changed) => {
+                        report.changed += 1;
+                        progressed += 1;
+                    }
+                    Ok(Ticked::Rearmed) => {
+                        report.rearmed += 1;
+                        progressed += 1;
+                    }
+                    Ok(Ticked::Gone) => progressed += 1,
+                    Err(_) => report.failed += 1,
+                }
+            }
+            if n < PAGE as usize || progressed == 0 {
+                break;
+            }
+        }
+    }
+    if report.due > 0 {
+        tracing::info!(?report, "sweep");
+    }
+    Ok(report)
+}
+
+enum Ticked {
+    Changed,
+    Rearmed,
+    Gone,
+}
+
+async fn tick(state: &ApiState, app: &str, room: u64, now_ms: i64) -> Result<Ticked, StoreError> {
+    let cfg = &state.config;
+    match state
+        .store
+        .apply_lifecycle(
+            app,
+            room,
+            Input::Tick,
+            &cfg.timers,
+            cfg.max_concurrent_lives,
+            now_ms,
+        )
+        .await
+    {
+        Ok(a) if a.outcome.changed => {
+            for c in &a.outcome.changes {
+                tracing::info!(%app, room, "live_status {} -> {} ({})", c.from, c.to, c.cause.as_str());
+            }
+            Ok(Ticked::Changed)
+        }
+        // Due by its stored deadline but not by the current timers (they were reconfigured,
+        // or a hook moved it): store the deadline the timers give now.
+        Ok(a) => {
+            state
+                .store
+                .rearm_timer(&a.outcome.room, &cfg.timers, now_ms)
+                .await?;
+            Ok(Ticked::Rearmed)
+        }
+        Err(StoreError::NotFound) => Ok(Ticked::Gone),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs [`sweep`] every `every` until the task is dropped (local development and tests).
+pub fn spawn_local_sweeper(state: ApiState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sweep(&state, zhibo_shared::http::now_ms()).await {
+                tracing::warn!("local sweeper: {e}");
+            }
+        }
+    })
+}

@@ -1,0 +1,26 @@
+//! Lambda entry point of the webhook delivery: a DynamoDB Streams trigger on the table (new
+//! outbox events are sent at once) and an EventBridge schedule (retries and anything the
+//! stream missed). Wiring only; see [`fn_webhooks::handle_payload`].
+
+use fn_webhooks::{delivery, handle_payload, Deliverer, RunReport};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = zhibo_shared::Config::from_env()?;
+    let sdk = zhibo_shared::aws::sdk_config().await;
+    let state = zhibo_shared::http::ApiState::new(config, &sdk);
+    let deliverer = Deliverer::new(state.store.clone(), state.config.webhook_retry)?;
+    let deliverer = &deliverer;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let report: RunReport = handle_payload(deliverer, event.payload, delivery::now_ms())
+                .await
+                .map_err(lambda_runtime::Error::from)?;
+            tracing::info!(?report, "webhook delivery run");
+            Ok::<RunReport, lambda_runtime::Error>(report)
+        },
+    ))
+    .await
+}

@@ -1,0 +1,13 @@
+//! Lambda entry point of the webhooks function (the `/v1/webhook` routes): wiring only.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = zhibo_shared::Config::from_env()?;
+    let sdk = zhibo_shared::aws::sdk_config().await;
+    let state = zhibo_shared::http::ApiState::new(config, &sdk);
+    lambda_http::run(zhibo_shared::http::with_fallbacks(fn_webhooks::router(
+        state,
+    )))
+    .await
+}

@@ -1,0 +1,217 @@
+//! Publish-hook latency benchmark (`bench/hooks.sh`): signed `POST /internal/hooks` publishes
+//! at a fixed open-loop rate against the API on DynamoDB Local, with the DynamoDB Local round
+//! trip measured at the same rate in the same run as the floor.
+//!
+//! Every publish is the heaviest real path: a room in 102 goes live (read, state machine, one
+//! transaction: room + the app's counts under the concurrent-live quota + the outbox event +
+//! the outbox queue). Latency is measured from each request's scheduled send time (no
+//! coordinated omission), so a slow answer delays nothing else and still counts in full.
+//!
+//! ```sh
+//! cargo run --release -p zhibo-e2e-tests --example hook_latency -- [rate] [seconds] [apps]
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zhibo_e2e_tests::TestApi;
+use zhibo_shared::hooks::HookEventKind;
+use zhibo_shared::room::CreateRoom;
+use zhibo_shared::store::CreateLimits;
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+struct Summary {
+    n: usize,
+    errors: usize,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn summarize(mut ms: Vec<f64>, errors: usize) -> Summary {
+    ms.sort_by(|a, b| a.total_cmp(b));
+    Summary {
+        n: ms.len(),
+        errors,
+        p50: percentile(&ms, 0.50),
+        p90: percentile(&ms, 0.90),
+        p99: percentile(&ms, 0.99),
+        max: ms.last().copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// Runs `count` calls of `call(i)` at `rate` per second, each timed from its scheduled start.
+async fn open_loop<F, Fut>(rate: u64, count: usize, call: F) -> (Vec<f64>, usize)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        let due = start + period * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let fut = call(i);
+        tasks.push(tokio::spawn(async move {
+            let ok = fut.await;
+            (due.elapsed().as_secs_f64() * 1000.0, ok)
+        }));
+    }
+    let mut ms = Vec::with_capacity(count);
+    let mut errors = 0;
+    for t in tasks {
+        match t.await {
+            Ok((d, true)) => ms.push(d),
+            _ => errors += 1,
+        }
+    }
+    (ms, errors)
+}
+
+#[tokio::main]
+async fn main() {
+    let rate = arg(1, 200).max(1);
+    let seconds = arg(2, 30).max(1);
+    let apps = arg(3, 20).max(1) as usize;
+    let count = (rate * seconds) as usize;
+    let api = Arc::new(
+        TestApi::start_with(&[
+            ("MAX_CONCURRENT_LIVES", "1000000"),
+            ("MAX_LIVES_PER_DAY", "1000000"),
+        ])
+        .await,
+    );
+    eprintln!("preparing {count} rooms over {apps} apps ...");
+    let mut app_ids = vec![api.app.app_id.clone()];
+    for i in 1..apps {
+        let app = zhibo_shared::app::App::generate(
+            &format!("b{i}{}", zhibo_shared::ids::random_hex(4)),
+            zhibo_shared::http::now(),
+        )
+        .expect("app id");
+        api.state.store.put_app(&app).await.expect("put app");
+        app_ids.push(app.app_id);
+    }
+    let limits = CreateLimits {
+        max_lives_per_day: 1_000_000,
+        quota_utc_offset_minutes: 480,
+    };
+    let now = zhibo_shared::http::now();
+    let req: CreateRoom = serde_json::from_value(serde_json::json!({
+        "name": "bench", "cover_img": "", "anchor_name": "a", "anchor_img": "",
+        "start_time": now + 60, "end_time": now + 3600,
+    }))
+    .expect("room body");
+    let rooms: Vec<(String, u64)> = {
+        let mut out = Vec::with_capacity(count);
+        let mut pending = Vec::new();
+        for i in 0..count {
+            let (api, app, req) = (api.clone(), app_ids[i % apps].clone(), req.clone());
+            pending.push(tokio::spawn(async move {
+                let room = api
+                    .state
+                    .store
+                    .create_room(&app, req, None, &limits, now)
+                    .await
+                    .expect("create room");
+                (app, room.room.room_id)
+            }));
+            if pending.len() == 64 {
+                for p in pending.drain(..) {
+                    out.push(p.await.expect("create task"));
+                }
+            }
+        }
+        for p in pending {
+            out.push(p.await.expect("create task"));
+        }
+        out
+    };
+    let rooms = Arc::new(rooms);
+
+    // The floor: one GetItem round trip to DynamoDB Local at the same rate.
+    eprintln!("floor: GetItem at {rate}/s for {seconds} s ...");
+    let (floor_ms, floor_err) = open_loop(rate, count, |i| {
+        let (api, rooms) = (api.clone(), rooms.clone());
+        async move {
+            let (app, room) = &rooms[i];
+            api.state.store.get_room(app, *room).await.is_ok()
+        }
+    })
+    .await;
+
+    eprintln!("publish hooks at {rate}/s for {seconds} s ...");
+    let (hook_ms, hook_err) = open_loop(rate, count, |i| {
+        let (api, rooms) = (api.clone(), rooms.clone());
+        async move {
+            let (app, room) = &rooms[i];
+            let mut e = api.hook_event(
+                HookEventKind::Publish,
+                *room,
+                &zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms()),
+                0,
+            );
+            e.app_id = app.clone();
+            e.stream_name = zhibo_shared::room::stream_name(app, *room);
+            let r = api.hook(&e).await;
+            r.status == 200 && r.json["allow"] == true
+        }
+    })
+    .await;
+    // Every publish really went live.
+    let mut live = 0;
+    for app in &app_ids {
+        live += api
+            .state
+            .store
+            .room_count(app, Some(zhibo_shared::LiveStatus::Live))
+            .await
+            .expect("count");
+    }
+
+    let floor = summarize(floor_ms, floor_err);
+    let hook = summarize(hook_ms, hook_err);
+    println!(
+        "\n## publish hook latency, {rate} req/s for {seconds} s, {apps} apps, DynamoDB Local\n"
+    );
+    println!("| what | requests | errors | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, s) in [
+        ("publish hook (HTTP, signed, 102 → 101 + event)", &hook),
+        ("floor: one DynamoDB Local GetItem", &floor),
+    ] {
+        println!(
+            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            s.n + s.errors,
+            s.errors,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.max
+        );
+    }
+    println!("\nrooms live afterwards: {live} of {count}");
+    println!(
+        "target p99 <= 200 ms: {}",
+        if hook.p99 <= 200.0 && hook.errors == 0 && live as usize == count {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    );
+}
