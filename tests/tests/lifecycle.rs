@@ -426,3 +426,179 @@ async fn duplicated_and_shuffled_hooks_converge() {
         assert_eq!(view(&ra), view(&rb), "case {case}: {events:?}");
     }
 }
+
+/// A webhook receiver that verifies every delivery and records the events.
+struct Receiver {
+    events: std::sync::Arc<std::sync::Mutex<Vec<zhibo_shared::webhook::WebhookEvent>>>,
+}
+
+async fn start_receiver(secret: String) -> (Receiver, String) {
+    use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Router};
+    type Events = std::sync::Arc<std::sync::Mutex<Vec<zhibo_shared::webhook::WebhookEvent>>>;
+    let events: Events = Default::default();
+    let secret = std::sync::Arc::new(secret);
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State((events, secret)): State<(Events, std::sync::Arc<String>)>,
+                 headers: HeaderMap,
+                 body: Bytes| async move {
+                    let sig = headers.get("zhibo-signature").and_then(|v| v.to_str().ok());
+                    match zhibo_shared::webhook::verify(
+                        &secret,
+                        sig,
+                        &body,
+                        zhibo_shared::http::now(),
+                    ) {
+                        Ok(e) => {
+                            events.lock().unwrap().push(e);
+                            axum::http::StatusCode::OK
+                        }
+                        Err(_) => axum::http::StatusCode::UNAUTHORIZED,
+                    }
+                },
+            ),
+        )
+        .with_state((events.clone(), secret));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (Receiver { events }, url)
+}
+
+impl Receiver {
+    /// `(seq, type, previous_status, live_status, reason)` of a room's events, waiting until
+    /// there are `n` of them.
+    async fn room_events(&self, room: u64, n: usize) -> Vec<(u64, String, u64, u64, String)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got: Vec<_> = self
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| e.room_id == room)
+                .map(|e| {
+                    (
+                        e.seq,
+                        e.kind.as_str().to_string(),
+                        e.data["previous_status"].as_u64().unwrap_or(0),
+                        e.data["live_status"].as_u64().unwrap_or(0),
+                        e.data["reason"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            if got.len() >= n || tokio::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn ev(seq: u64, t: &str, from: u64, to: u64, reason: &str) -> (u64, String, u64, u64, String) {
+    (seq, t.to_string(), from, to, reason.to_string())
+}
+
+#[tokio::test]
+async fn every_transition_emits_exactly_its_events() {
+    let api = TestApi::start_with(&[
+        ("ABNORMAL_TIMEOUT_S", "2"),
+        ("WEBHOOK_ALLOW_HTTP", "1"),
+        ("WEBHOOK_RETRY_BASE_MS", "100"),
+    ])
+    .await;
+    let _sweeper = api.spawn_sweeper(Duration::from_millis(200));
+    let _delivery = api.spawn_delivery(Duration::from_millis(100));
+    let r = api
+        .call(
+            "PUT",
+            "/v1/webhook",
+            r#"{"url":"http://127.0.0.1:1/placeholder"}"#,
+        )
+        .await;
+    let secret = r.json["secret"].as_str().unwrap().to_string();
+    let (rx, url) = start_receiver(secret).await;
+    let r = api
+        .call("PUT", "/v1/webhook", &format!(r#"{{"url":"{url}"}}"#))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // One room through start, drop, republish, pause, resume, end.
+    let a = api.create_room("a", 5).await;
+    let (s1, s2) = (session(0), session(1));
+    api.hook(&api.hook_event(Publish, a, &s1, 0)).await;
+    api.hook(&api.hook_event(Heartbeat, a, &s1, 1)).await; // no event
+    api.hook(&api.hook_event(Publish, a, &s1, 0)).await; // retried: no event
+    api.hook(&api.hook_event(Unpublish, a, &s1, 2)).await;
+    api.hook(&api.hook_event(Unpublish, a, &s1, 2)).await; // duplicate: no event
+    api.hook(&api.hook_event(Publish, a, &s2, 0)).await;
+    action(&api, a, "pause").await;
+    action(&api, a, "pause").await; // in effect already: no event
+    api.hook(&api.hook_event(Unpublish, a, &s2, 1)).await; // recorded, no status change
+    action(&api, a, "resume").await;
+    action(&api, a, "end").await;
+    assert_eq!(
+        rx.room_events(a, 6).await,
+        [
+            ev(1, "room.started", 102, 101, "publish"),
+            ev(2, "room.abnormal", 101, 106, "unpublish"),
+            ev(3, "room.started", 106, 101, "publish"),
+            ev(4, "room.paused", 101, 105, "pause"),
+            ev(5, "room.resumed", 105, 106, "resume"),
+            ev(6, "room.ended", 106, 103, "end"),
+        ]
+    );
+    // Banned while live.
+    let b = api.create_room("b", 5).await;
+    api.hook(&api.hook_event(Publish, b, &session(2), 0)).await;
+    action(&api, b, "ban").await;
+    // Abnormal for the whole window → ended by the sweeper.
+    let c = api.create_room("c", 5).await;
+    let s3 = session(3);
+    api.hook(&api.hook_event(Publish, c, &s3, 0)).await;
+    api.hook(&api.hook_event(Unpublish, c, &s3, 1)).await;
+    // Never started before end_time → expired.
+    let now = zhibo_shared::http::now();
+    let body = serde_json::json!({
+        "name": "d", "cover_img": "", "anchor_name": "a", "anchor_img": "",
+        "start_time": now + 1, "end_time": now + 3,
+    });
+    let d = api.call("POST", "/v1/rooms", &body.to_string()).await.json["room_id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        rx.room_events(b, 2).await,
+        [
+            ev(1, "room.started", 102, 101, "publish"),
+            ev(2, "room.banned", 101, 104, "ban"),
+        ]
+    );
+    assert_eq!(
+        rx.room_events(c, 3).await,
+        [
+            ev(1, "room.started", 102, 101, "publish"),
+            ev(2, "room.abnormal", 101, 106, "unpublish"),
+            ev(3, "room.ended", 106, 103, "abnormal_timeout"),
+        ]
+    );
+    assert_eq!(
+        rx.room_events(d, 1).await,
+        [ev(1, "room.expired", 102, 107, "end_time_passed")]
+    );
+    // Nothing more arrives for a (no duplicates, no stray events).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.room_events(a, 0).await.len(), 6);
+    // Every event id is unique.
+    let ids: std::collections::HashSet<_> = rx
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(ids.len(), rx.events.lock().unwrap().len());
+}
