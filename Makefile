@@ -1,5 +1,5 @@
 # zhibo — every target used by the README or CI. `make help` lists them.
-.PHONY: help dev test bench fuzz stack-up stack-down stack-status build fmt lint
+.PHONY: help dev test bench bench-hooks fuzz stack-up stack-down stack-status build fmt lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,6 +12,9 @@ test: ## install what is missing, start a private stack, run fmt, clippy and eve
 
 bench: ## RTMP -> HLS benchmark against nginx-rtmp (release build; ~15 min; see bench/README.md)
 	bench/run.sh
+
+bench-hooks: ## publish-hook latency on DynamoDB Local at 200, 100, 50 req/s (~10 min; see bench/README.md)
+	bench/hooks.sh
 
 fuzz: ## run each cargo-fuzz target for 60 s (see fuzz/README.md)
 	fuzz/run.sh

@@ -15,8 +15,10 @@ export ZHIBO_TABLE=${ZHIBO_TABLE:-zhibo} MIN_START_LEAD_S=${MIN_START_LEAD_S:-0}
 # The push key is made once per checkout and kept out of the repo (.stack/ is gitignored).
 secrets=$state/dev-secrets.env
 [ -f "$secrets" ] || printf 'PUSH_KEY=%s\n' "$(openssl rand -hex 24)" >"$secrets"
+grep -q '^HOOK_SECRET=' "$secrets" || printf 'HOOK_SECRET=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
 set -a; . "$secrets"; set +a
-export INGEST_HOST=127.0.0.1:$rtmp_port
+# Webhooks to local receivers (http://127.0.0.1:...) are fine in development.
+export INGEST_HOST=127.0.0.1:$rtmp_port WEBHOOK_ALLOW_HTTP=1
 
 pids=()
 cleanup() {
@@ -35,6 +37,7 @@ target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app demo --env-file "$st
 pids+=($!)
 ZHIBO_RTMP_ADDR=127.0.0.1:$rtmp_port ZHIBO_HTTP_ADDR=127.0.0.1:$worker_http ZHIBO_SINK=s3 \
   ZHIBO_SPILL_DIR="$state/spill" RUST_LOG=${RUST_LOG:-info} \
+  ZHIBO_HOOK_URL="http://127.0.0.1:$port/internal/hooks" \
   target/debug/zhibo-media-worker > >(tee "$state/worker.log") 2>&1 &
 pids+=($!)
 
@@ -78,6 +81,9 @@ Call the API:
   scripts/curl-example.sh                                  # create a room with curl + openssl
   scripts/zhibo-call.py GET '/v1/rooms?start=0&limit=10'   # list rooms
   scripts/zhibo-call.py POST /v1/rooms/$room/push-url '{"expires_in":3600}'
+  scripts/zhibo-call.py GET /v1/rooms/$room/status         # 101 while you push, 106 after
+  scripts/zhibo-call.py POST /v1/rooms/$room/actions '{"action":"pause"}'   # or resume, ban, end
+  scripts/zhibo-call.py PUT /v1/webhook '{"url":"http://127.0.0.1:9000/hook"}'  # signed events
 
 MSG
 wait -n "${pids[@]}" || true

@@ -10,6 +10,7 @@ port=${ZHIBO_SMOKE_PORT:-18090}
 export ZHIBO_TABLE=zhibo_smoke_$RANDOM MIN_START_LEAD_S=0
 rtmp_port=${ZHIBO_SMOKE_RTMP_PORT:-18091}
 export PUSH_KEY=smoke-push-key-$RANDOM$RANDOM$RANDOM INGEST_HOST=127.0.0.1:$rtmp_port
+export HOOK_SECRET=smoke-hook-secret-$RANDOM$RANDOM$RANDOM
 cargo build -q -p zhibo-cli -p zhibo-media-worker
 target/debug/zhibo init-storage
 target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app smoke1 --env-file "$state/smoke-app.env" \
@@ -17,6 +18,7 @@ target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app smoke1 --env-file "$
 pid=$!
 ZHIBO_RTMP_ADDR=$INGEST_HOST ZHIBO_HTTP_ADDR=127.0.0.1:$((rtmp_port + 1)) ZHIBO_SINK=s3 \
   ZHIBO_RECONNECT_WINDOW_S=1 ZHIBO_SPILL_DIR="$state/smoke-spill" \
+  ZHIBO_HOOK_URL="http://127.0.0.1:$port/internal/hooks" \
   target/debug/zhibo-media-worker >"$state/smoke-worker.log" 2>&1 &
 worker=$!
 trap 'kill $pid $worker 2>/dev/null || true' EXIT
@@ -53,4 +55,13 @@ hls="$ZHIBO_S3_ENDPOINT/$MEDIA_BUCKET/live/$ZHIBO_APP_ID/$room_id/index.m3u8"
 codecs=$(ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$hls" | sort -u | tr '\n' ' ')
 echo "codecs: $codecs"
 grep -q "aac h264" <<<"$codecs"
+echo "-- the worker's hooks drove the room's status: live, then abnormal once ffmpeg stopped"
+for _ in $(seq 50); do
+  status=$(scripts/zhibo-call.py GET "/v1/rooms/$room_id/status")
+  grep -q '"live_status":106' <<<"$status" && break
+  sleep 0.2
+done
+echo "$status"
+grep -q '"live_status":106' <<<"$status"
+grep -q 'live_status 102 -> 101' "$state/smoke-serve.log"
 echo "smoke: ok"

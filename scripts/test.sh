@@ -16,7 +16,7 @@ step "toolchain"
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)"; exit 1; }
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
-for tool in curl openssl python3 ffmpeg; do
+for tool in curl openssl python3 ffmpeg nodejs; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool"; }
 done
 
