@@ -58,7 +58,7 @@ impl Config {
             problems.push("ZHIBO_TABLE is required: the DynamoDB table name".to_string());
             String::new()
         });
-        let mut num = |k: &str, default: i64, min: i64, max: i64| -> i64 {
+        let num = |problems: &mut Vec<String>, k: &str, default: i64, min: i64, max: i64| {
             match non_empty(k) {
                 None => default,
                 Some(v) => match v.trim().parse::<i64>() {
@@ -72,10 +72,12 @@ impl Config {
                 },
             }
         };
-        let min_start_lead_s = num("MIN_START_LEAD_S", 600, 0, 30 * 86400);
-        let max_lives_per_day = num("MAX_LIVES_PER_DAY", 50, 1, 1_000_000) as u32;
-        let max_concurrent_lives = num("MAX_CONCURRENT_LIVES", 50, 1, 1_000_000) as u32;
-        let quota_utc_offset_minutes = num("QUOTA_UTC_OFFSET_MINUTES", 480, -720, 840) as i32;
+        let min_start_lead_s = num(&mut problems, "MIN_START_LEAD_S", 600, 0, 30 * 86400);
+        let max_lives_per_day = num(&mut problems, "MAX_LIVES_PER_DAY", 50, 1, 1_000_000) as u32;
+        let max_concurrent_lives =
+            num(&mut problems, "MAX_CONCURRENT_LIVES", 50, 1, 1_000_000) as u32;
+        let quota_utc_offset_minutes =
+            num(&mut problems, "QUOTA_UTC_OFFSET_MINUTES", 480, -720, 840) as i32;
         let mut url = |k: &str| -> Option<String> {
             let v = non_empty(k)?;
             if v.starts_with("http://") || v.starts_with("https://") {
@@ -102,31 +104,47 @@ impl Config {
         if hook_secret.as_ref().is_some_and(|k| k.len() < 16) {
             problems.push("HOOK_SECRET is too short: use at least 16 characters".to_string());
         }
-        let mut num = |k: &str, default: i64, min: i64, max: i64| -> i64 {
-            match non_empty(k) {
-                None => default,
-                Some(v) => match v.trim().parse::<i64>() {
-                    Ok(n) if (min..=max).contains(&n) => n,
-                    _ => {
-                        problems.push(format!(
-                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
-                        ));
-                        default
-                    }
-                },
-            }
-        };
         let d = crate::lifecycle::Timers::default();
         let timers = crate::lifecycle::Timers {
-            abnormal_timeout_s: num("ABNORMAL_TIMEOUT_S", d.abnormal_timeout_s, 1, 86_400),
-            max_live_s: num("MAX_LIVE_S", d.max_live_s, 1, 7 * 86_400),
-            worker_silence_s: num("WORKER_SILENCE_S", d.worker_silence_s, 1, 3600),
+            abnormal_timeout_s: num(
+                &mut problems,
+                "ABNORMAL_TIMEOUT_S",
+                d.abnormal_timeout_s,
+                1,
+                86_400,
+            ),
+            max_live_s: num(&mut problems, "MAX_LIVE_S", d.max_live_s, 1, 7 * 86_400),
+            worker_silence_s: num(
+                &mut problems,
+                "WORKER_SILENCE_S",
+                d.worker_silence_s,
+                1,
+                3600,
+            ),
         };
         let r = crate::webhook::RetryPolicy::default();
         let webhook_retry = crate::webhook::RetryPolicy {
-            base_ms: num("WEBHOOK_RETRY_BASE_MS", r.base_ms as i64, 1, 3_600_000) as u64,
-            cap_ms: num("WEBHOOK_RETRY_CAP_MS", r.cap_ms as i64, 1, 86_400_000) as u64,
-            window_s: num("WEBHOOK_RETRY_WINDOW_S", r.window_s, 1, 30 * 86_400),
+            base_ms: num(
+                &mut problems,
+                "WEBHOOK_RETRY_BASE_MS",
+                r.base_ms as i64,
+                1,
+                3_600_000,
+            ) as u64,
+            cap_ms: num(
+                &mut problems,
+                "WEBHOOK_RETRY_CAP_MS",
+                r.cap_ms as i64,
+                1,
+                86_400_000,
+            ) as u64,
+            window_s: num(
+                &mut problems,
+                "WEBHOOK_RETRY_WINDOW_S",
+                r.window_s,
+                1,
+                30 * 86_400,
+            ),
         };
         let webhook_allow_http = match non_empty("WEBHOOK_ALLOW_HTTP").as_deref() {
             None | Some("0") | Some("false") => false,

@@ -260,11 +260,16 @@ impl DynamoStore {
         &self.client
     }
 
-    fn key(pk: String, sk: &str) -> Item {
-        HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
+    pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
+        HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk.into()))])
     }
 
-    async fn get(&self, pk: String, sk: &str, op: &'static str) -> Result<Option<Item>, Error> {
+    pub(super) async fn get(
+        &self,
+        pk: String,
+        sk: impl Into<String>,
+        op: &'static str,
+    ) -> Result<Option<Item>, Error> {
         let out = self
             .client
             .get_item()
@@ -587,7 +592,7 @@ impl DynamoStore {
     ) -> Result<TransactWriteItem, Error> {
         let mut u = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(keys::app_pk(app_id), &keys::quota_sk(day))))
+            .set_key(Some(Self::key(keys::app_pk(app_id), keys::quota_sk(day))))
             .update_expression("ADD lives :d SET expires_at = :exp")
             .expression_attribute_values(":d", n(delta))
             .expression_attribute_values(":exp", n(expires_at));
@@ -797,7 +802,7 @@ impl DynamoStore {
                     .table_name(&self.table)
                     .set_key(Some(Self::key(
                         keys::app_pk(&room.app_id),
-                        &keys::room_sk(room.room_id),
+                        keys::room_sk(room.room_id),
                     )))
                     .condition_expression("version = :v")
                     .expression_attribute_values(":v", n(room.version))

@@ -296,28 +296,6 @@ pub fn new_webhook_secret() -> String {
 }
 
 impl DynamoStore {
-    fn key_of(pk: String, sk: impl Into<String>) -> Item {
-        HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
-    }
-
-    async fn get_consistent(
-        &self,
-        pk: String,
-        sk: String,
-        op: &'static str,
-    ) -> Result<Option<Item>, Error> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key_of(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err(op))?;
-        Ok(out.item)
-    }
-
     // ---- webhook endpoint --------------------------------------------------------------
 
     /// Sets the app's webhook URL. The secret is generated on the first call and kept by
@@ -338,7 +316,7 @@ impl DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(keys::app_pk(app_id), keys::WEBHOOK_SK)))
+            .set_key(Some(Self::key(keys::app_pk(app_id), keys::WEBHOOK_SK)))
             .update_expression(format!(
                 "SET #type = :type, app_id = :app, #url = :url, updated_at = :now, {secret_expr}"
             ))
@@ -360,7 +338,7 @@ impl DynamoStore {
 
     /// The app's webhook endpoint, if one is set.
     pub async fn get_webhook(&self, app_id: &str) -> Result<Option<WebhookEndpoint>, Error> {
-        self.get_consistent(
+        self.get(
             keys::app_pk(app_id),
             keys::WEBHOOK_SK.to_string(),
             "GetItem webhook",
@@ -377,7 +355,7 @@ impl DynamoStore {
             .client()
             .delete_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(keys::app_pk(app_id), keys::WEBHOOK_SK)))
+            .set_key(Some(Self::key(keys::app_pk(app_id), keys::WEBHOOK_SK)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -428,7 +406,7 @@ impl DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(
+            .set_key(Some(Self::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -464,7 +442,7 @@ impl DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(
+            .set_key(Some(Self::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -511,7 +489,7 @@ impl DynamoStore {
     }
 
     fn event_key(event: &OutboxEvent) -> Item {
-        Self::key_of(
+        Self::key(
             keys::outbox_pk(&event.app_id, event.room_id),
             keys::outbox_event_sk(event.seq),
         )
@@ -542,7 +520,7 @@ impl DynamoStore {
         let mut removes = Vec::new();
         let mut u = Update::builder()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(
+            .set_key(Some(Self::key(
                 keys::app_pk(&event.app_id),
                 keys::delivery_sk(&event.event_id),
             )))
@@ -712,7 +690,7 @@ impl DynamoStore {
         let mut expr = "SET #dpk = :dpk, #dsk = :dsk, app_id = :app, room_id = :room".to_string();
         let mut u = Update::builder()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(
+            .set_key(Some(Self::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -762,7 +740,7 @@ impl DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(Self::key_of(
+            .set_key(Some(Self::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -782,7 +760,7 @@ impl DynamoStore {
 
     /// The queue's version (how many enqueues it saw), if the room has an outbox.
     pub async fn outbox_ver(&self, app_id: &str, room_id: RoomId) -> Result<Option<u64>, Error> {
-        self.get_consistent(
+        self.get(
             keys::outbox_pk(app_id, room_id),
             keys::OUTBOX_QUEUE_SK.to_string(),
             "GetItem outbox queue",
@@ -812,7 +790,7 @@ impl DynamoStore {
         app_id: &str,
         event_id: &str,
     ) -> Result<Option<DeliveryRecord>, Error> {
-        self.get_consistent(
+        self.get(
             keys::app_pk(app_id),
             keys::delivery_sk(event_id),
             "GetItem delivery",
@@ -833,7 +811,7 @@ impl DynamoStore {
     ) -> Result<DeliveryPage, Error> {
         let limit = limit.clamp(1, MAX_DELIVERY_PAGE) as usize;
         let pk = keys::app_pk(app_id);
-        let mut start = cursor.map(|c| Self::key_of(pk.clone(), keys::delivery_sk(c)));
+        let mut start = cursor.map(|c| Self::key(pk.clone(), keys::delivery_sk(c)));
         let mut records = Vec::with_capacity(limit);
         let mut more = false;
         loop {
@@ -895,7 +873,7 @@ impl DynamoStore {
             let outbox_pk = keys::outbox_pk(app_id, record.room_id);
             let event_sk = keys::outbox_event_sk(record.seq);
             let queued = self
-                .get_consistent(outbox_pk.clone(), event_sk.clone(), "GetItem outbox event")
+                .get(outbox_pk.clone(), event_sk.clone(), "GetItem outbox event")
                 .await?
                 .is_some_and(|item| {
                     item.get("event_id")
@@ -907,7 +885,7 @@ impl DynamoStore {
                     .update(
                         Update::builder()
                             .table_name(self.table())
-                            .set_key(Some(Self::key_of(outbox_pk, event_sk)))
+                            .set_key(Some(Self::key(outbox_pk, event_sk)))
                             .update_expression("SET next_attempt_ms = :now, tracked = :t")
                             .condition_expression("event_id = :id")
                             .expression_attribute_values(":now", n(now_ms))
@@ -946,7 +924,7 @@ impl DynamoStore {
             };
             let record_write = Update::builder()
                 .table_name(self.table())
-                .set_key(Some(Self::key_of(
+                .set_key(Some(Self::key(
                     keys::app_pk(app_id),
                     keys::delivery_sk(event_id),
                 )))
