@@ -8,7 +8,10 @@
 #   up        install, then start both on 127.0.0.1 and wait until they answer;
 #             prints the env exports on stdout (progress goes to stderr), so
 #             `eval "$(scripts/stack.sh up)"` works
-#   env       print the exports a program needs:  eval "$(scripts/stack.sh env)"
+#   env       print the exports a program needs:  eval "$(scripts/stack.sh env)"; besides the
+#             endpoints and credentials, ZHIBO_WEED_BIN (the weed binary) and ZHIBO_SEAWEEDFS_FILER
+#             (the filer's host:port), with which `weed filer.meta.tail` stands in for S3 event
+#             notifications locally
 #   status    say for each service whether it runs and answers (exit 1 if one doesn't)
 #   down      stop what `up` started, by pid (quiet success when nothing runs). DynamoDB Local is
 #             in-memory (empty at each start); SeaweedFS data stays in $ZHIBO_STATE/seaweedfs-data
@@ -382,6 +385,8 @@ export MEDIA_BUCKET=$BUCKET
 export AWS_ACCESS_KEY_ID=$ACCESS_KEY
 export AWS_SECRET_ACCESS_KEY=$SECRET_KEY
 export AWS_REGION=$REGION
+export ZHIBO_WEED_BIN=$(printf %q "$WEED")
+export ZHIBO_SEAWEEDFS_FILER=$HOST:$S3_FILER_PORT
 EOF
 }
 

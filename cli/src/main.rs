@@ -140,6 +140,25 @@ async fn run(args: &[String]) -> Result<(), String> {
                 deliverer,
                 std::time::Duration::from_millis(delivery_ms),
             );
+            // S3 invokes the replay indexer on AWS; here SeaweedFS's metadata events stand in.
+            let indexer = fn_replays::Indexer::from_config(config.clone(), &sdk);
+            let _indexer = match fn_replays::seaweedfs_notify::FilerNotifications::from_env(
+                &config.media_bucket,
+            ) {
+                Some(notifications) => {
+                    println!(
+                        "replay indexer: on SeaweedFS metadata events (S3 notifications stand-in)"
+                    );
+                    Some(fn_replays::spawn_local_indexer(indexer, notifications))
+                }
+                None => {
+                    eprintln!(
+                        "replay indexer: off (set ZHIBO_WEED_BIN and ZHIBO_SEAWEEDFS_FILER, as \
+                         `scripts/stack.sh env` prints, to index replays as they land)"
+                    );
+                    None
+                }
+            };
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -112,6 +112,7 @@ impl RoomHls {
                 body: segment.data.clone(),
                 content_type: keys::CONTENT_TYPE_SEGMENT,
                 cache_control: keys::CACHE_SEGMENT,
+                metadata: Vec::new(),
             },
             self.live_playlist_object(),
         ]
@@ -158,12 +159,14 @@ impl RoomHls {
                 body: Bytes::from(playlist),
                 content_type: keys::CONTENT_TYPE_PLAYLIST,
                 cache_control: keys::CACHE_REPLAY,
+                metadata: summary.playlist_metadata(),
             },
             ObjectPut {
                 key: keys::replay_summary(&self.app_id, self.room_id, &self.replay_id),
                 body: Bytes::from(json),
                 content_type: keys::CONTENT_TYPE_JSON,
                 cache_control: keys::CACHE_REPLAY,
+                metadata: Vec::new(),
             },
         ];
         (objects, Some(summary))
@@ -175,6 +178,7 @@ impl RoomHls {
             body: Bytes::from(self.live.render()),
             content_type: keys::CONTENT_TYPE_PLAYLIST,
             cache_control: keys::CACHE_LIVE_PLAYLIST,
+            metadata: Vec::new(),
         }
     }
 }
@@ -250,6 +254,14 @@ mod tests {
         assert!((summary.duration_s - 6.0).abs() < 1e-9);
         let json: ReplaySummary = serde_json::from_slice(&objs[2].body).unwrap();
         assert_eq!(json, summary);
+        // The indexer reads size and times from the playlist object's metadata.
+        let meta: std::collections::HashMap<_, _> = objs[1].metadata.iter().cloned().collect();
+        assert_eq!(
+            meta[zhibo_shared::replay::metadata::SIZE_BYTES],
+            summary.size_bytes.to_string()
+        );
+        assert_eq!(meta[zhibo_shared::replay::metadata::END_MS], "30000");
+        assert!(objs[0].metadata.is_empty() && objs[2].metadata.is_empty());
     }
 
     #[test]

@@ -85,6 +85,7 @@ async fn puts_objects_with_their_headers_and_overwrites() {
         body: Bytes::from((0..=255u8).cycle().take(188 * 100).collect::<Vec<u8>>()),
         content_type: "video/mp2t",
         cache_control: "max-age=31536000, immutable",
+        metadata: Vec::new(),
     };
     sink.put(&segment).await.expect("put segment");
     let (body, content_type, cache_control) = get(&client, &segment.key).await;
@@ -100,6 +101,7 @@ async fn puts_objects_with_their_headers_and_overwrites() {
         body: Bytes::from(text.to_string()),
         content_type: "application/vnd.apple.mpegurl",
         cache_control: "max-age=1",
+        metadata: Vec::new(),
     };
     sink.put(&playlist("#EXTM3U\n#v1\n")).await.expect("put v1");
     sink.put(&playlist("#EXTM3U\n#v2\n")).await.expect("put v2");
@@ -121,6 +123,7 @@ async fn bad_credentials_are_not_retryable() {
         body: Bytes::from_static(b"x"),
         content_type: "video/mp2t",
         cache_control: "max-age=1",
+        metadata: Vec::new(),
     };
     let sink = S3Sink::new(client(&endpoint, "nobody", "wrong").await, bucket());
     let err = sink.put(&object).await.expect_err("bad credentials");
@@ -156,12 +159,14 @@ async fn the_upload_queue_delivers_a_stream_in_order() {
             body: Bytes::from(vec![i; 4096]),
             content_type: "video/mp2t",
             cache_control: "max-age=31536000, immutable",
+            metadata: Vec::new(),
         });
         uploader.put(ObjectPut {
             key: format!("{prefix}/index.m3u8"),
             body: Bytes::from(format!("#EXTM3U\n{i}.ts\n")),
             content_type: "application/vnd.apple.mpegurl",
             cache_control: "max-age=1",
+            metadata: Vec::new(),
         });
     }
     assert_eq!(uploader.close(None).await, FlushReport::default());

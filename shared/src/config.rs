@@ -42,6 +42,19 @@ pub struct Config {
     /// `WEBHOOK_ALLOW_HTTP`: `1` accepts `http://` webhook URLs (local development and tests);
     /// otherwise they must be `https://`.
     pub webhook_allow_http: bool,
+    /// `PLAYBACK_MODE` (`public`, the default, or `signed`) with `PLAYBACK_BASE_URL` (public:
+    /// where the bucket is read, default the S3 endpoint's path-style bucket URL), or
+    /// `API_BASE_URL`, `PLAY_KEY` (at least 16 characters) and `PLAY_URL_TTL_S` (default 3600)
+    /// for signed playback URLs.
+    pub playback: crate::playback::Playback,
+    /// `REPLAY_TTL_DAYS`: how long replays are kept (S3 lifecycle and DynamoDB TTL). It
+    /// defaults to 365.
+    pub replay_ttl_days: i64,
+    /// `EVENT_BUS_NAME`: the EventBridge bus `replay.ready` is put on (`default` on AWS);
+    /// unset, no EventBridge events are sent (local development).
+    pub event_bus: Option<String>,
+    /// `ZHIBO_EVENTBRIDGE_ENDPOINT`: EventBridge endpoint override (tests); unset on AWS.
+    pub eventbridge_endpoint: Option<String>,
 }
 
 impl Config {
@@ -78,7 +91,7 @@ impl Config {
             num(&mut problems, "MAX_CONCURRENT_LIVES", 50, 1, 1_000_000) as u32;
         let quota_utc_offset_minutes =
             num(&mut problems, "QUOTA_UTC_OFFSET_MINUTES", 480, -720, 840) as i32;
-        let mut url = |k: &str| -> Option<String> {
+        let url = |problems: &mut Vec<String>, k: &str| -> Option<String> {
             let v = non_empty(k)?;
             if v.starts_with("http://") || v.starts_with("https://") {
                 Some(v)
@@ -87,8 +100,8 @@ impl Config {
                 None
             }
         };
-        let dynamo_endpoint = url("ZHIBO_DYNAMO_ENDPOINT");
-        let s3_endpoint = url("ZHIBO_S3_ENDPOINT");
+        let dynamo_endpoint = url(&mut problems, "ZHIBO_DYNAMO_ENDPOINT");
+        let s3_endpoint = url(&mut problems, "ZHIBO_S3_ENDPOINT");
         let media_bucket = non_empty("MEDIA_BUCKET").unwrap_or_else(|| "hls".to_string());
         let push_key = non_empty("PUSH_KEY");
         if push_key.as_ref().is_some_and(|k| k.len() < 16) {
@@ -156,6 +169,50 @@ impl Config {
                 false
             }
         };
+        let replay_ttl_days = num(&mut problems, "REPLAY_TTL_DAYS", 365, 1, 3650);
+        let eventbridge_endpoint = url(&mut problems, "ZHIBO_EVENTBRIDGE_ENDPOINT");
+        let event_bus = non_empty("EVENT_BUS_NAME");
+        let playback = match non_empty("PLAYBACK_MODE").as_deref() {
+            None | Some("public") => {
+                let base_url =
+                    url(&mut problems, "PLAYBACK_BASE_URL").unwrap_or_else(|| match &s3_endpoint {
+                        Some(e) => format!("{}/{media_bucket}", e.trim_end_matches('/')),
+                        None => format!("https://{media_bucket}.s3.amazonaws.com"),
+                    });
+                crate::playback::Playback::Public {
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                }
+            }
+            Some("signed") => {
+                let api_base_url = url(&mut problems, "API_BASE_URL").unwrap_or_else(|| {
+                    problems.push(
+                        "API_BASE_URL is required with PLAYBACK_MODE=signed: the API's https URL"
+                            .to_string(),
+                    );
+                    String::new()
+                });
+                let play_key = non_empty("PLAY_KEY").unwrap_or_default();
+                if play_key.len() < 16 {
+                    problems.push(
+                        "PLAY_KEY is required with PLAYBACK_MODE=signed: use at least 16 characters"
+                            .to_string(),
+                    );
+                }
+                crate::playback::Playback::Signed {
+                    api_base_url: api_base_url.trim_end_matches('/').to_string(),
+                    play_key,
+                    ttl_s: num(&mut problems, "PLAY_URL_TTL_S", 3600, 10, 7 * 86_400),
+                }
+            }
+            Some(v) => {
+                problems.push(format!(
+                    "PLAYBACK_MODE={v:?} is invalid: expected public or signed"
+                ));
+                crate::playback::Playback::Public {
+                    base_url: String::new(),
+                }
+            }
+        };
         if !problems.is_empty() {
             return Err(Error::Config(problems.join("\n")));
         }
@@ -174,6 +231,10 @@ impl Config {
             timers,
             webhook_retry,
             webhook_allow_http,
+            playback,
+            replay_ttl_days,
+            event_bus,
+            eventbridge_endpoint,
         })
     }
 }
@@ -200,6 +261,46 @@ mod tests {
         assert_eq!(c.quota_utc_offset_minutes, 480);
         assert_eq!(c.media_bucket, "hls");
         assert_eq!(c.dynamo_endpoint, None);
+        assert_eq!(c.replay_ttl_days, 365);
+        assert_eq!(c.event_bus, None);
+        assert_eq!(
+            c.playback,
+            crate::playback::Playback::Public {
+                base_url: "https://hls.s3.amazonaws.com".into()
+            }
+        );
+        let local = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("ZHIBO_S3_ENDPOINT", "http://127.0.0.1:18433/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            local.playback,
+            crate::playback::Playback::Public {
+                base_url: "http://127.0.0.1:18433/hls".into()
+            }
+        );
+    }
+
+    #[test]
+    fn signed_playback_needs_its_key_and_api_url() {
+        let err = cfg(&[("ZHIBO_TABLE", "t"), ("PLAYBACK_MODE", "signed")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("API_BASE_URL is required"), "{err}");
+        assert!(err.contains("PLAY_KEY is required"), "{err}");
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PLAYBACK_MODE", "signed"),
+            ("API_BASE_URL", "https://api.example.com/"),
+            ("PLAY_KEY", "0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.playback,
+            crate::playback::Playback::Signed { ref api_base_url, ttl_s: 3600, .. }
+                if api_base_url == "https://api.example.com"
+        ));
     }
 
     #[test]

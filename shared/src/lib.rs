@@ -8,7 +8,7 @@
 //!   [`room`] (rooms and their validation rules), [`app`] (tenants), [`signing`] (every
 //!   signature: management API requests, push/play URLs, webhooks and hooks), [`schema`] (the
 //!   single DynamoDB table and the only place that builds its keys), [`keys`] (the media bucket's
-//!   object layout), [`hooks`] (the worker → functions hook contract), [`replay`] (the replay summary), [`config`] (environment,
+//!   object layout), [`hooks`] (the worker → functions hook contract), [`replay`] (replay summaries and records), [`playback`] (public or signed playback URLs), [`config`] (environment,
 //!   every problem reported at once) and [`error`] (the JSON error body of the API).
 //! - **Adapters**: [`store`] (DynamoDB) and [`aws`] (SDK clients with local endpoint overrides).
 //! - **HTTP shell**: [`http`] (the state every router shares, the signed-request extractor,
@@ -25,6 +25,7 @@ pub mod ids;
 pub mod keys;
 pub mod lifecycle;
 pub mod live_status;
+pub mod playback;
 pub mod replay;
 pub mod room;
 pub mod schema;

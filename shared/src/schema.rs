@@ -14,6 +14,7 @@
 //! | delivery record | `APP#{app}` | `DELIVERY#{event_id}` | status, attempts, last error, body, TTL |
 //! | outbox queue | `OUTBOX#{app}#{room:012}` | `#QUEUE` | `ver`, lease; gsi3 while events wait |
 //! | outbox event | `OUTBOX#{app}#{room:012}` | `EVT#{seq:012}` | body, attempts, next attempt |
+//! | replay | `APP#{app}` | `REPLAY#{room:012}#{replay_id}` | duration, segments, bytes, TTL at `expire_time` |
 //!
 //! gsi3 ("due work") is sparse: a room carries `TIMER#{shard}` / `{deadline_ms:013}#{app}#{room}`
 //! while one of its timers runs (the sweeper's work list), an outbox queue carries
@@ -166,6 +167,14 @@ pub mod keys {
     }
     /// Sort key prefix of every outbox event.
     pub const OUTBOX_EVENT_PREFIX: &str = "EVT#";
+    /// A replay's sort key (a room's replays sort by their time-ordered id).
+    pub fn replay_sk(room_id: RoomId, replay_id: &str) -> String {
+        format!("{}{replay_id}", replay_prefix(room_id))
+    }
+    /// Sort key prefix of a room's replays.
+    pub fn replay_prefix(room_id: RoomId) -> String {
+        format!("REPLAY#{room_id:012}#")
+    }
     /// The counts attribute of one status, e.g. `s101`.
     pub fn status_count_attr(status: LiveStatus) -> String {
         format!("s{}", status.code())

@@ -5,6 +5,9 @@
 //! [`TestApi::call`] signs requests exactly as API.md specifies. Each test gets its own table,
 //! so tests run in parallel without seeing each other's rooms.
 
+pub mod receiver;
+
+pub use receiver::WebhookReceiver;
 use std::collections::HashMap;
 use zhibo_shared::app::App;
 use zhibo_shared::http::{now, with_fallbacks, ApiState};
@@ -47,6 +50,18 @@ pub struct TestApi {
     pub app: App,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// SDK configuration (region, test credentials) for more clients.
+    pub sdk: aws_config::SdkConfig,
+}
+
+/// The local S3 endpoint (SeaweedFS), or a panic that says how to start it.
+pub fn s3_endpoint() -> String {
+    std::env::var("ZHIBO_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "ZHIBO_S3_ENDPOINT is not set: these tests need SeaweedFS. \
+             Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first."
+        )
+    })
 }
 
 /// The DynamoDB Local endpoint, or a panic that says how to start it.
@@ -76,6 +91,12 @@ impl TestApi {
             ("INGEST_HOST".into(), "ingest.example.com:1935".into()),
             ("HOOK_SECRET".into(), TEST_HOOK_SECRET.into()),
         ]);
+        // The media bucket of the local stack, when it runs (S3-facing tests need it).
+        for k in ["ZHIBO_S3_ENDPOINT", "MEDIA_BUCKET"] {
+            if let Ok(v) = std::env::var(k) {
+                env.insert(k.into(), v);
+            }
+        }
         for (k, v) in overrides {
             env.insert(k.to_string(), v.to_string());
         }
@@ -110,7 +131,48 @@ impl TestApi {
             state,
             app,
             http: reqwest::Client::new(),
+            sdk,
         }
+    }
+
+    /// An S3 client for the local stack's media bucket (`ZHIBO_S3_ENDPOINT`).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        zhibo_shared::aws::s3_client(&self.sdk, Some(&s3_endpoint()))
+    }
+
+    /// The replay indexer over this API's table and the local media bucket, without an
+    /// EventBridge bus unless the configuration names one.
+    pub fn indexer(&self) -> fn_replays::Indexer {
+        fn_replays::Indexer::new(
+            self.state.store.clone(),
+            self.s3(),
+            fn_replays::EventBus::from_config(&self.sdk, &self.state.config),
+            self.state.config.clone(),
+        )
+    }
+
+    /// Runs the local stand-in for S3 event notifications (SeaweedFS metadata events →
+    /// S3Event → the indexer), as `zhibo serve` does. Panics when the stack's
+    /// `ZHIBO_WEED_BIN` / `ZHIBO_SEAWEEDFS_FILER` are not set.
+    pub fn spawn_replay_indexer(&self) -> tokio::task::JoinHandle<()> {
+        let notifications =
+            fn_replays::seaweedfs_notify::FilerNotifications::from_env(&self.state.config.media_bucket)
+                .expect(
+                    "ZHIBO_WEED_BIN and ZHIBO_SEAWEEDFS_FILER must be set (eval \"$(scripts/stack.sh env)\")",
+                );
+        fn_replays::spawn_local_indexer(self.indexer(), notifications)
+    }
+
+    /// Starts a [`WebhookReceiver`] and registers it as the app's webhook (the API must allow
+    /// `http://` URLs: `WEBHOOK_ALLOW_HTTP=1`).
+    pub async fn register_webhook(&self) -> WebhookReceiver {
+        let rx = WebhookReceiver::start().await;
+        let r = self
+            .call("PUT", "/v1/webhook", &format!(r#"{{"url":"{}"}}"#, rx.url))
+            .await;
+        assert_eq!(r.status, 200, "PUT /v1/webhook: {}", r.text);
+        rx.set_secret(r.json["secret"].as_str().expect("webhook secret"));
+        rx
     }
 
     /// Sends a request signed with the test app's secret.

@@ -175,6 +175,7 @@ async fn webhooks_api(api: &TestApi) -> TestApi {
         state: api.state.clone(),
         app: api.app.clone(),
         http: api.http.clone(),
+        sdk: api.sdk.clone(),
     }
 }
 

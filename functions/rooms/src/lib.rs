@@ -37,7 +37,85 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/rooms/{room_id}/status", get(room_status))
         .route("/v1/rooms/{room_id}/push-url", post(push_url))
         .route("/v1/rooms/{room_id}/actions", post(room_action))
+        .route("/v1/rooms/{room_id}/replays", get(list_replays))
         .with_state(state)
+}
+
+/// Largest page of `GET /v1/rooms/{id}/replays`.
+pub const MAX_REPLAY_LIMIT: u64 = 100;
+
+/// One replay as `GET /v1/rooms/{id}/replays` lists it.
+#[derive(Serialize)]
+struct ReplayEntry {
+    replay_id: String,
+    create_time: i64,
+    end_time: i64,
+    expire_time: i64,
+    duration_s: f64,
+    segments: u64,
+    size_bytes: u64,
+    media_url: String,
+    /// Set when `media_url` is a signed URL: when it stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_url_expires_at: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ReplayList {
+    total: u64,
+    replays: Vec<ReplayEntry>,
+}
+
+/// `GET /v1/rooms/{room_id}/replays?start=0&limit=10`: the room's replays, newest first (none
+/// when the room has `close_replay`).
+async fn list_replays(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let q = query_pairs(req.query.as_deref());
+    let start = query_number(&q, "start", 0, 0, u64::from(u32::MAX))?;
+    let limit = query_number(&q, "limit", 10, 1, MAX_REPLAY_LIMIT)? as u32;
+    let room = load_room(&st, &req.app.app_id, &room_id).await?;
+    let now = now();
+    let page = if room.close_replay {
+        zhibo_shared::store::ReplayPage {
+            total: 0,
+            replays: Vec::new(),
+        }
+    } else {
+        st.store
+            .list_replays(&room.app_id, room.room_id, start, limit, now)
+            .await?
+    };
+    let replays = page
+        .replays
+        .into_iter()
+        .map(|r| {
+            let url = st
+                .config
+                .playback
+                .replay(&r.app_id, r.room_id, &r.replay_id, now);
+            ReplayEntry {
+                media_url: url.url,
+                media_url_expires_at: url.expires_at,
+                replay_id: r.replay_id,
+                create_time: r.create_time,
+                end_time: r.end_time,
+                expire_time: r.expire_time,
+                duration_s: r.duration_s,
+                segments: r.segments,
+                size_bytes: r.size_bytes,
+            }
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &ReplayList {
+            total: page.total,
+            replays,
+        },
+    ))
 }
 
 fn idempotency_key(h: &HeaderMap, body: &[u8]) -> Result<Option<IdempotencyKey>, ApiError> {

@@ -127,6 +127,8 @@ struct LiveInfoRequest {
     #[serde(default)]
     action: Option<String>,
     #[serde(default)]
+    room_id: Option<serde_json::Value>,
+    #[serde(default)]
     start: Option<serde_json::Value>,
     #[serde(default)]
     limit: Option<serde_json::Value>,
@@ -229,14 +231,18 @@ async fn getliveinfo(
             format!("data format error: the body must be a JSON object like {{\"start\":0,\"limit\":10}} ({e})"),
         )
     })?;
-    if let Some(action) = &req.action {
-        return Err(wx(
-            StatusCode::BAD_REQUEST,
-            wx_codes::INVALID_ARGS,
-            format!(
-                "action {action:?} is not supported by this deployment; omit action to list rooms"
-            ),
-        ));
+    match req.action.as_deref() {
+        None => {}
+        Some("get_replay") => return get_replay(&st, &app_id, &req).await,
+        Some(action) => {
+            return Err(wx(
+                StatusCode::BAD_REQUEST,
+                wx_codes::INVALID_ARGS,
+                format!(
+                    "action {action:?} is not supported: use \"get_replay\", or omit action to list rooms"
+                ),
+            ))
+        }
     }
     let start = int_field(&req.start, "start", 0, u64::from(u32::MAX))?;
     let limit = int_field(&req.limit, "limit", 10, 100)?.max(1) as u32;
@@ -256,6 +262,87 @@ async fn getliveinfo(
             errmsg,
             room_info: page.rooms.iter().map(RoomInfo::from).collect(),
             total: page.total,
+        },
+    ))
+}
+
+/// WeChat's `live_replay` entry: exactly its field names, times in ISO 8601 UTC.
+#[derive(Serialize)]
+struct LiveReplay {
+    expire_time: String,
+    create_time: String,
+    media_url: String,
+}
+
+#[derive(Serialize)]
+struct LiveReplayResponse {
+    live_replay: Vec<LiveReplay>,
+    errcode: i64,
+    total: u64,
+    errmsg: &'static str,
+}
+
+/// `getliveinfo` with `{"action": "get_replay", "room_id", "start", "limit"}`: the room's
+/// replays, newest first. `expire_time` is when `media_url` stops working (the replay's
+/// expiry, or a signed URL's, whichever is first), as WeChat's field means.
+async fn get_replay(
+    st: &ApiState,
+    app_id: &str,
+    req: &LiveInfoRequest,
+) -> Result<Response, ApiError> {
+    if req.room_id.is_none() {
+        return Err(wx(
+            StatusCode::BAD_REQUEST,
+            wx_codes::INVALID_ARGS,
+            "room_id: required with action get_replay",
+        ));
+    }
+    let room_id = int_field(&req.room_id, "room_id", 0, u64::MAX)?;
+    let start = int_field(&req.start, "start", 0, u64::from(u32::MAX))?;
+    let limit = int_field(&req.limit, "limit", 10, 100)?.max(1) as u32;
+    let room = st.store.get_room(app_id, room_id).await?.ok_or_else(|| {
+        wx(
+            StatusCode::NOT_FOUND,
+            wx_codes::NO_ROOMS,
+            format!("room_id {room_id} does not exist"),
+        )
+    })?;
+    let now = now();
+    let page = if room.close_replay {
+        zhibo_shared::store::ReplayPage {
+            total: 0,
+            replays: Vec::new(),
+        }
+    } else {
+        st.store
+            .list_replays(app_id, room_id, start, limit, now)
+            .await?
+    };
+    let live_replay = page
+        .replays
+        .iter()
+        .map(|r| {
+            let url = st
+                .config
+                .playback
+                .replay(app_id, room_id, &r.replay_id, now);
+            let expires = url
+                .expires_at
+                .map_or(r.expire_time, |t| t.min(r.expire_time));
+            LiveReplay {
+                expire_time: zhibo_shared::schema::iso8601_utc(expires),
+                create_time: zhibo_shared::schema::iso8601_utc(r.create_time),
+                media_url: url.url,
+            }
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &LiveReplayResponse {
+            live_replay,
+            errcode: 0,
+            total: page.total,
+            errmsg: "ok",
         },
     ))
 }

@@ -110,6 +110,7 @@ mod tests {
             body: Bytes::from_static(body),
             content_type: "video/mp2t",
             cache_control: "max-age=1",
+            metadata: Vec::new(),
         }
     }
 

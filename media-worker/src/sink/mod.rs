@@ -23,6 +23,9 @@ pub struct ObjectPut {
     pub content_type: &'static str,
     /// `Cache-Control`.
     pub cache_control: &'static str,
+    /// User metadata (`x-amz-meta-{name}`); the replay playlist carries the replay's size and
+    /// times (`zhibo_shared::replay::metadata`). Sinks without metadata ignore it.
+    pub metadata: Vec<(&'static str, String)>,
 }
 
 /// Why a write failed. `retryable` tells the queue whether trying again can help.

@@ -306,6 +306,7 @@ struct Job {
     key: String,
     content_type: &'static str,
     cache_control: &'static str,
+    metadata: Vec<(&'static str, String)>,
     len: usize,
     body: Body,
     inner: Arc<Inner>,
@@ -321,6 +322,7 @@ impl Job {
             key: object.key,
             content_type: object.content_type,
             cache_control: object.cache_control,
+            metadata: object.metadata,
             len,
             body: Body::Memory(object.body),
             inner,
@@ -616,6 +618,7 @@ impl StreamTask {
         };
         let key = job.key.clone();
         let (content_type, cache_control) = (job.content_type, job.cache_control);
+        let metadata = job.metadata.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
             let body = match source {
@@ -639,6 +642,7 @@ impl StreamTask {
                 body,
                 content_type,
                 cache_control,
+                metadata,
             };
             let Ok(_permit) = inner.permits.acquire().await else {
                 return Attempt {
@@ -863,6 +867,7 @@ mod tests {
             body: body.into(),
             content_type: "video/mp2t",
             cache_control: "max-age=1",
+            metadata: Vec::new(),
         }
     }
 

@@ -112,7 +112,7 @@ where
 #[async_trait]
 impl SegmentSink for S3Sink {
     async fn put(&self, object: &ObjectPut) -> Result<(), SinkError> {
-        let request = self
+        let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
@@ -120,9 +120,11 @@ impl SegmentSink for S3Sink {
             .content_type(object.content_type)
             .cache_control(object.cache_control)
             .content_length(object.body.len() as i64)
-            .body(ByteStream::from(object.body.clone()))
-            .send();
-        match tokio::time::timeout(self.timeout, request).await {
+            .body(ByteStream::from(object.body.clone()));
+        for (name, value) in &object.metadata {
+            request = request.metadata(*name, value);
+        }
+        match tokio::time::timeout(self.timeout, request.send()).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(SinkError {
                 key: object.key.clone(),
@@ -201,6 +203,7 @@ mod tests {
             body: Bytes::from_static(b"#EXTM3U\n"),
             content_type: "application/vnd.apple.mpegurl",
             cache_control: "max-age=1",
+            metadata: Vec::new(),
         }
     }
 

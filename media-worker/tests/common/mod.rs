@@ -301,3 +301,18 @@ pub fn ffprobe(url: &str, args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
 }
+
+/// The room's `live_status` as the API reports it (0 when it cannot be read).
+pub async fn api_status(api: &zhibo_e2e_tests::TestApi, room: u64) -> u64 {
+    let r = api
+        .call("GET", &format!("/v1/rooms/{room}/status"), "")
+        .await;
+    r.json["live_status"].as_u64().unwrap_or(0)
+}
+
+/// The worker's RTMP URL for a room of `app`, signed with [`PUSH_KEY`] for an hour.
+pub fn push_url(worker: &WorkerProc, app: &str, room: u64) -> String {
+    let name = zhibo_shared::room::stream_name(app, room);
+    let sig = UrlSignature::sign(PUSH_KEY, &name, now_s() + 3600);
+    worker.url(&format!("{name}?{}", sig.query()))
+}

@@ -8,6 +8,7 @@ mod dynamo;
 pub mod item;
 mod lifecycle;
 mod outbox;
+mod replays;
 
 pub use dynamo::{CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError};
 pub use lifecycle::{events_of, Applied};
@@ -15,3 +16,4 @@ pub use outbox::{
     new_webhook_secret, Attempt, DeliveryPage, DeliveryRecord, DeliveryStatus, OutboxEvent,
     WebhookEndpoint, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE,
 };
+pub use replays::{RecordedReplay, ReplayPage};
