@@ -1,5 +1,5 @@
 # zhibo — every target used by the README or CI. `make help` lists them.
-.PHONY: help dev test bench bench-hooks fuzz stack-up stack-down stack-status build fmt lint
+.PHONY: help dev test bench bench-hooks bench-replays fuzz stack-up stack-down stack-status build fmt lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,6 +15,9 @@ bench: ## RTMP -> HLS benchmark against nginx-rtmp (release build; ~15 min; see 
 
 bench-hooks: ## publish-hook latency on DynamoDB Local at 200, 100, 50 req/s (~10 min; see bench/README.md)
 	bench/hooks.sh
+
+bench-replays: ## indexing a 12-hour replay playlist: S3 event -> queryable, with the floor (~2 min; see bench/README.md)
+	bench/replays.sh
 
 fuzz: ## run each cargo-fuzz target for 60 s (see fuzz/README.md)
 	fuzz/run.sh

@@ -82,3 +82,43 @@ fn every_function_binary_is_built_by_the_template() {
         );
     }
 }
+
+#[test]
+fn replay_notifications_and_expiry_follow_the_object_layout() {
+    use zhibo_shared::keys::{LIVE_PREFIX, REPLAYS_PREFIX};
+    let t = template();
+    // The indexer is triggered by exactly the replay playlists.
+    let indexer = t
+        .split("  ReplayIndexerFunction:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n  ReplayIndexerFailures:").next())
+        .expect("ReplayIndexerFunction");
+    for line in [
+        "Type: S3".to_string(),
+        "Events: s3:ObjectCreated:*".to_string(),
+        format!("{{Name: prefix, Value: {REPLAYS_PREFIX}}}"),
+        "{Name: suffix, Value: .m3u8}".to_string(),
+        "EventBridgePutEventsPolicy".to_string(),
+        "S3ReadPolicy".to_string(),
+        "EVENT_BUS_NAME".to_string(),
+    ] {
+        assert!(indexer.contains(&line), "ReplayIndexerFunction lacks `{line}`");
+    }
+    // Replays and the segments they reference expire together, after REPLAY_TTL_DAYS.
+    for prefix in [REPLAYS_PREFIX, LIVE_PREFIX] {
+        let rule = t
+            .split(&format!("Prefix: {prefix}\n"))
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or("");
+        assert_eq!(
+            rule.trim(),
+            "ExpirationInDays: !Ref ReplayTtlDays",
+            "lifecycle rule for {prefix}"
+        );
+    }
+    assert!(t.contains("REPLAY_TTL_DAYS: !Ref ReplayTtlDays"));
+    // One bucket name, built the same way everywhere it is needed.
+    let name = r#"!Join ["-", ["zhibo-media", !Select [2, !Split ["/", !Ref "AWS::StackId"]]]]"#;
+    assert_eq!(t.matches(name).count(), 4, "bucket name expression drifted");
+}
