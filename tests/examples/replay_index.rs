@@ -101,7 +101,10 @@ async fn main() {
     let meta = [
         (metadata::SIZE_BYTES, (n as u64 * 500_000).to_string()),
         (metadata::START_MS, "1795428000000".to_string()),
-        (metadata::END_MS, (1_795_428_000_000i64 + 2000 * n as i64).to_string()),
+        (
+            metadata::END_MS,
+            (1_795_428_000_000i64 + 2000 * n as i64).to_string(),
+        ),
     ];
     println!(
         "playlist: {n} segments, {} bytes ({:.1} h); {runs} runs each",
@@ -113,7 +116,11 @@ async fn main() {
         let bucket = bucket.clone();
         let meta = meta.clone();
         async move {
-            let mut req = s3.put_object().bucket(&bucket).key(&key).body(body.into_bytes().into());
+            let mut req = s3
+                .put_object()
+                .bucket(&bucket)
+                .key(&key)
+                .body(body.into_bytes().into());
             if with_meta {
                 for (k, v) in &meta {
                     req = req.metadata(*k, v);
@@ -143,8 +150,7 @@ async fn main() {
     row("zhibo indexer: S3 event → replay queryable", handled);
 
     // The local notification path: PUT → SeaweedFS metadata event → indexer → queryable.
-    if let Some(notifications) =
-        fn_replays::seaweedfs_notify::FilerNotifications::from_env(&bucket)
+    if let Some(notifications) = fn_replays::seaweedfs_notify::FilerNotifications::from_env(&bucket)
     {
         let bridge = fn_replays::spawn_local_indexer(api.indexer(), notifications);
         tokio::time::sleep(Duration::from_secs(2)).await; // the tail has started
@@ -157,7 +163,10 @@ async fn main() {
             until_queryable(&api, room, &id).await;
             via.push(ms(t0.elapsed()));
         }
-        row("local stack: PUT done → queryable (SeaweedFS event + indexer)", via);
+        row(
+            "local stack: PUT done → queryable (SeaweedFS event + indexer)",
+            via,
+        );
         bridge.abort();
     }
 
@@ -184,9 +193,18 @@ async fn main() {
             .client()
             .put_item()
             .table_name(api.state.store.table())
-            .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("FLOOR#{i}")))
-            .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".repeat(40)))
-            .item("body", aws_sdk_dynamodb::types::AttributeValue::S("x".repeat(600)))
+            .item(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("FLOOR#{i}")),
+            )
+            .item(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("x".repeat(40)),
+            )
+            .item(
+                "body",
+                aws_sdk_dynamodb::types::AttributeValue::S("x".repeat(600)),
+            )
             .send()
             .await
             .expect("put item");
@@ -222,6 +240,9 @@ async fn main() {
             );
             listed.push(ms(t0.elapsed()));
         }
-        row("info: no size metadata → list 21,600 segments, then index", listed);
+        row(
+            "info: no size metadata → list 21,600 segments, then index",
+            listed,
+        );
     }
 }

@@ -227,6 +227,56 @@ async fn a_landed_replay_is_indexed_once_announced_once_and_listed_by_both_apis(
         .json()
         .await
         .unwrap();
+    let wx_call = |body: Value| {
+        let api = &api;
+        let token = token.clone();
+        async move {
+            let r = api
+                .http
+                .post(format!(
+                    "{}/wxa/business/getliveinfo?access_token={token}",
+                    api.base
+                ))
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    for (body, status, errcode, needle) in [
+        (json!({"action": "get_replay"}), 400, 40097, "room_id"),
+        (
+            json!({"action": "get_replay", "room_id": "x"}),
+            400,
+            40097,
+            "room_id",
+        ),
+        (
+            json!({"action": "get_replay", "room_id": 999_999}),
+            404,
+            1,
+            "999999",
+        ),
+        (
+            json!({"action": "get_replay", "room_id": room, "limit": 101}),
+            400,
+            40097,
+            "limit",
+        ),
+        (json!({"action": "get_rooms"}), 400, 40097, "get_replay"),
+    ] {
+        let (s, v) = wx_call(body.clone()).await;
+        assert_eq!(
+            (s, v["errcode"].as_i64().unwrap()),
+            (status, errcode),
+            "{body}: {v}"
+        );
+        assert!(
+            v["errmsg"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
     assert_eq!(
         wx,
         json!({

@@ -637,6 +637,8 @@ async fn random_bytes_at_every_route_never_crash() {
         ("DELETE", "/v1/rooms/424242".to_string()),
         ("GET", format!("/v1/rooms/{id}/status")),
         ("POST", format!("/v1/rooms/{id}/push-url")),
+        ("POST", format!("/v1/rooms/{id}/actions")),
+        ("GET", format!("/v1/rooms/{id}/replays")),
         ("GET", "/cgi-bin/token".to_string()),
         ("POST", "/wxa/business/getliveinfo".to_string()),
     ];

@@ -102,7 +102,10 @@ fn replay_notifications_and_expiry_follow_the_object_layout() {
         "S3ReadPolicy".to_string(),
         "EVENT_BUS_NAME".to_string(),
     ] {
-        assert!(indexer.contains(&line), "ReplayIndexerFunction lacks `{line}`");
+        assert!(
+            indexer.contains(&line),
+            "ReplayIndexerFunction lacks `{line}`"
+        );
     }
     // Replays and the segments they reference expire together, after REPLAY_TTL_DAYS.
     for prefix in [REPLAYS_PREFIX, LIVE_PREFIX] {
