@@ -124,7 +124,8 @@ async fn run(args: &[String]) -> Result<(), String> {
                 fn_rooms::router(state.clone())
                     .merge(fn_wechat::router(state.clone()))
                     .merge(fn_hooks::router(state.clone()))
-                    .merge(fn_webhooks::router(state.clone())),
+                    .merge(fn_webhooks::router(state.clone()))
+                    .merge(fn_play::router(fn_play::PlayState::new(config.clone(), &sdk))),
             );
             // What EventBridge schedules on AWS runs here in the background.
             let sweep_ms = env_ms("ZHIBO_SWEEP_INTERVAL_MS", 1000)?;

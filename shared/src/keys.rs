@@ -69,6 +69,26 @@ pub fn parse_replay_playlist(key: &str) -> Option<(&str, RoomId, &str)> {
     Some((app, room, replay))
 }
 
+/// Resolves a relative segment URI against the playlist's key (`None` for absolute URIs and
+/// paths that climb out of the bucket).
+pub fn resolve_uri(playlist_key: &str, uri: &str) -> Option<String> {
+    if uri.contains("://") || uri.starts_with('/') || uri.contains(['?', '#']) {
+        return None;
+    }
+    let mut parts: Vec<&str> = playlist_key.split('/').collect();
+    parts.pop();
+    for seg in uri.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
 /// Session ids and replay ids: 13 hex digits of the start time in milliseconds followed by 6
 /// random hex digits, so they sort by time and never collide between workers.
 pub fn time_ordered_id(unix_ms: i64) -> String {

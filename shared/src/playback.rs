@@ -106,9 +106,72 @@ impl Playback {
     }
 }
 
+/// Rewrites a media playlist stored at `playlist_key` for signed playback: every URI line
+/// becomes `sign(bucket key it names)` (a presigned URL); tags, comments and line endings stay
+/// exactly as they were. A URI that does not name an object of the bucket (absolute, or
+/// climbing out of it) is left as it is. Returns the new text and how many URIs were signed.
+pub fn rewrite_playlist(
+    text: &str,
+    playlist_key: &str,
+    mut sign: impl FnMut(&str) -> String,
+) -> (String, usize) {
+    let mut out = String::with_capacity(text.len() * 4);
+    let mut signed = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        let uri = body.trim();
+        if uri.is_empty() || uri.starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        match keys::resolve_uri(playlist_key, uri) {
+            Some(key) => {
+                out.push_str(&sign(&key));
+                out.push_str(ending);
+                signed += 1;
+            }
+            None => out.push_str(line),
+        }
+    }
+    (out, signed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewriting_changes_only_the_uri_lines() {
+        let text = "#EXTM3U\r\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\
+                    #EXT-X-PROGRAM-DATE-TIME:2026-11-23T10:00:00.000Z\n#EXTINF:2.000,\ns1/7.ts\n\
+                    #EXT-X-DISCONTINUITY\n#EXTINF:1.500,\r\ns2/0.ts\r\n\n# a comment\n\
+                    #EXTINF:2.000,\nhttps://cdn.example.com/x.ts\n#EXT-X-ENDLIST";
+        let (out, n) = rewrite_playlist(text, "live/demo/7/index.m3u8", |key| {
+            format!("https://s3/{key}?X-Amz-Signature=abc")
+        });
+        assert_eq!(n, 2);
+        let want = text
+            .replace(
+                "\ns1/7.ts\n",
+                "\nhttps://s3/live/demo/7/s1/7.ts?X-Amz-Signature=abc\n",
+            )
+            .replace(
+                "\ns2/0.ts\r\n",
+                "\nhttps://s3/live/demo/7/s2/0.ts?X-Amz-Signature=abc\r\n",
+            );
+        assert_eq!(out, want);
+        let (replay, n) = rewrite_playlist(
+            "#EXTM3U\n#EXTINF:2.0,\n../../../live/demo/7/s/0.ts\n#EXT-X-ENDLIST\n",
+            "replays/demo/7/r1.m3u8",
+            |key| format!("<{key}>"),
+        );
+        assert_eq!(n, 1);
+        assert_eq!(
+            replay,
+            "#EXTM3U\n#EXTINF:2.0,\n<live/demo/7/s/0.ts>\n#EXT-X-ENDLIST\n"
+        );
+    }
 
     #[test]
     fn public_urls_name_the_bucket_keys() {

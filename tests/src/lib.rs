@@ -108,6 +108,7 @@ impl TestApi {
             .credentials_provider(aws_sdk_credentials())
             .load()
             .await;
+        let play = fn_play::PlayState::new(config.clone(), &sdk);
         let state = ApiState::new(config, &sdk);
         state.store.create_table().await.expect("create test table");
         let app = App::generate(&format!("t{}", zhibo_shared::ids::random_hex(5)), now())
@@ -117,7 +118,8 @@ impl TestApi {
             fn_rooms::router(state.clone())
                 .merge(fn_wechat::router(state.clone()))
                 .merge(fn_hooks::router(state.clone()))
-                .merge(fn_webhooks::router(state.clone())),
+                .merge(fn_webhooks::router(state.clone()))
+                .merge(fn_play::router(play)),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

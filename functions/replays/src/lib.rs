@@ -102,7 +102,7 @@ pub fn inspect_playlist(key: &str, body: &[u8]) -> Result<PlaylistFacts, Rejecte
         .segments
         .iter()
         .map(|s| {
-            resolve_key(key, &s.uri).ok_or_else(|| {
+            keys::resolve_uri(key, &s.uri).ok_or_else(|| {
                 Rejected::Malformed(format!(
                     "segment URI {:?} does not name an object of this bucket",
                     s.uri
@@ -125,26 +125,6 @@ pub fn inspect_playlist(key: &str, body: &[u8]) -> Result<PlaylistFacts, Rejecte
             .and_then(|s| s.program_date_time_ms),
         segment_keys,
     })
-}
-
-/// Resolves a relative segment URI against the playlist's key (`None` for absolute URIs and
-/// paths that climb out of the bucket).
-pub fn resolve_key(playlist_key: &str, uri: &str) -> Option<String> {
-    if uri.contains("://") || uri.starts_with('/') || uri.contains(['?', '#']) {
-        return None;
-    }
-    let mut parts: Vec<&str> = playlist_key.split('/').collect();
-    parts.pop();
-    for seg in uri.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
-    }
-    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// The replay to record for playlist `key` of app `app_id`, room `room_id`: sizes and times

@@ -93,16 +93,16 @@ fn incomplete_or_malformed_playlists_are_rejected_with_the_reason() {
 #[test]
 fn keys_resolve_inside_the_bucket_only() {
     assert_eq!(
-        resolve_key(KEY, "../../../live/demo/7/s/0.ts").as_deref(),
+        keys::resolve_uri(KEY, "../../../live/demo/7/s/0.ts").as_deref(),
         Some("live/demo/7/s/0.ts")
     );
     assert_eq!(
-        resolve_key(KEY, "seg/0.ts").as_deref(),
+        keys::resolve_uri(KEY, "seg/0.ts").as_deref(),
         Some("replays/demo/7/seg/0.ts")
     );
-    assert_eq!(resolve_key(KEY, "../../../../x.ts"), None);
-    assert_eq!(resolve_key(KEY, "/abs/x.ts"), None);
-    assert_eq!(resolve_key(KEY, "x.ts?sig=1"), None);
+    assert_eq!(keys::resolve_uri(KEY, "../../../../x.ts"), None);
+    assert_eq!(keys::resolve_uri(KEY, "/abs/x.ts"), None);
+    assert_eq!(keys::resolve_uri(KEY, "x.ts?sig=1"), None);
 }
 
 #[test]

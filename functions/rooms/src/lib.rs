@@ -38,7 +38,43 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/rooms/{room_id}/push-url", post(push_url))
         .route("/v1/rooms/{room_id}/actions", post(room_action))
         .route("/v1/rooms/{room_id}/replays", get(list_replays))
+        .route("/v1/rooms/{room_id}/play-urls", get(play_urls))
         .with_state(state)
+}
+
+#[derive(Serialize)]
+struct PlayUrls {
+    hls: String,
+    expires_at: Option<i64>,
+    mode: &'static str,
+}
+
+/// `GET /v1/rooms/{room_id}/play-urls` → `{"hls", "expires_at", "mode"}`: the public URL of the
+/// live playlist, or a signed playback URL (`expires_at` set). Refused for a banned room.
+async fn play_urls(
+    State(st): State<ApiState>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let room = load_room(&st, &req.app.app_id, &room_id).await?;
+    if room.live_status == LiveStatus::Banned {
+        return Err(ApiError::conflict(format!(
+            "room {} is banned (104): it cannot be watched",
+            room.room_id
+        )));
+    }
+    let url = st.config.playback.live(&room.app_id, room.room_id, now());
+    Ok(json_response(
+        StatusCode::OK,
+        &PlayUrls {
+            hls: url.url,
+            expires_at: url.expires_at,
+            mode: match st.config.playback {
+                zhibo_shared::playback::Playback::Public { .. } => "public",
+                zhibo_shared::playback::Playback::Signed { .. } => "signed",
+            },
+        },
+    ))
 }
 
 /// Largest page of `GET /v1/rooms/{id}/replays`.

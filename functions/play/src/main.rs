@@ -1,0 +1,10 @@
+//! Lambda entry point of signed playback (API Gateway HTTP API, `GET /play/...`): wiring only.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = zhibo_shared::Config::from_env()?;
+    let sdk = zhibo_shared::aws::sdk_config().await;
+    let state = fn_play::PlayState::new(config, &sdk);
+    lambda_http::run(zhibo_shared::http::with_fallbacks(fn_play::router(state))).await
+}
