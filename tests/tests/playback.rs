@@ -54,7 +54,7 @@ fn live_playlist() -> String {
 }
 
 fn segment(i: u8) -> Vec<u8> {
-    vec![0x47, i, i, i].repeat(47)
+    [0x47, i, i, i].repeat(47)
 }
 
 async fn get(url: &str) -> (u16, reqwest::header::HeaderMap, String) {
