@@ -44,8 +44,8 @@ pub struct Config {
     pub webhook_allow_http: bool,
     /// `PLAYBACK_MODE` (`public`, the default, or `signed`) with `PLAYBACK_BASE_URL` (public:
     /// where the bucket is read, default the S3 endpoint's path-style bucket URL), or
-    /// `API_BASE_URL`, `PLAY_KEY` (at least 16 characters) and `PLAY_URL_TTL_S` (default 3600)
-    /// for signed playback URLs.
+    /// `PLAY_KEY` (at least 16 characters), `PLAY_URL_TTL_S` (default 3600) and optionally
+    /// `API_BASE_URL` (default: each request's own host) for signed playback URLs.
     pub playback: crate::playback::Playback,
     /// `REPLAY_TTL_DAYS`: how long replays are kept (S3 lifecycle and DynamoDB TTL). It
     /// defaults to 365.
@@ -184,13 +184,9 @@ impl Config {
                 }
             }
             Some("signed") => {
-                let api_base_url = url(&mut problems, "API_BASE_URL").unwrap_or_else(|| {
-                    problems.push(
-                        "API_BASE_URL is required with PLAYBACK_MODE=signed: the API's https URL"
-                            .to_string(),
-                    );
-                    String::new()
-                });
+                // Unset: each request's own https://Host (API Gateway's URL, which the
+                // template cannot pass to its own integrations without a cycle).
+                let api_base_url = url(&mut problems, "API_BASE_URL");
                 let play_key = non_empty("PLAY_KEY").unwrap_or_default();
                 if play_key.len() < 16 {
                     problems.push(
@@ -199,7 +195,7 @@ impl Config {
                     );
                 }
                 crate::playback::Playback::Signed {
-                    api_base_url: api_base_url.trim_end_matches('/').to_string(),
+                    api_base_url: api_base_url.map(|u| u.trim_end_matches('/').to_string()),
                     play_key,
                     ttl_s: num(&mut problems, "PLAY_URL_TTL_S", 3600, 10, 7 * 86_400),
                 }
@@ -287,7 +283,6 @@ mod tests {
         let err = cfg(&[("ZHIBO_TABLE", "t"), ("PLAYBACK_MODE", "signed")])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("API_BASE_URL is required"), "{err}");
         assert!(err.contains("PLAY_KEY is required"), "{err}");
         let c = cfg(&[
             ("ZHIBO_TABLE", "t"),
@@ -299,7 +294,7 @@ mod tests {
         assert!(matches!(
             c.playback,
             crate::playback::Playback::Signed { ref api_base_url, ttl_s: 3600, .. }
-                if api_base_url == "https://api.example.com"
+                if api_base_url.as_deref() == Some("https://api.example.com")
         ));
     }
 

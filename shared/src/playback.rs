@@ -19,8 +19,9 @@ pub enum Playback {
     /// `signed`: `{api_base_url}/play/{app}/{room}/...?txSecret=..&txTime=..`, valid for
     /// `ttl_s`.
     Signed {
-        /// `API_BASE_URL`, without a trailing slash.
-        api_base_url: String,
+        /// `API_BASE_URL`, without a trailing slash; unset, each request's own
+        /// `https://{Host}` ([`Playback::for_request`]), else a root-relative URL.
+        api_base_url: Option<String>,
         /// `PLAY_KEY`.
         play_key: String,
         /// `PLAY_URL_TTL_S`.
@@ -59,6 +60,40 @@ pub struct PlayUrl {
 }
 
 impl Playback {
+    /// This playback for answers to a request with `headers`: in signed mode without
+    /// `API_BASE_URL`, URLs start with the request's own `{X-Forwarded-Proto or https}://{Host}`.
+    pub fn for_request(&self, headers: &http::HeaderMap) -> Playback {
+        match self {
+            Playback::Signed {
+                api_base_url: None,
+                play_key,
+                ttl_s,
+            } => {
+                let host = headers
+                    .get(http::header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|h| {
+                        !h.is_empty()
+                            && h.bytes().all(|b| {
+                                b.is_ascii_alphanumeric()
+                                    || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                            })
+                    });
+                let proto = headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|p| *p == "http" || *p == "https")
+                    .unwrap_or("https");
+                Playback::Signed {
+                    api_base_url: host.map(|h| format!("{proto}://{h}")),
+                    play_key: play_key.clone(),
+                    ttl_s: *ttl_s,
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The live playlist of a room.
     pub fn live(&self, app_id: &str, room_id: RoomId, now: i64) -> PlayUrl {
         self.url(
@@ -96,7 +131,8 @@ impl Playback {
                 let sig = UrlSignature::sign(play_key, &stream_name(app_id, room_id), expires_at);
                 PlayUrl {
                     url: format!(
-                        "{api_base_url}/play/{app_id}/{room_id}/{play_path}?{}",
+                        "{}/play/{app_id}/{room_id}/{play_path}?{}",
+                        api_base_url.as_deref().unwrap_or_default(),
                         sig.query()
                     ),
                     expires_at: Some(expires_at),
@@ -190,7 +226,7 @@ mod tests {
     #[test]
     fn signed_urls_verify_with_the_play_key() {
         let p = Playback::Signed {
-            api_base_url: "https://api.example.com".into(),
+            api_base_url: Some("https://api.example.com".into()),
             play_key: "play-key-0123456789".into(),
             ttl_s: 600,
         };

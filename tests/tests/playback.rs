@@ -321,3 +321,35 @@ async fn public_mode_hands_out_bucket_urls_and_no_signed_playback() {
     let r = api.call("GET", "/v1/rooms/424242/play-urls", "").await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn without_api_base_url_signed_urls_point_at_the_host_that_was_asked() {
+    let api = TestApi::start_with(&[("PLAYBACK_MODE", "signed"), ("PLAY_KEY", PLAY_KEY)]).await;
+    let room = api.create_room("host", 5).await;
+    let host = api.base.trim_start_matches("http://");
+    let r = api
+        .call("GET", &format!("/v1/rooms/{room}/play-urls"), "")
+        .await;
+    let hls = r.json["hls"].as_str().unwrap();
+    assert!(
+        hls.starts_with(&format!(
+            "https://{host}/play/{}/{room}/index.m3u8?",
+            api.app.app_id
+        )),
+        "{hls}"
+    );
+    let r = api
+        .call_with(
+            "GET",
+            &format!("/v1/rooms/{room}/play-urls"),
+            b"",
+            &[("x-forwarded-proto", "http")],
+        )
+        .await;
+    let hls = r.json["hls"].as_str().unwrap();
+    assert!(hls.starts_with(&format!("{}/play/", api.base)), "{hls}");
+    // ...and that URL is answered by this API (404: nothing published yet, not a refusal).
+    let (status, _, body) = get(hls).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no live stream yet"), "{body}");
+}

@@ -63,7 +63,11 @@ async fn play_urls(
             room.room_id
         )));
     }
-    let url = st.config.playback.live(&room.app_id, room.room_id, now());
+    let url = st
+        .config
+        .playback
+        .for_request(&req.headers)
+        .live(&room.app_id, room.room_id, now());
     Ok(json_response(
         StatusCode::OK,
         &PlayUrls {
@@ -124,14 +128,12 @@ async fn list_replays(
             .list_replays(&room.app_id, room.room_id, start, limit, now)
             .await?
     };
+    let playback = st.config.playback.for_request(&req.headers);
     let replays = page
         .replays
         .into_iter()
         .map(|r| {
-            let url = st
-                .config
-                .playback
-                .replay(&r.app_id, r.room_id, &r.replay_id, now);
+            let url = playback.replay(&r.app_id, r.room_id, &r.replay_id, now);
             ReplayEntry {
                 media_url: url.url,
                 media_url_expires_at: url.expires_at,

@@ -198,6 +198,7 @@ fn int_field(
 /// no rooms).
 async fn getliveinfo(
     State(st): State<ApiState>,
+    headers: http::HeaderMap,
     RawQuery(raw): RawQuery,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
@@ -233,7 +234,7 @@ async fn getliveinfo(
     })?;
     match req.action.as_deref() {
         None => {}
-        Some("get_replay") => return get_replay(&st, &app_id, &req).await,
+        Some("get_replay") => return get_replay(&st, &headers, &app_id, &req).await,
         Some(action) => {
             return Err(wx(
                 StatusCode::BAD_REQUEST,
@@ -287,6 +288,7 @@ struct LiveReplayResponse {
 /// expiry, or a signed URL's, whichever is first), as WeChat's field means.
 async fn get_replay(
     st: &ApiState,
+    headers: &http::HeaderMap,
     app_id: &str,
     req: &LiveInfoRequest,
 ) -> Result<Response, ApiError> {
@@ -318,14 +320,12 @@ async fn get_replay(
             .list_replays(app_id, room_id, start, limit, now)
             .await?
     };
+    let playback = st.config.playback.for_request(headers);
     let live_replay = page
         .replays
         .iter()
         .map(|r| {
-            let url = st
-                .config
-                .playback
-                .replay(app_id, room_id, &r.replay_id, now);
+            let url = playback.replay(app_id, room_id, &r.replay_id, now);
             let expires = url
                 .expires_at
                 .map_or(r.expire_time, |t| t.min(r.expire_time));
