@@ -31,6 +31,9 @@ trap 'exit 130' INT TERM
 
 cargo build -q -p zhibo-cli -p zhibo-media-worker
 target/debug/zhibo init-storage
+# The demo page's hls.js (pinned, into the cache; served at /demo/hls.min.js).
+ZHIBO_HLSJS=$(scripts/web-deps.sh)
+export ZHIBO_HLSJS
 
 target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app demo --env-file "$state/dev-app.env" \
   > >(tee "$state/api.log") 2>&1 &
@@ -73,8 +76,11 @@ or in OBS: Settings > Stream > Custom, Server rtmp://127.0.0.1:$rtmp_port/live/ 
   ${push_url#rtmp://127.0.0.1:$rtmp_port/live/}
 
 Play it (a couple of seconds after the push starts):
+  Demo page       http://127.0.0.1:$port/demo/?room=$room   (rooms, push command, live and replay playback)
   ffplay '$hls'
   $hls
+After the push stops and the reconnect window (60 s) closes, its replay is indexed:
+  scripts/zhibo-call.py GET /v1/rooms/$room/replays
 
 Call the API:
   set -a; . .stack/dev-app.env; set +a

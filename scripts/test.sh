@@ -46,4 +46,7 @@ cargo test --workspace
 step "README examples against \`zhibo serve\`"
 scripts/smoke.sh
 
+step "playback in headless Chromium (demo page, public and signed, live and replay)"
+scripts/browser-test.sh
+
 step "all green"

@@ -7,7 +7,8 @@
 //!   function's routes on one port, the same handler code the Lambdas run, and in the
 //!   background what EventBridge and the table's stream trigger on AWS (the sweeper, the
 //!   webhook delivery); with `--dev-app`, creates
-//!   that app if missing and prints its credentials (local development only).
+//!   that app if missing and prints its credentials, and serves the demo page at `/demo/`
+//!   (`zhibo_cli::demo`; hls.js from `ZHIBO_HLSJS`) (local development only).
 //!
 //! Configuration comes from the same environment variables as the functions.
 
@@ -105,6 +106,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         "serve" => {
             let addr = flag(args, "--addr")?.unwrap_or_else(|| "127.0.0.1:18080".into());
+            let mut demo_app = None;
             if let Some(app_id) = flag(args, "--dev-app")? {
                 let app = dev_app(&state, &app_id).await?;
                 let base = format!("http://{addr}");
@@ -119,14 +121,30 @@ async fn run(args: &[String]) -> Result<(), String> {
                     "dev app (local development only):\n  ZHIBO_APP_ID={}\n  ZHIBO_APP_SECRET={}",
                     app.app_id, app.app_secret
                 );
+                demo_app = Some(app);
             }
             let router = with_fallbacks(
                 fn_rooms::router(state.clone())
                     .merge(fn_wechat::router(state.clone()))
                     .merge(fn_hooks::router(state.clone()))
                     .merge(fn_webhooks::router(state.clone()))
-                    .merge(fn_play::router(fn_play::PlayState::new(config.clone(), &sdk))),
+                    .merge(fn_play::router(fn_play::PlayState::new(
+                        config.clone(),
+                        &sdk,
+                    ))),
             );
+            // With --dev-app: the demo page and its signing proxy (local development only).
+            let (router, demo_page) = match demo_app {
+                Some(app) => {
+                    let hlsjs = zhibo_cli::demo::hlsjs_from_env();
+                    if !hlsjs.as_deref().is_some_and(std::path::Path::exists) {
+                        eprintln!("demo page: hls.js is not installed; run scripts/web-deps.sh");
+                    }
+                    let demo = zhibo_cli::demo::router(router.clone(), app, hlsjs);
+                    (router.merge(demo), true)
+                }
+                None => (router, false),
+            };
             // What EventBridge schedules on AWS runs here in the background.
             let sweep_ms = env_ms("ZHIBO_SWEEP_INTERVAL_MS", 1000)?;
             let _sweeper = fn_sweeper::spawn_local_sweeper(
@@ -164,6 +182,9 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             println!("zhibo API listening on http://{addr}");
+            if demo_page {
+                println!("demo page: http://{addr}/demo/");
+            }
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown_signal())
                 .await

@@ -1,0 +1,3 @@
+//! Library part of the `zhibo` CLI, so integration tests can build what `zhibo serve` serves.
+
+pub mod demo;

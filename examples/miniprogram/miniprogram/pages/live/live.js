@@ -1,0 +1,138 @@
+// A viewer's page: polls the room's status from your backend every POLL_MS; while it is live
+// (101) plays the HLS URL from GET /rooms/:id/play in <live-player> (or <video>); once it has
+// ended (103) lists the replays and plays the chosen one in <video>.
+const api = require("../../utils/api.js");
+const config = require("../../config.js");
+
+/** live-player state codes worth showing (bindstatechange detail.code). */
+const PLAYER_STATES = {
+  2001: "connected",
+  2002: "started pulling the stream",
+  2003: "first video frame received",
+  2004: "playing",
+  2006: "playback ended",
+  2007: "loading",
+  2103: "network dropped: reconnecting",
+  2105: "stutter",
+  "-2301": "network dropped and reconnecting failed",
+};
+
+/** Statuses after which the live is over for good. */
+const FINAL = [103, 104, 107];
+
+function fmtDuration(seconds) {
+  const s = Math.round(seconds || 0);
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+Page({
+  data: {
+    roomId: 0,
+    liveStatus: 0,
+    statusText: "…",
+    hls: "",
+    player: config.PLAYER,
+    playerState: "",
+    error: "",
+    replays: [],
+    replayUrl: "",
+  },
+
+  onLoad(query) {
+    const roomId = Number(query.room_id);
+    if (!Number.isInteger(roomId) || roomId <= 0) {
+      this.setData({ error: "Open this page with ?room_id=<room id>." });
+      return;
+    }
+    this.hlsExpiresAt = null;
+    this.setData({ roomId });
+  },
+
+  onShow() {
+    if (!this.data.roomId) return;
+    this.poll();
+    this.timer = setInterval(() => this.poll(), config.POLL_MS);
+  },
+
+  onHide() {
+    clearInterval(this.timer);
+  },
+
+  onUnload() {
+    clearInterval(this.timer);
+  },
+
+  async poll() {
+    if (this.polling) return;
+    this.polling = true;
+    const id = this.data.roomId;
+    try {
+      const s = await api.get(`/rooms/${id}/status`);
+      const status = s.live_status;
+      this.setData({ liveStatus: status, statusText: api.statusText(status), error: "" });
+      if (status === 101) {
+        await this.ensurePlayUrl();
+      } else if (FINAL.includes(status) && this.data.hls) {
+        this.setData({ hls: "", playerState: "" });
+      }
+      // 105 paused / 106 abnormal keep the player: it resumes when the anchor is back.
+      if (status === 103 && this.data.replays.length === 0) {
+        await this.loadReplays();
+      }
+    } catch (e) {
+      this.setData({ error: e.message });
+    } finally {
+      this.polling = false;
+    }
+  },
+
+  /** Gets the live URL once, and again shortly before a signed URL expires. */
+  async ensurePlayUrl() {
+    const now = Date.now() / 1000;
+    if (this.data.hls && !(this.hlsExpiresAt && now > this.hlsExpiresAt - 60)) return;
+    const p = await api.get(`/rooms/${this.data.roomId}/play`);
+    this.hlsExpiresAt = p.expires_at || null;
+    this.setData({ hls: p.hls });
+  },
+
+  async loadReplays() {
+    const list = await api.get(`/rooms/${this.data.roomId}/replays`);
+    const replays = (list.replays || []).map((r) => ({
+      replay_id: r.replay_id,
+      media_url: r.media_url,
+      created: new Date(r.create_time * 1000).toLocaleString(),
+      duration: fmtDuration(r.duration_s),
+    }));
+    this.setData({ replays });
+  },
+
+  playReplay(e) {
+    this.setData({ replayUrl: e.currentTarget.dataset.url });
+  },
+
+  onStateChange(e) {
+    const code = e.detail.code;
+    const text = PLAYER_STATES[code] || `state ${code}`;
+    this.setData({ playerState: `live-player: ${text}` });
+    if (code === -2301) this.useVideo(`live-player gave up (${code})`);
+  },
+
+  onPlayerError(e) {
+    this.useVideo(`live-player error ${e.detail.errCode}: ${e.detail.errMsg}`);
+  },
+
+  /** live-player could not play this HLS URL here: fall back to <video>, which plays HLS. */
+  useVideo(reason) {
+    if (this.data.player === "video") return;
+    this.setData({ player: "video", playerState: `${reason}; playing with <video> instead` });
+  },
+
+  onVideoPlay() {
+    this.setData({ playerState: "playing" });
+  },
+
+  onVideoError(e) {
+    this.setData({ error: `video error: ${e.detail.errMsg}` });
+  },
+});

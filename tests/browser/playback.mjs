@@ -1,0 +1,123 @@
+// Playback in a real browser (headless Chromium driven by playwright-core) against the demo
+// page of two `zhibo serve` instances on the local stack: one in public mode (HLS straight from
+// the SeaweedFS bucket), one in signed mode (/play/... with presigned segments). Run by
+// scripts/browser-test.sh, which starts the stack pieces and an ffmpeg test-pattern publisher.
+//
+// Checks: the live stream plays in both modes (video.currentTime advances >= 5 s); a tampered
+// and an expired signed URL are refused and the page shows the reason instead of hanging; the
+// replay plays after the stream ends. Screenshots go to $ARTIFACTS (not committed).
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set (run scripts/browser-test.sh)`);
+  return v;
+};
+const require = createRequire(env("PLAYWRIGHT_CORE"));
+const { chromium } = require("playwright-core");
+const PUBLIC = env("PUBLIC_BASE");
+const SIGNED = env("SIGNED_BASE");
+const ROOM = env("ROOM_ID");
+const APP = env("APP_ID");
+const PLAY_KEY = env("PLAY_KEY");
+const ARTIFACTS = env("ARTIFACTS");
+mkdirSync(ARTIFACTS, { recursive: true });
+
+let failures = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures++;
+};
+
+// Waits for `cond(state)` on the page's window.zhiboDemo, polling; returns the last state.
+async function waitState(page, cond, what, seconds) {
+  const deadline = Date.now() + seconds * 1000;
+  let s = null;
+  while (Date.now() < deadline) {
+    s = await page.evaluate(() => {
+      const d = window.zhiboDemo;
+      if (!d) return null;
+      return { state: d.state, error: d.error, engine: d.engine, time: d.video ? d.video.currentTime : 0 };
+    });
+    if (s && cond(s)) return s;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`${what}: not reached within ${seconds} s (last ${JSON.stringify(s)})`);
+}
+
+async function plays(browser, url, name) {
+  const page = await browser.newPage();
+  const log = [];
+  page.on("console", (m) => log.push(`${m.type()}: ${m.text()}`));
+  try {
+    await page.goto(url);
+    const s = await waitState(page, (s) => s.time >= 5 || s.state === "error", `${name} plays`, 90);
+    check(s.time >= 5 && s.state !== "error", `${name}: video.currentTime ${s.time.toFixed(1)} s (${s.state}${s.error ? ": " + s.error : ""})`);
+    check(s.engine === "hls.js", `${name}: played by ${s.engine || "nothing"} (hls.js expected in Chromium)`);
+    await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
+  } catch (e) {
+    check(false, `${name}: ${e.message}\n  console: ${log.slice(-10).join("\n  ")}`);
+    await page.screenshot({ path: `${ARTIFACTS}/${name}.png` }).catch(() => {});
+  } finally {
+    await page.close();
+  }
+}
+
+async function refused(browser, src, name, needle) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${SIGNED}/demo/?src=${encodeURIComponent(src)}`);
+    const s = await waitState(page, (s) => s.state === "error", `${name} refused`, 30);
+    const shown = await page.locator("#error").innerText();
+    const visible = await page.locator("#error").isVisible();
+    check(visible && shown.includes("Playback refused (401)") && shown.includes(needle),
+      `${name}: the page shows ${JSON.stringify(shown)}`);
+    check(s.time === 0, `${name}: nothing played`);
+    await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
+  } catch (e) {
+    check(false, `${name}: ${e.message}`);
+  } finally {
+    await page.close();
+  }
+}
+
+function signedUrl(expiresAt) {
+  const txTime = expiresAt.toString(16).toUpperCase();
+  const stream = `${APP}_${ROOM}`;
+  const txSecret = createHash("md5").update(PLAY_KEY + stream + txTime).digest("hex");
+  return `${SIGNED}/play/${APP}/${ROOM}/index.m3u8?txSecret=${txSecret}&txTime=${txTime}`;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required"],
+});
+try {
+  const phase = process.argv[2] || "live";
+  if (phase === "live") {
+    await plays(browser, `${PUBLIC}/demo/?room=${ROOM}`, "live-public");
+    await plays(browser, `${SIGNED}/demo/?room=${ROOM}`, "live-signed");
+    const now = Math.floor(Date.now() / 1000);
+    const good = signedUrl(now + 600);
+    const u = new URL(good);
+    const secret = u.searchParams.get("txSecret");
+    u.searchParams.set("txSecret", (secret[0] === "0" ? "1" : "0") + secret.slice(1));
+    await refused(browser, u.toString(), "signed-tampered", "does not match");
+    await refused(browser, signedUrl(now - 60), "signed-expired", "expired");
+  } else {
+    const replay = env("REPLAY_ID");
+    await plays(browser, `${PUBLIC}/demo/?room=${ROOM}&replay=${replay}`, "replay-public");
+    await plays(browser, `${SIGNED}/demo/?room=${ROOM}&replay=${replay}`, "replay-signed");
+  }
+} finally {
+  await browser.close();
+}
+if (failures) {
+  console.error(`${failures} browser check(s) failed; screenshots in ${ARTIFACTS}`);
+  process.exit(1);
+}
+console.log(`all browser checks passed; screenshots in ${ARTIFACTS}`);
