@@ -5,8 +5,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = zhibo_shared::Config::from_env()?;
     let sdk = zhibo_shared::aws::sdk_config().await;
+    let config = zhibo_shared::aws::config_with_secrets(&sdk).await?;
     let state = zhibo_shared::http::ApiState::new(config, &sdk);
     let state = &state;
     lambda_runtime::run(service_fn(
