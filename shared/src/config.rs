@@ -3,6 +3,50 @@
 
 use crate::error::Error;
 
+/// How a deployment sets a variable (checked against `template.yaml` by the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarUse {
+    /// The template sets it for every function.
+    Deployed,
+    /// The template passes `{NAME}_SECRET_ARN` to the functions that use it
+    /// ([`crate::aws::config_with_secrets`]).
+    Secret,
+    /// Has a default that suits AWS; the template may leave it out.
+    Optional,
+    /// Local development and tests only: the template must not set it.
+    LocalOnly,
+}
+
+/// Every variable [`Config::from_lookup`] reads, and how a deployment sets it.
+pub const VARIABLES: &[(&str, VarUse)] = &[
+    ("ZHIBO_TABLE", VarUse::Deployed),
+    ("MEDIA_BUCKET", VarUse::Deployed),
+    ("MIN_START_LEAD_S", VarUse::Deployed),
+    ("MAX_LIVES_PER_DAY", VarUse::Deployed),
+    ("MAX_CONCURRENT_LIVES", VarUse::Deployed),
+    ("QUOTA_UTC_OFFSET_MINUTES", VarUse::Deployed),
+    ("INGEST_HOST", VarUse::Deployed),
+    ("REPLAY_TTL_DAYS", VarUse::Deployed),
+    ("PLAYBACK_MODE", VarUse::Deployed),
+    ("PLAYBACK_BASE_URL", VarUse::Deployed),
+    ("API_BASE_URL", VarUse::Deployed),
+    ("PUSH_KEY", VarUse::Secret),
+    ("HOOK_SECRET", VarUse::Secret),
+    ("PLAY_KEY", VarUse::Secret),
+    ("EVENT_BUS_NAME", VarUse::Optional),
+    ("PLAY_URL_TTL_S", VarUse::Optional),
+    ("ABNORMAL_TIMEOUT_S", VarUse::Optional),
+    ("MAX_LIVE_S", VarUse::Optional),
+    ("WORKER_SILENCE_S", VarUse::Optional),
+    ("WEBHOOK_RETRY_BASE_MS", VarUse::Optional),
+    ("WEBHOOK_RETRY_CAP_MS", VarUse::Optional),
+    ("WEBHOOK_RETRY_WINDOW_S", VarUse::Optional),
+    ("ZHIBO_DYNAMO_ENDPOINT", VarUse::LocalOnly),
+    ("ZHIBO_S3_ENDPOINT", VarUse::LocalOnly),
+    ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
+    ("WEBHOOK_ALLOW_HTTP", VarUse::LocalOnly),
+];
+
 /// Everything a function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -296,6 +340,21 @@ mod tests {
             crate::playback::Playback::Signed { ref api_base_url, ttl_s: 3600, .. }
                 if api_base_url.as_deref() == Some("https://api.example.com")
         ));
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        use std::cell::RefCell;
+        let asked = RefCell::new(std::collections::BTreeSet::new());
+        for mode in ["public", "signed"] {
+            let _ = Config::from_lookup(|k| {
+                asked.borrow_mut().insert(k.to_string());
+                (k == "PLAYBACK_MODE").then(|| mode.to_string())
+            });
+        }
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(asked.into_inner(), listed);
     }
 
     #[test]
