@@ -1,10 +1,10 @@
 # zhibo — every target used by the README or CI. `make help` lists them.
-.PHONY: help dev test bench bench-hooks bench-replays fuzz stack-up stack-down stack-status build fmt lint
+.PHONY: help dev test bench bench-hooks bench-replays bench-cold-start build-lambdas deploy deploy-localstack fuzz stack-up stack-down stack-status build fmt lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-dev: ## run the whole stack locally (storage + API) and print how to call it
+dev: ## run the whole stack locally (storage, API, media worker, demo page) and print how to push and play
 	scripts/dev.sh
 
 test: ## install what is missing, start a private stack, run fmt, clippy and every test, stop it
@@ -15,6 +15,18 @@ bench: ## RTMP -> HLS benchmark against nginx-rtmp (release build; ~15 min; see 
 
 bench-hooks: ## publish-hook latency on DynamoDB Local at 200, 100, 50 req/s (~10 min; see bench/README.md)
 	bench/hooks.sh
+
+bench-cold-start: ## cold start of every Lambda binary through a local Runtime API emulation (needs build-lambdas)
+	scripts/stack.sh up >/dev/null && eval "$$(scripts/stack.sh env)" && bench/cold_start.py
+
+build-lambdas: ## every function as a release Lambda bootstrap with cargo-lambda (target/lambda/lambda/<bin>/bootstrap; ARCH=arm64 for Graviton)
+	scripts/build-lambdas.sh
+
+deploy: ## sam build + sam deploy (--guided the first time) to your AWS account (needs SAM CLI and credentials)
+	scripts/deploy.sh aws
+
+deploy-localstack: ## samlocal build + deploy to a running LocalStack (needs Docker, LocalStack, aws-sam-cli-local)
+	scripts/deploy.sh localstack
 
 bench-replays: ## indexing a 12-hour replay playlist: S3 event -> queryable, with the floor (~2 min; see bench/README.md)
 	bench/replays.sh

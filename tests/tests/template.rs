@@ -131,3 +131,476 @@ fn replay_notifications_and_expiry_follow_the_object_layout() {
         "the bucket name is built differently somewhere"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Deployment checks (issue 7): secrets by ARN, the media worker's task definition, least
+// privilege, alarms. Plain string checks over the template's own layout: two-space resource
+// names, one `{Name: .., Value: ..}` per line in the worker's environment.
+// ------------------------------------------------------------------------------------------
+
+/// The entries of a top-level section (`Resources`, `Outputs`): each name with its text.
+fn section_entries(t: &str, section: &str) -> Vec<(String, String)> {
+    let body = t
+        .split(&format!("\n{section}:\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("template.yaml has no {section} section"));
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in body.lines() {
+        if !line.is_empty() && !line.starts_with(' ') && !line.starts_with('#') {
+            break; // the next top-level section
+        }
+        let name = line
+            .strip_prefix("  ")
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+            .and_then(|l| l.strip_suffix(':'));
+        match (name, entries.last_mut()) {
+            (Some(name), _) => entries.push((name.to_string(), String::new())),
+            (None, Some((_, text))) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    entries
+}
+
+fn resources_of_type<'a>(resources: &'a [(String, String)], ty: &str) -> Vec<&'a (String, String)> {
+    let line = format!("    Type: {ty}\n");
+    resources
+        .iter()
+        .filter(|(_, b)| b.contains(&line))
+        .collect()
+}
+
+/// The top-level `Globals:` section's text.
+fn globals(t: &str) -> &str {
+    t.split("\nGlobals:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nResources:\n").next())
+        .expect("Globals")
+}
+
+/// `PUSH_KEY` → `PushKeySecret`: the secret resource that holds a variable's value.
+fn secret_resource_for(var: &str) -> String {
+    let mut name: String = var
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase())
+                .unwrap_or_default()
+        })
+        .collect();
+    name.push_str("Secret");
+    name
+}
+
+fn read_repo_file(rel: &str) -> String {
+    let path = format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn secret_arn_variables_name_secrets_their_function_may_read() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let secrets: Vec<&str> = resources_of_type(&resources, "AWS::SecretsManager::Secret")
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for s in ["PushKeySecret", "HookSecretSecret", "PlayKeySecret"] {
+        assert!(secrets.contains(&s), "no secret resource {s}");
+        let block = &resources.iter().find(|(n, _)| n == s).unwrap().1;
+        assert!(
+            block.contains("GenerateSecretString:") && block.contains("PasswordLength: 48"),
+            "{s} must be generated (48 characters)"
+        );
+    }
+    // No key is a parameter or a plain environment value any more.
+    assert!(
+        !t.contains("NoEcho"),
+        "keys come from Secrets Manager, not parameters"
+    );
+    for var in ["PUSH_KEY", "HOOK_SECRET", "PLAY_KEY"] {
+        assert!(
+            !t.contains(&format!("{var}: ")),
+            "{var} is in an environment as a value; use {var}_SECRET_ARN"
+        );
+    }
+    // Globals reach every function, but only some may read each secret; and signed playback
+    // needs the play key, so the playback settings go only where PLAY_KEY_SECRET_ARN goes.
+    let g: String = globals(&t)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !g.contains("_SECRET_ARN"),
+        "a *_SECRET_ARN variable in Globals"
+    );
+    assert!(!g.contains("PLAYBACK_MODE"), "PLAYBACK_MODE in Globals");
+
+    let shared_config = read_repo_file("shared/src/config.rs");
+    let functions = resources_of_type(&resources, "AWS::Serverless::Function");
+    assert!(
+        functions.len() >= 8,
+        "found only {} functions",
+        functions.len()
+    );
+    let mut seen = 0;
+    for (name, block) in &functions {
+        let lines: Vec<&str> = block.lines().map(str::trim).collect();
+        let mut wanted: Vec<String> = Vec::new();
+        for line in &lines {
+            let Some((var, value)) = line.split_once("_SECRET_ARN: ") else {
+                continue;
+            };
+            assert!(
+                shared_config.contains(&format!("\"{var}\"")),
+                "{name}: {var}_SECRET_ARN, but the functions read no {var}"
+            );
+            let secret = value
+                .strip_prefix("!Ref ")
+                .unwrap_or_else(|| panic!("{name}: {var}_SECRET_ARN must be `!Ref <secret>`"));
+            assert!(
+                secrets.contains(&secret),
+                "{name}: {secret} is not a secret resource"
+            );
+            assert_eq!(secret, secret_resource_for(var), "{name}: {var}_SECRET_ARN");
+            wanted.push(secret.to_string());
+            seen += 1;
+        }
+        let mut readable: Vec<String> = Vec::new();
+        for pair in lines.windows(2) {
+            if pair[0] == "- AWSSecretsManagerGetSecretValuePolicy:" {
+                let secret = pair[1]
+                    .strip_prefix("SecretArn: !Ref ")
+                    .unwrap_or_else(|| panic!("{name}: SecretArn must be `!Ref <secret>`"));
+                readable.push(secret.to_string());
+            }
+        }
+        wanted.sort();
+        readable.sort();
+        assert_eq!(
+            wanted, readable,
+            "{name}: the secrets it may read must be exactly those its *_SECRET_ARN variables name"
+        );
+        if block.contains("PLAYBACK_MODE:") {
+            assert!(
+                wanted.iter().any(|s| s == "PlayKeySecret"),
+                "{name} sets PLAYBACK_MODE (signed needs PLAY_KEY) without PLAY_KEY_SECRET_ARN"
+            );
+        }
+        if block.contains("Binary: rooms\n") {
+            assert!(
+                wanted.iter().any(|s| s == "PushKeySecret"),
+                "rooms signs push URLs"
+            );
+        }
+        if block.contains("Binary: hooks\n") {
+            assert!(
+                wanted.iter().any(|s| s == "HookSecretSecret"),
+                "hooks checks HOOK_SECRET"
+            );
+        }
+    }
+    assert!(seen >= 6, "found only {seen} *_SECRET_ARN variables");
+}
+
+#[test]
+fn worker_task_definition_provides_what_the_worker_requires() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let task_defs = resources_of_type(&resources, "AWS::ECS::TaskDefinition");
+    assert_eq!(task_defs.len(), 1, "one worker task definition");
+    let (_, task) = task_defs[0];
+
+    // `- {Name: X, Value: V}` (environment) and `- {Name: X, ValueFrom: R}` (secrets).
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut secrets: Vec<(String, String)> = Vec::new();
+    for line in task.lines().map(str::trim) {
+        let Some(inner) = line
+            .strip_prefix("- {Name: ")
+            .and_then(|l| l.strip_suffix('}'))
+        else {
+            continue;
+        };
+        if let Some((name, value)) = inner.split_once(", ValueFrom: ") {
+            secrets.push((name.to_string(), value.to_string()));
+        } else if let Some((name, value)) = inner.split_once(", Value: ") {
+            env.push((name.to_string(), value.trim_matches('"').to_string()));
+        }
+    }
+    let provides = |k: &str| env.iter().chain(&secrets).any(|(n, _)| n == k);
+    let env_value = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+
+    // Every variable config.rs reports as required (unconditionally, or under a condition the
+    // task definition meets).
+    let config = read_repo_file("media-worker/src/config.rs");
+    let config = config.split("#[cfg(test)]").next().unwrap();
+    let mut required = Vec::new();
+    for (at, _) in config.match_indices(" is required") {
+        let before = &config[..at];
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let var = &before[start..];
+        let rest = &config[at + " is required".len()..];
+        let rest = &rest[..rest.find('"').unwrap_or(rest.len())];
+        let applies = match rest.strip_prefix(" when ") {
+            None => true,
+            Some(cond) => {
+                if let Some(other) = cond.strip_suffix(" is set") {
+                    provides(other)
+                } else if let Some((other, value)) = cond.split_once('=') {
+                    env_value(other) == Some(value)
+                } else {
+                    panic!("config.rs: cannot read the condition `{cond}` of {var}")
+                }
+            }
+        };
+        if applies {
+            required.push(var.to_string());
+        }
+    }
+    assert!(
+        required.iter().any(|v| v == "PUSH_KEY") && required.iter().any(|v| v == "HOOK_SECRET"),
+        "expected PUSH_KEY and HOOK_SECRET among the required variables, found {required:?}"
+    );
+    for var in &required {
+        assert!(provides(var), "the worker task definition lacks {var}");
+    }
+    assert_ne!(
+        env_value("ZHIBO_PUBLISH_AUTH"),
+        Some("off"),
+        "publish authentication is off"
+    );
+
+    // Keys come from the secrets, never as plain values.
+    for (var, secret) in [
+        ("PUSH_KEY", "PushKeySecret"),
+        ("HOOK_SECRET", "HookSecretSecret"),
+    ] {
+        assert!(
+            secrets
+                .iter()
+                .any(|(n, r)| n == var && *r == format!("!Ref {secret}")),
+            "{var} must come from {secret} (ECS Secrets, ValueFrom)"
+        );
+        assert!(
+            env_value(var).is_none(),
+            "{var} as a plain environment value"
+        );
+    }
+    // Hooks go to this stack's API, to the route the hooks function serves.
+    let hook_url = env_value("ZHIBO_HOOK_URL").expect("ZHIBO_HOOK_URL");
+    assert!(
+        hook_url.starts_with("!Sub \"https://${HttpApi}.") && hook_url.ends_with("/internal/hooks"),
+        "ZHIBO_HOOK_URL = {hook_url}"
+    );
+    assert!(t.contains("Method: POST, Path: /internal/hooks}"));
+    assert_eq!(env_value("ZHIBO_SINK"), Some("s3"));
+    assert_eq!(
+        env_value("MEDIA_BUCKET"),
+        Some(r#"!Join ["-", ["zhibo-media", !Select [2, !Split ["/", !Ref "AWS::StackId"]]]]"#)
+    );
+    // Every variable set is one the worker reads (a misspelt name would be silently ignored);
+    // AWS_REGION and RUST_LOG are read by the SDK and the logger.
+    let main_rs = read_repo_file("media-worker/src/main.rs");
+    for (name, _) in env.iter().chain(&secrets) {
+        if name == "AWS_REGION" || name == "RUST_LOG" {
+            continue;
+        }
+        let quoted = format!("\"{name}\"");
+        assert!(
+            config.contains(&quoted) || main_rs.contains(&quoted),
+            "the worker does not read {name}"
+        );
+    }
+    // The execution role (which ECS injects the secrets with) may read them.
+    let exec_role = task
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ExecutionRoleArn: !GetAtt "))
+        .and_then(|r| r.strip_suffix(".Arn"))
+        .expect("ExecutionRoleArn: !GetAtt <role>.Arn");
+    let role = &resources
+        .iter()
+        .find(|(n, _)| n == exec_role)
+        .expect("execution role")
+        .1;
+    assert!(role.contains("secretsmanager:GetSecretValue"));
+    for (_, secret) in &secrets {
+        assert!(
+            role.contains(secret.as_str()),
+            "{exec_role} cannot read {secret}"
+        );
+    }
+    // The worker drains within ZHIBO_SHUTDOWN_GRACE_S (30 s) before ECS kills it.
+    assert!(task.contains("StopTimeout: 60"));
+}
+
+#[test]
+fn no_policy_grants_every_resource_or_every_action() {
+    let t = template();
+    let lines: Vec<&str> = t.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let unquote = |v: &str| v.trim().trim_matches('"').trim_matches('\'').to_string();
+    // The values of `Key:` on line i: a scalar, a flow list, or the block list below it.
+    let values = |i: usize, v: &str| -> Vec<String> {
+        let v = v.trim();
+        if v.is_empty() {
+            lines[i + 1..]
+                .iter()
+                .take_while(|l| indent(l) > indent(lines[i]) && l.trim_start().starts_with("- "))
+                .map(|l| unquote(&l.trim_start()[2..]))
+                .collect()
+        } else if let Some(list) = v.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            list.split(',').map(unquote).collect()
+        } else {
+            vec![unquote(v)]
+        }
+    };
+    let mut exceptions = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start().trim_start_matches("- ");
+        for key in ["Action:", "NotAction:", "NotResource:", "Principal:"] {
+            if let Some(v) = trimmed.strip_prefix(key) {
+                for value in values(i, v) {
+                    assert!(
+                        !value.contains('*'),
+                        "line {}: `{key} {value}` is a wildcard",
+                        i + 1
+                    );
+                }
+            }
+        }
+        let Some(v) = trimmed.strip_prefix("Resource:") else {
+            continue;
+        };
+        if !values(i, v).iter().any(|r| r == "*") {
+            continue; // ARNs may end in /* (every object of one bucket, say)
+        }
+        // The one exception: an ECR login token has no resource-level permissions. Its
+        // statement allows that action alone.
+        let action = lines[..i]
+            .iter()
+            .rev()
+            .take_while(|l| indent(l) >= indent(line))
+            .chain(lines[..i].iter().rev().find(|l| indent(l) < indent(line)))
+            .find_map(|l| {
+                l.trim_start()
+                    .trim_start_matches("- ")
+                    .strip_prefix("Action:")
+            })
+            .map(str::trim);
+        assert_eq!(
+            action,
+            Some("ecr:GetAuthorizationToken"),
+            "line {}: `Resource: *` (only ecr:GetAuthorizationToken may have it)",
+            i + 1
+        );
+        exceptions += 1;
+    }
+    assert!(exceptions <= 1, "{exceptions} statements on every resource");
+}
+
+#[test]
+fn every_function_has_an_errors_alarm() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let alarms = resources_of_type(&resources, "AWS::CloudWatch::Alarm");
+    let functions = resources_of_type(&resources, "AWS::Serverless::Function");
+    assert!(!functions.is_empty());
+    for (function, _) in functions {
+        let dimension = format!("{{Name: FunctionName, Value: !Ref {function}}}");
+        let alarm = alarms.iter().find(|(_, b)| {
+            b.contains("Namespace: AWS/Lambda\n")
+                && b.contains("MetricName: Errors\n")
+                && b.contains(&dimension)
+        });
+        let (name, block) = alarm.unwrap_or_else(|| panic!("{function} has no Errors alarm"));
+        for line in [
+            "AlarmDescription:",
+            "Threshold: 0\n",
+            "ComparisonOperator: GreaterThanThreshold\n",
+            "Period: 300\n",
+            "AlarmActions: [!Ref AlarmTopic]",
+        ] {
+            assert!(block.contains(line), "{name} lacks `{}`", line.trim());
+        }
+    }
+    // Every alarm notifies the topic.
+    for (name, block) in alarms {
+        assert!(
+            block.contains("AlarmActions: [!Ref AlarmTopic]"),
+            "{name} notifies no one"
+        );
+    }
+}
+
+#[test]
+fn worker_resources_exist_only_with_the_worker() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let outputs = section_entries(&t, "Outputs");
+    for ty in [
+        "AWS::ECS::",
+        "AWS::ElasticLoadBalancingV2::",
+        "AWS::ApplicationAutoScaling::",
+        "AWS::EC2::",
+    ] {
+        for (name, block) in &resources {
+            if block.contains(&format!("    Type: {ty}")) {
+                assert!(
+                    name.starts_with("Worker"),
+                    "{name} belongs to the worker: name it Worker*"
+                );
+            }
+        }
+    }
+    let worker: Vec<&str> = resources
+        .iter()
+        .filter(|(n, _)| n.starts_with("Worker"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(worker.len() >= 10, "found only {worker:?}");
+    for (name, block) in &resources {
+        if name.starts_with("Worker") {
+            assert!(
+                block.contains("    Condition: DeployWorker\n"),
+                "{name} must have Condition: DeployWorker"
+            );
+        }
+    }
+    // Whatever refers to a worker resource is conditional on it, or chooses with !If.
+    let mentions = |text: &str, r: &str| {
+        text.contains(&format!("!GetAtt {r}."))
+            || text.contains(&format!("${{{r}."))
+            || text.contains(&format!("${{{r}}}"))
+            || text
+                .match_indices(&format!("!Ref {r}"))
+                .any(|(i, m)| !text[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+    };
+    let mut referrers: Vec<(String, String)> = resources
+        .iter()
+        .chain(&outputs)
+        .filter(|(n, _)| !n.starts_with("Worker") || outputs.iter().any(|(o, _)| o == n))
+        .cloned()
+        .collect();
+    referrers.push(("Globals".into(), globals(&t).to_string()));
+    for (name, text) in referrers {
+        for r in &worker {
+            if mentions(&text, r) {
+                assert!(
+                    text.contains("Condition: DeployWorker\n") || text.contains("- DeployWorker\n"),
+                    "{name} refers to {r} without the DeployWorker condition"
+                );
+            }
+        }
+    }
+    // Push URLs name the workers' load balancer when the template runs them.
+    assert!(globals(&t).contains(
+        "INGEST_HOST: !If\n          - DeployWorker\n          - !Sub \"${WorkerLoadBalancer.DNSName}:1935\"\n          - !Ref IngestHost\n"
+    ));
+}
