@@ -20,17 +20,21 @@ for tool in curl openssl python3 ffmpeg nodejs; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool"; }
 done
 
-if ! command -v cfn-lint >/dev/null; then
-  venv=${ZHIBO_CACHE:-$HOME/.cache/zhibo}/lint-venv
-  [ -x "$venv/bin/cfn-lint" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q cfn-lint; }
-  export PATH=$venv/bin:$PATH
+# cfn-lint and the SAM CLI (which brings cfn-lint), in one venv in the cache.
+sam_venv=${ZHIBO_CACHE:-$HOME/.cache/zhibo}/sam-venv
+if ! command -v sam >/dev/null; then
+  [ -x "$sam_venv/bin/sam" ] || { python3 -m venv "$sam_venv" && "$sam_venv/bin/pip" install -q aws-sam-cli cfn-lint; }
+  sam() { "$sam_venv/bin/sam" "$@"; }
+  command -v cfn-lint >/dev/null || cfn-lint() { "$sam_venv/bin/cfn-lint" "$@"; }
 fi
+export SAM_CLI_TELEMETRY=0
 
 step "style: cargo fmt --check"
 cargo fmt --all -- --check
 
-step "template: cfn-lint template.yaml"
+step "template: cfn-lint template.yaml, sam validate --lint"
 cfn-lint template.yaml
+sam validate --lint --template template.yaml
 
 step "local stack up"
 trap 'scripts/stack.sh down || true' EXIT
