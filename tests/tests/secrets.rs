@@ -22,7 +22,10 @@ async fn endpoint(
     body: Bytes,
 ) -> (StatusCode, HeaderMap, String) {
     let mut h = HeaderMap::new();
-    h.insert("content-type", "application/x-amz-json-1.1".parse().unwrap());
+    h.insert(
+        "content-type",
+        "application/x-amz-json-1.1".parse().unwrap(),
+    );
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -94,7 +97,10 @@ async fn keys_come_from_secrets_manager_by_arn() {
     // An explicit value wins and is not looked up.
     std::env::set_var("PUSH_KEY", "explicit-push-key-0123456789");
     let config = zhibo_shared::aws::config_with_secrets(&sdk).await.unwrap();
-    assert_eq!(config.push_key.as_deref(), Some("explicit-push-key-0123456789"));
+    assert_eq!(
+        config.push_key.as_deref(),
+        Some("explicit-push-key-0123456789")
+    );
     assert_eq!(secrets.asked.lock().unwrap().len(), 3);
     std::env::remove_var("PUSH_KEY");
 
