@@ -118,16 +118,7 @@ async fn list_replays(
     let limit = query_number(&q, "limit", 10, 1, MAX_REPLAY_LIMIT)? as u32;
     let room = load_room(&st, &req.app.app_id, &room_id).await?;
     let now = now();
-    let page = if room.close_replay {
-        zhibo_shared::store::ReplayPage {
-            total: 0,
-            replays: Vec::new(),
-        }
-    } else {
-        st.store
-            .list_replays(&room.app_id, room.room_id, start, limit, now)
-            .await?
-    };
+    let page = st.store.list_replays(&room, start, limit, now).await?;
     let playback = st.config.playback.for_request(&req.headers);
     let replays = page
         .replays

@@ -310,16 +310,7 @@ async fn get_replay(
         )
     })?;
     let now = now();
-    let page = if room.close_replay {
-        zhibo_shared::store::ReplayPage {
-            total: 0,
-            replays: Vec::new(),
-        }
-    } else {
-        st.store
-            .list_replays(app_id, room_id, start, limit, now)
-            .await?
-    };
+    let page = st.store.list_replays(&room, start, limit, now).await?;
     let playback = st.config.playback.for_request(headers);
     let live_replay = page
         .replays

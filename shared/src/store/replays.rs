@@ -234,11 +234,11 @@ impl DynamoStore {
     }
 
     /// A room's replays not expired at `now`, newest first: `limit` of them from `start`, and
-    /// how many there are (one Query over the room's replays; a room has few).
+    /// how many there are (one Query over the room's replays; a room has few). None for a room
+    /// with `close_replay`.
     pub async fn list_replays(
         &self,
-        app_id: &str,
-        room_id: RoomId,
+        room: &crate::room::Room,
         start: u64,
         limit: u32,
         now: i64,
@@ -247,6 +247,10 @@ impl DynamoStore {
             total: 0,
             replays: Vec::new(),
         };
+        if room.close_replay {
+            return Ok(page);
+        }
+        let (app_id, room_id) = (room.app_id.as_str(), room.room_id);
         let mut exclusive_start: Option<Item> = None;
         loop {
             let out = self
