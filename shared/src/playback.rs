@@ -173,6 +173,16 @@ pub fn rewrite_playlist(
     (out, signed)
 }
 
+/// The bucket keys a playlist stored at `playlist_key` names, in order (what
+/// [`rewrite_playlist`] will hand to its `sign`).
+pub fn playlist_keys(text: &str, playlist_key: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|uri| keys::resolve_uri(playlist_key, uri))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +197,10 @@ mod tests {
             format!("https://s3/{key}?X-Amz-Signature=abc")
         });
         assert_eq!(n, 2);
+        assert_eq!(
+            playlist_keys(text, "live/demo/7/index.m3u8"),
+            ["live/demo/7/s1/7.ts", "live/demo/7/s2/0.ts"]
+        );
         let want = text
             .replace(
                 "\ns1/7.ts\n",

@@ -18,7 +18,7 @@ use http::{header, HeaderValue, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use zhibo_shared::http::{now, query_pairs};
-use zhibo_shared::playback::{rewrite_playlist, Playback};
+use zhibo_shared::playback::{playlist_keys, rewrite_playlist, Playback};
 use zhibo_shared::replay::is_valid_replay_id;
 use zhibo_shared::room::{stream_name, RoomId};
 use zhibo_shared::signing::UrlSignature;
@@ -188,12 +188,8 @@ async fn serve(
     let presign =
         aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(url_ttl as u64))
             .map_err(|e| ApiError::internal(&e))?;
-    // Presigning is local work (no request is sent); collect the keys, then sign each.
-    let mut segment_keys = Vec::new();
-    let _ = rewrite_playlist(&text, &key, |k| {
-        segment_keys.push(k.to_string());
-        String::new()
-    });
+    // Presigning is local work (no request is sent): sign each key, then substitute.
+    let segment_keys = playlist_keys(&text, &key);
     let mut urls = Vec::with_capacity(segment_keys.len());
     for k in &segment_keys {
         let req = st
