@@ -81,8 +81,17 @@ pub struct WorkerConfig {
     pub spill_dir: PathBuf,
     /// `ZHIBO_SHUTDOWN_GRACE_S` (default 30): how long SIGTERM waits for uploads.
     pub shutdown_grace: Duration,
-    /// `ZHIBO_MAX_CONNECTIONS` (default 2000).
+    /// `ZHIBO_MAX_CONNECTIONS` (default 2000): publishing connections.
     pub max_connections: usize,
+    /// `ZHIBO_MAX_PREAUTH_CONNECTIONS` (default 512): connections whose publish is not
+    /// authorized yet, overall (when full, the oldest is evicted for a new one).
+    pub max_preauth_connections: usize,
+    /// `ZHIBO_MAX_PREAUTH_PER_ADDRESS` (default 16): the same, per client address (IPv4
+    /// address or IPv6 /64); more are refused.
+    pub max_preauth_per_address: usize,
+    /// `ZHIBO_PREAUTH_TIMEOUT_S` (default 5): handshake, `connect` and `publish` must be done
+    /// this long after connecting.
+    pub preauth_timeout: Duration,
     /// `ZHIBO_READ_BATCH_MS` (default 100, 0 = off): while publishing, a connection reads at
     /// most this often, so one read syscall takes several audio/video messages — except near
     /// a segment's end, where it reads as data comes so the cut is not delayed.
@@ -137,6 +146,11 @@ impl WorkerConfig {
             num("ZHIBO_UPLOAD_MEMORY_MB", 256, 1, 65_536) as usize * 1024 * 1024;
         let shutdown_grace = Duration::from_secs(num("ZHIBO_SHUTDOWN_GRACE_S", 30, 0, 3600));
         let max_connections = num("ZHIBO_MAX_CONNECTIONS", 2000, 1, 1_000_000) as usize;
+        let max_preauth_connections =
+            num("ZHIBO_MAX_PREAUTH_CONNECTIONS", 512, 1, 1_000_000) as usize;
+        let max_preauth_per_address =
+            num("ZHIBO_MAX_PREAUTH_PER_ADDRESS", 16, 1, 1_000_000) as usize;
+        let preauth_timeout = Duration::from_secs(num("ZHIBO_PREAUTH_TIMEOUT_S", 5, 1, 60));
         let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
         let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
         let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 100, 0, 500));
@@ -239,6 +253,9 @@ impl WorkerConfig {
             spill_dir,
             shutdown_grace,
             max_connections,
+            max_preauth_connections,
+            max_preauth_per_address,
+            preauth_timeout,
             read_batch,
         })
     }
@@ -265,6 +282,10 @@ mod tests {
         assert_eq!(c.live_window, 6);
         assert_eq!(c.reconnect_window, Duration::from_secs(60));
         assert_eq!(c.idle_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 2000);
+        assert_eq!(c.max_preauth_connections, 512);
+        assert_eq!(c.max_preauth_per_address, 16);
+        assert_eq!(c.preauth_timeout, Duration::from_secs(5));
         assert!(c.hooks.is_none());
         assert_eq!(
             c.sink,

@@ -6,7 +6,9 @@
 //! Layers, from pure to I/O:
 //!
 //! - **Pure cores**: [`rtmp::session`] (handshake + `rml_rtmp` session: bytes in, events and
-//!   bytes out), [`rtmp::publish_auth`] (app, stream name, push signature), [`room_hls`] (a
+//!   bytes out; every byte first through [`rtmp::chunk_guard`], which bounds message sizes and
+//!   AMF nesting before `rml_rtmp` parses them), [`admission`] (pre-publish and publishing
+//!   connection budgets), [`rtmp::publish_auth`] (app, stream name, push signature), [`room_hls`] (a
 //!   room's live playlist and replay across reconnects: segments in, objects to upload out), and
 //!   the remuxer itself in the `zhibo-media` crate (FLV → MPEG-TS → HLS).
 //! - **State**: [`registry`] (one publisher per stream name; rooms inside their reconnect
@@ -17,6 +19,7 @@
 //!   [`http`] (health and metrics), [`worker`] (accept loop and graceful shutdown).
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod config;
 pub mod hooks;
 pub mod http;

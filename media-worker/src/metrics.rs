@@ -34,6 +34,15 @@ pub struct Metrics {
     pub kicked_total: AtomicU64,
     /// Replays closed (replay playlist written).
     pub replays_total: AtomicU64,
+    /// Connections whose publish is not authorized yet, now.
+    pub preauth_connections: AtomicU64,
+    /// New connections refused: their address had its share of pre-publish connections, or
+    /// every pre-publish slot was waiting for a publish hook.
+    pub preauth_refused_total: AtomicU64,
+    /// Pre-publish connections closed to make room for a newer one.
+    pub preauth_evicted_total: AtomicU64,
+    /// Connections closed for not publishing within `ZHIBO_PREAUTH_TIMEOUT_S`.
+    pub preauth_timeouts_total: AtomicU64,
 }
 
 impl Metrics {
@@ -63,6 +72,30 @@ impl Metrics {
             "gauge",
             "RTMP connections open.",
             get(&self.connections_open).to_string(),
+        );
+        one(
+            "zhibo_rtmp_preauth_connections",
+            "gauge",
+            "RTMP connections whose publish is not authorized yet.",
+            get(&self.preauth_connections).to_string(),
+        );
+        one(
+            "zhibo_rtmp_preauth_refused_total",
+            "counter",
+            "New RTMP connections refused (per-address pre-publish limit, or every slot awaiting a hook).",
+            get(&self.preauth_refused_total).to_string(),
+        );
+        one(
+            "zhibo_rtmp_preauth_evicted_total",
+            "counter",
+            "Pre-publish RTMP connections closed to make room for a newer one.",
+            get(&self.preauth_evicted_total).to_string(),
+        );
+        one(
+            "zhibo_rtmp_preauth_timeouts_total",
+            "counter",
+            "RTMP connections closed for not publishing in time.",
+            get(&self.preauth_timeouts_total).to_string(),
         );
         one(
             "zhibo_streams",

@@ -1,14 +1,16 @@
 //! The running worker: shared state, the accept loop, housekeeping and graceful shutdown.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use zhibo_media::hls::LivePlaylistConfig;
 
+use crate::admission::{Admission, Budgets, ConnectionBudget};
 use crate::config::WorkerConfig;
 use crate::hooks::{now_ms, HookClient};
 use crate::metrics::Metrics;
@@ -28,7 +30,50 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// The upload queue (for its stats).
     pub queue: UploadQueue,
+    /// Pre-publish and publishing connection budgets; the handle closes an evicted connection.
+    budget: Mutex<ConnectionBudget<Arc<Notify>>>,
     draining: AtomicBool,
+}
+
+/// A connection's place in the worker's budgets, given back when dropped (also when its task
+/// panics).
+pub struct BudgetSlot {
+    worker: Arc<Worker>,
+    id: u64,
+    publishing: bool,
+    /// Notified when the connection is evicted to make room for a newer one.
+    pub evicted: Arc<Notify>,
+}
+
+impl BudgetSlot {
+    /// While `true`, the connection waits for its publish to be authorized and is not evicted.
+    pub fn set_authorizing(&self, authorizing: bool) {
+        self.worker.budget().set_authorizing(self.id, authorizing);
+    }
+
+    /// Moves the connection to the publishing budget; `false` when that is full (or the
+    /// connection was evicted meanwhile).
+    pub fn start_publishing(&mut self) -> bool {
+        if self.publishing {
+            return true;
+        }
+        let mut budget = self.worker.budget();
+        self.publishing = budget.start_publishing(self.id);
+        self.worker.set_preauth_gauge(&budget);
+        self.publishing
+    }
+}
+
+impl Drop for BudgetSlot {
+    fn drop(&mut self) {
+        let mut budget = self.worker.budget();
+        if self.publishing {
+            budget.stop_publishing();
+        } else {
+            budget.remove(self.id);
+        }
+        self.worker.set_preauth_gauge(&budget);
+    }
 }
 
 impl Worker {
@@ -59,13 +104,59 @@ impl Worker {
             None => None,
         };
         Ok(Arc::new(Worker {
-            config,
             registry,
             hooks,
+            budget: Mutex::new(ConnectionBudget::new(Budgets {
+                pre_auth: config.max_preauth_connections,
+                pre_auth_per_address: config.max_preauth_per_address,
+                publishing: config.max_connections,
+            })),
+            config,
             metrics,
             queue,
             draining: AtomicBool::new(false),
         }))
+    }
+
+    fn budget(&self) -> MutexGuard<'_, ConnectionBudget<Arc<Notify>>> {
+        // The budget's state is consistent after every call: a panic elsewhere leaves it usable.
+        self.budget.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_preauth_gauge(&self, budget: &ConnectionBudget<Arc<Notify>>) {
+        self.metrics
+            .preauth_connections
+            .store(budget.pre_auth_len() as u64, Ordering::Relaxed);
+    }
+
+    /// Admits a new connection from `ip` to the pre-publish pool, evicting the oldest
+    /// pre-publish connection if the pool is full; `None`: refuse it.
+    pub fn admit_connection(self: &Arc<Self>, ip: IpAddr) -> Option<BudgetSlot> {
+        let evicted = Arc::new(Notify::new());
+        let mut budget = self.budget();
+        let answer = budget.admit(ip, evicted.clone());
+        self.set_preauth_gauge(&budget);
+        drop(budget);
+        match answer {
+            Admission::Admitted { id, evicted: old } => {
+                if let Some(old) = old {
+                    Metrics::inc(&self.metrics.preauth_evicted_total);
+                    // Stored if that connection is not waiting yet: it closes at its next poll.
+                    old.notify_one();
+                }
+                Some(BudgetSlot {
+                    worker: self.clone(),
+                    id,
+                    publishing: false,
+                    evicted,
+                })
+            }
+            Admission::Refused(why) => {
+                Metrics::inc(&self.metrics.preauth_refused_total);
+                tracing::debug!(%ip, ?why, "refusing a connection: pre-publish budget");
+                None
+            }
+        }
     }
 
     /// Whether the worker still takes publishers (`/healthz` answers 503 once draining, so a
@@ -105,18 +196,20 @@ impl Worker {
                             continue;
                         }
                     };
-                    if connections.len() >= self.config.max_connections {
-                        tracing::warn!(%peer, "refusing a connection: {} open (ZHIBO_MAX_CONNECTIONS)", connections.len());
+                    // Until its publish is authorized a connection counts against the small
+                    // pre-publish budget (per address and overall), then against
+                    // ZHIBO_MAX_CONNECTIONS: idle sockets cannot take a publisher's place.
+                    let Some(slot) = self.admit_connection(peer.ip()) else {
                         drop(stream);
                         continue;
-                    }
+                    };
                     Metrics::inc(&self.metrics.connections_total);
                     self.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
                     let worker = self.clone();
                     let rx = shutdown_rx.clone();
                     connections.spawn(async move {
                         // A bug must cost one connection, not the counters of the worker.
-                        let served = std::panic::AssertUnwindSafe(connection::serve(stream, peer, worker.clone(), rx));
+                        let served = std::panic::AssertUnwindSafe(connection::serve(stream, peer, worker.clone(), slot, rx));
                         let reason = futures::FutureExt::catch_unwind(served).await;
                         worker.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
                         match reason {

@@ -18,7 +18,7 @@ use super::session::{RtmpEvent, RtmpSession};
 use crate::hooks::{now_ms, HookSession};
 use crate::metrics::Metrics;
 use crate::registry::Claim;
-use crate::worker::Worker;
+use crate::worker::{BudgetSlot, Worker};
 
 /// Socket read size. One buffer per runtime thread, shared by its connections (a read and its
 /// parsing never await), so it can be large: a paced read of a keyframe fits.
@@ -35,8 +35,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(500);
 pub enum CloseReason {
     /// The publisher closed the socket or unpublished.
     Finished,
-    /// No media for the idle timeout (or no publish that long after connecting).
+    /// No media for the idle timeout, or no publish within the pre-publish deadline.
     Idle,
+    /// Not publishing yet, and closed to make room for a newer connection.
+    Evicted,
     /// Dropped by a hook answer or an operator action.
     Kicked,
     /// The worker is shutting down.
@@ -57,11 +59,13 @@ struct Publishing {
     warned_unsupported: bool,
 }
 
-/// Serves one accepted TCP connection until it closes.
+/// Serves one accepted TCP connection until it closes; `slot` is its place in the worker's
+/// connection budgets.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     worker: Arc<Worker>,
+    slot: BudgetSlot,
     mut shutdown: watch::Receiver<bool>,
 ) -> CloseReason {
     let _ = stream.set_nodelay(true);
@@ -73,6 +77,7 @@ pub async fn serve(
         publishing: None,
         connected_at: Instant::now(),
         kick: Arc::new(Notify::new()),
+        slot,
     };
     let reason = conn.run(&mut shutdown).await;
     conn.finish(&reason).await;
@@ -88,6 +93,8 @@ struct Connection {
     connected_at: Instant,
     /// Notified to drop the publisher (hook answer, operator action).
     kick: Arc<Notify>,
+    /// Its place in the connection budgets (pre-publish, then publishing).
+    slot: BudgetSlot,
 }
 
 impl Connection {
@@ -99,6 +106,9 @@ impl Connection {
         let kick = self.kick.clone();
         let kicked = kick.notified();
         tokio::pin!(kicked);
+        let evict = self.slot.evicted.clone();
+        let evicted = evict.notified();
+        tokio::pin!(evicted);
         let shut = shutdown.changed();
         tokio::pin!(shut);
         let check = tokio::time::sleep(CHECK_EVERY);
@@ -115,6 +125,7 @@ impl Connection {
                     biased;
                     _ = &mut shut => return CloseReason::Shutdown,
                     _ = &mut kicked => return self.kicked(),
+                    _ = &mut evicted => return CloseReason::Evicted,
                     _ = &mut pace => {}
                 }
             }
@@ -122,6 +133,7 @@ impl Connection {
                 biased;
                 _ = &mut shut => return CloseReason::Shutdown,
                 _ = &mut kicked => return self.kicked(),
+                _ = &mut evicted => return CloseReason::Evicted,
                 ready = self.stream.readable() => {
                     if let Err(e) = ready {
                         return CloseReason::Error(format!("socket failed: {e}"));
@@ -193,15 +205,18 @@ impl Connection {
         CloseReason::Kicked
     }
 
-    /// Idle timeout and heartbeats, every [`CHECK_EVERY`].
+    /// Idle timeout, pre-publish deadline and heartbeats, every [`CHECK_EVERY`].
     fn periodic_checks(&mut self, idle: Duration) -> Option<CloseReason> {
-        let timed_out = match &self.publishing {
-            Some(p) => p.last_media.elapsed() >= idle,
-            None => self.connected_at.elapsed() >= idle,
-        };
-        if timed_out {
-            Metrics::inc(&self.worker.metrics.idle_timeouts_total);
-            return Some(CloseReason::Idle);
+        match &self.publishing {
+            Some(p) if p.last_media.elapsed() >= idle => {
+                Metrics::inc(&self.worker.metrics.idle_timeouts_total);
+                return Some(CloseReason::Idle);
+            }
+            None if self.connected_at.elapsed() >= self.worker.config.preauth_timeout => {
+                Metrics::inc(&self.worker.metrics.preauth_timeouts_total);
+                return Some(CloseReason::Idle);
+            }
+            _ => {}
         }
         self.maybe_heartbeat();
         None
@@ -250,12 +265,18 @@ impl Connection {
                         "second publish on one connection".into(),
                     ));
                 }
-                match self.admit(&app_name, &stream_key).await {
+                // Not evicted while its hook runs.
+                self.slot.set_authorizing(true);
+                let admitted = self.admit(&app_name, &stream_key).await;
+                self.slot.set_authorizing(false);
+                match admitted {
                     Ok(publishing) => {
                         if let Err(e) = self.rtmp.accept(request_id) {
                             self.publishing = Some(publishing);
                             return Some(CloseReason::Error(e.to_string()));
                         }
+                        // Media messages up to the publishing limits from now on.
+                        self.rtmp.publish_authorized();
                         tracing::info!(
                             stream = %publishing.publish.stream_name,
                             session = %publishing.hook.session_id,
@@ -340,6 +361,13 @@ impl Connection {
             stream_key,
             now / 1000,
         )?;
+        // Its place among the publishing connections (ZHIBO_MAX_CONNECTIONS), given back when
+        // the connection closes.
+        if !self.slot.start_publishing() {
+            return Err(PublishRefusal::denied(
+                "this media worker is at its publishing connection limit; try again shortly",
+            ));
+        }
         let session_id = time_ordered_id(now);
         let claim = self
             .worker

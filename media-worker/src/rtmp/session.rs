@@ -8,6 +8,8 @@ use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
 
+use super::chunk_guard::{ChunkGuard, GuardLimits};
+
 /// Outgoing chunk size announced to the publisher (RTMP's default of 128 makes even the small
 /// answers of a server cost many chunk headers).
 pub const OUTGOING_CHUNK_SIZE: u32 = 4096;
@@ -65,6 +67,8 @@ pub struct RtmpError(pub String);
 pub struct RtmpSession {
     handshake: Option<Handshake>,
     session: Option<ServerSession>,
+    /// Checks every byte of the chunk stream before `rml_rtmp` parses it.
+    guard: ChunkGuard,
     outbound: Vec<u8>,
 }
 
@@ -75,13 +79,25 @@ impl Default for RtmpSession {
 }
 
 impl RtmpSession {
-    /// A connection that has not received a byte yet.
+    /// A connection that has not received a byte yet, with the default [`GuardLimits`].
     pub fn new() -> RtmpSession {
+        RtmpSession::with_limits(GuardLimits::default())
+    }
+
+    /// A connection that has not received a byte yet.
+    pub fn with_limits(limits: GuardLimits) -> RtmpSession {
         RtmpSession {
             handshake: Some(Handshake::new(PeerType::Server)),
             session: None,
+            guard: ChunkGuard::new(limits),
             outbound: Vec::new(),
         }
+    }
+
+    /// The publish was authorized: lifts the pre-publish limits of the chunk stream (call it
+    /// after accepting the `publish`).
+    pub fn publish_authorized(&mut self) {
+        self.guard.authorize();
     }
 
     /// Whether the handshake is over.
@@ -127,6 +143,11 @@ impl RtmpSession {
         let Some(session) = self.session.as_mut() else {
             return Err(RtmpError("RTMP session is not established".into()));
         };
+        // Before rml_rtmp sees a byte of it: a message that completes in `input` has been
+        // checked whole.
+        self.guard
+            .inspect(input)
+            .map_err(|refusal| RtmpError(refusal.to_string()))?;
         let results = guarded("RTMP data", || session.handle_input(input))?
             .map_err(|e| RtmpError(format!("malformed RTMP data: {e}")))?;
         self.absorb(results, events);
@@ -326,10 +347,51 @@ mod tests {
             }
             // (In release builds the third one wraps instead of panicking: no error there.)
             let e = result.expect_err(name);
-            assert!(e.0.contains("malformed"), "{name}: {e}");
+            // rml_rtmp's panic, caught, or the chunk guard's refusal before it.
+            assert!(
+                e.0.contains("malformed") || e.0.contains("RTMP message chunk"),
+                "{name}: {e}"
+            );
             // Whole, in one read, too.
             let _ = established().on_bytes(&bytes, &mut Vec::new());
         }
+    }
+
+    /// C1 of the security review, sans IO: the 10 MB message of nested AMF0 arrays is an error
+    /// for this connection, not a stack overflow (which would abort the whole process).
+    #[test]
+    fn nested_amf_message_is_an_error() {
+        let mut payload = Vec::new();
+        for _ in 0..2_000_000 {
+            payload.extend([0x0A, 0, 0, 0, 1]);
+        }
+        payload.push(0x05);
+        let len = payload.len() as u32;
+        let mut bytes = vec![0x03, 0, 0, 0];
+        bytes.extend(&len.to_be_bytes()[1..]);
+        bytes.extend([0x14, 0, 0, 0, 0]);
+        for (i, c) in payload.chunks(128).enumerate() {
+            if i > 0 {
+                bytes.push(0xC3);
+            }
+            bytes.extend_from_slice(c);
+        }
+        let mut s = established();
+        let mut events = Vec::new();
+        let mut result = Ok(());
+        for read in bytes.chunks(64 * 1024) {
+            result = s.on_bytes(read, &mut events);
+            if result.is_err() {
+                break;
+            }
+        }
+        let e = result.expect_err("the nested message must be refused");
+        assert!(e.0.contains("before the publish was authorized"), "{e}");
+        // The same message after a publish is authorized: over the AMF size cap.
+        let mut s = established();
+        s.publish_authorized();
+        let e = s.on_bytes(&bytes[..64 * 1024], &mut events).unwrap_err();
+        assert!(e.0.contains("at most 65536"), "{e}");
     }
 
     #[test]
