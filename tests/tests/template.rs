@@ -604,3 +604,26 @@ fn worker_resources_exist_only_with_the_worker() {
         "INGEST_HOST: !If\n          - DeployWorker\n          - !Sub \"${WorkerLoadBalancer.DNSName}:1935\"\n          - !Ref IngestHost\n"
     ));
 }
+
+/// Issue 13 item 3: the worker limits pre-publish connections per client address, so the
+/// NLB must hand it the client's address. IP targets over TCP do not preserve it by default.
+#[test]
+fn the_workers_see_client_addresses_through_the_load_balancer() {
+    let t = template();
+    let start = t
+        .find("\n  WorkerTargetGroup:\n")
+        .expect("the WorkerTargetGroup resource");
+    let rest = &t[start + 1..];
+    let end = rest.find("\n\n").unwrap_or(rest.len());
+    let group = &rest[..end];
+    assert!(group.contains("TargetType: ip") && group.contains("Protocol: TCP"));
+    assert!(
+        group.contains("- {Key: preserve_client_ip.enabled, Value: \"true\"}"),
+        "WorkerTargetGroup must enable preserve_client_ip.enabled:\n{group}"
+    );
+    // Client IP preservation is compatible with the workers admitting only the NLB's security
+    // group (AWS evaluates the reference for preserved-IP traffic too); keep it that way.
+    assert!(t.contains(
+        "{IpProtocol: tcp, FromPort: 1935, ToPort: 1935, SourceSecurityGroupId: !Ref WorkerLoadBalancerSecurityGroup"
+    ));
+}
