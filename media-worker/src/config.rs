@@ -96,6 +96,20 @@ pub struct WorkerConfig {
     /// most this often, so one read syscall takes several audio/video messages — except near
     /// a segment's end, where it reads as data comes so the cut is not delayed.
     pub read_batch: Duration,
+    /// `ZHIBO_MAX_SEGMENT_MB` (default 64): a segment never grows beyond it; a publisher that
+    /// would need more without a keyframe to cut at is dropped.
+    pub max_segment_bytes: usize,
+    /// `ZHIBO_MAX_SEGMENTS_PER_MIN` (default 240, after a burst of 60): a publisher cutting
+    /// segments faster (timestamps jumping) is dropped.
+    pub max_segments_per_minute: u32,
+    /// `ZHIBO_UPLOAD_STREAM_MB` (default 1024) and `ZHIBO_UPLOAD_STREAM_OBJECTS` (default
+    /// 5000): one stream's upload backlog; beyond either the publisher is dropped.
+    pub upload_stream_bytes: usize,
+    /// See [`WorkerConfig::upload_stream_bytes`].
+    pub upload_stream_objects: usize,
+    /// `ZHIBO_SPILL_MAX_MB` (default 8192): the spill folder's size across streams; a stream
+    /// that would overflow it is dropped.
+    pub spill_max_bytes: u64,
 }
 
 impl WorkerConfig {
@@ -154,6 +168,13 @@ impl WorkerConfig {
         let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
         let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
         let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 100, 0, 500));
+        let max_segment_bytes = num("ZHIBO_MAX_SEGMENT_MB", 64, 1, 1024) as usize * 1024 * 1024;
+        let max_segments_per_minute = num("ZHIBO_MAX_SEGMENTS_PER_MIN", 240, 1, 60_000) as u32;
+        let upload_stream_bytes =
+            num("ZHIBO_UPLOAD_STREAM_MB", 1024, 1, 1 << 20) as usize * 1024 * 1024;
+        let upload_stream_objects =
+            num("ZHIBO_UPLOAD_STREAM_OBJECTS", 5000, 10, 10_000_000) as usize;
+        let spill_max_bytes = num("ZHIBO_SPILL_MAX_MB", 8192, 0, 1 << 24) * 1024 * 1024;
 
         let publish_auth = match (val("ZHIBO_PUBLISH_AUTH").as_deref(), val("PUSH_KEY")) {
             (Some("off"), _) => PublishAuth::Off,
@@ -257,6 +278,11 @@ impl WorkerConfig {
             max_preauth_per_address,
             preauth_timeout,
             read_batch,
+            max_segment_bytes,
+            max_segments_per_minute,
+            upload_stream_bytes,
+            upload_stream_objects,
+            spill_max_bytes,
         })
     }
 }

@@ -12,7 +12,7 @@
 //!   room's live playlist and replay across reconnects: segments in, objects to upload out), and
 //!   the remuxer itself in the `zhibo-media` crate (FLV → MPEG-TS → HLS).
 //! - **State**: [`registry`] (one publisher per stream name; rooms inside their reconnect
-//!   window), [`metrics`].
+//!   window), [`metrics`], [`limits`] (what ends a misbehaving stream).
 //! - **I/O shells**: [`rtmp::connection`] (socket ↔ session, admission, idle timeout,
 //!   heartbeats), [`sink`] (the `SegmentSink` port with S3 and filesystem adapters, and the
 //!   ordered, bounded, spilling upload queue), [`hooks`] (signed calls to the functions),
@@ -23,6 +23,7 @@ pub mod admission;
 pub mod config;
 pub mod hooks;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod registry;
 pub mod room_hls;

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::limits::StreamLimit;
 use crate::sink::UploadStats;
 
 /// Worker-wide counters (relaxed atomics: monitoring, not control flow).
@@ -43,6 +44,8 @@ pub struct Metrics {
     pub preauth_evicted_total: AtomicU64,
     /// Connections closed for not publishing within `ZHIBO_PREAUTH_TIMEOUT_S`.
     pub preauth_timeouts_total: AtomicU64,
+    /// Publishers ended for breaking a limit, by [`StreamLimit::index`].
+    pub limit_ends_total: [AtomicU64; StreamLimit::ALL.len()],
 }
 
 impl Metrics {
@@ -217,6 +220,18 @@ impl Metrics {
             "Spilled bytes on local disk now.",
             upload.spilled_bytes_on_disk.to_string(),
         );
+        let _ = write!(
+            out,
+            "# HELP zhibo_stream_limit_ends_total Publishers ended for breaking a resource limit.\n# TYPE zhibo_stream_limit_ends_total counter\n"
+        );
+        for limit in StreamLimit::ALL {
+            let count = self.limit_ends_total.get(limit.index()).map_or(0, get);
+            let _ = writeln!(
+                out,
+                "zhibo_stream_limit_ends_total{{limit=\"{}\"}} {count}",
+                limit.label()
+            );
+        }
         let _ = write!(
             out,
             "# HELP zhibo_upload_seconds Latency of successful uploads.\n# TYPE zhibo_upload_seconds histogram\n"

@@ -163,8 +163,9 @@ impl Registry {
         );
     }
 
-    /// A session ended because the worker shuts down: the room closes now (final live
-    /// playlist, replay), with uploads bounded by the shutdown deadline.
+    /// A session ended because the worker shuts down, or because it broke a limit: the room
+    /// closes now (final live playlist, replay), with uploads bounded by the shutdown deadline
+    /// when there is one.
     pub fn release_and_close(
         &self,
         stream_name: &str,

@@ -1,16 +1,42 @@
 //! The HLS state of one room across publish sessions (sans-IO): the stable live playlist, the
 //! replay being accumulated, and the objects to upload for each finished segment. Reconnects
 //! inside the window continue both with a discontinuity; [`RoomHls::close`] ends them.
+//!
+//! A replay holds at most [`MAX_REPLAY_SEGMENTS`] segments and its playlist at most
+//! [`MAX_PLAYLIST_BYTES`]: a segment beyond either is refused ([`ReplayFull`]) and the caller
+//! ends the stream.
 
 use bytes::Bytes;
 use zhibo_media::hls::{
     render_vod_playlist, LivePlaylist, LivePlaylistConfig, PlaylistSegment, Segment,
 };
 use zhibo_shared::keys;
-use zhibo_shared::replay::ReplaySummary;
+use zhibo_shared::replay::{ReplaySummary, MAX_PLAYLIST_BYTES};
 use zhibo_shared::room::{stream_name, RoomId};
 
 use crate::sink::ObjectPut;
+
+/// Most segments one replay holds (12 hours of 0.5-s segments is 86 400).
+pub const MAX_REPLAY_SEGMENTS: usize = 100_000;
+/// Most bytes one replay playlist entry takes besides its URI (discontinuity, date-time and
+/// `EXTINF` lines).
+const ENTRY_OVERHEAD: usize = 128;
+/// Bytes of the replay playlist's header and end tag, at most.
+const PLAYLIST_OVERHEAD: usize = 256;
+
+/// A segment the room's replay cannot take: the stream must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the replay is full ({segments} segments, about {playlist_bytes} playlist bytes; at most \
+     {MAX_REPLAY_SEGMENTS} segments and {MAX_PLAYLIST_BYTES} bytes): publish again to start a \
+     new replay, with continuous timestamps"
+)]
+pub struct ReplayFull {
+    /// Segments in the replay.
+    pub segments: usize,
+    /// Upper bound of the replay playlist's size.
+    pub playlist_bytes: usize,
+}
 
 /// Per-room HLS state.
 #[derive(Debug)]
@@ -23,6 +49,8 @@ pub struct RoomHls {
     replay_segments: Vec<PlaylistSegment>,
     replay_start_ms: i64,
     replay_bytes: u64,
+    /// Upper bound of the rendered replay playlist's size.
+    replay_playlist_bytes: usize,
     sessions: Vec<String>,
     session: Option<ActiveSession>,
     ended_at_ms: Option<i64>,
@@ -47,6 +75,7 @@ impl RoomHls {
             replay_segments: Vec::new(),
             replay_start_ms: now_ms,
             replay_bytes: 0,
+            replay_playlist_bytes: PLAYLIST_OVERHEAD,
             sessions: Vec::new(),
             session: None,
             ended_at_ms: None,
@@ -75,11 +104,26 @@ impl RoomHls {
     }
 
     /// A segment of the running session is finished: returns the segment object, then the
-    /// live playlist that names it (upload in this order).
-    pub fn on_segment(&mut self, segment: &Segment) -> Vec<ObjectPut> {
+    /// live playlist that names it (upload in this order). A segment the replay has no room
+    /// for changes nothing and is refused.
+    pub fn on_segment(&mut self, segment: &Segment) -> Result<Vec<ObjectPut>, ReplayFull> {
         let Some(session) = self.session.as_mut() else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
+        let replay_uri =
+            keys::replay_segment_uri(&self.app_id, self.room_id, &session.id, segment.sequence);
+        let playlist_bytes = self
+            .replay_playlist_bytes
+            .saturating_add(replay_uri.len() + ENTRY_OVERHEAD);
+        if self.replay_segments.len() >= MAX_REPLAY_SEGMENTS
+            || playlist_bytes as u64 > MAX_PLAYLIST_BYTES
+        {
+            return Err(ReplayFull {
+                segments: self.replay_segments.len(),
+                playlist_bytes: self.replay_playlist_bytes,
+            });
+        }
+        self.replay_playlist_bytes = playlist_bytes;
         // The first segment of every session after the first follows a gap.
         let discontinuity = segment.discontinuity
             || (session.first_segment_pending && !self.replay_segments.is_empty());
@@ -92,12 +136,7 @@ impl RoomHls {
             program_date_time_ms: Some(pdt),
         };
         let replay_entry = PlaylistSegment {
-            uri: keys::replay_segment_uri(
-                &self.app_id,
-                self.room_id,
-                &session.id,
-                segment.sequence,
-            ),
+            uri: replay_uri,
             duration: segment.duration,
             discontinuity: discontinuity && !self.replay_segments.is_empty(),
             program_date_time_ms: Some(pdt),
@@ -106,7 +145,7 @@ impl RoomHls {
         self.live.push(live_entry);
         self.replay_segments.push(replay_entry);
         self.replay_bytes += segment.byte_size() as u64;
-        vec![
+        Ok(vec![
             ObjectPut {
                 key,
                 body: segment.data.clone(),
@@ -115,7 +154,7 @@ impl RoomHls {
                 metadata: Vec::new(),
             },
             self.live_playlist_object(),
-        ]
+        ])
     }
 
     /// The running session ended (the reconnect window starts).
@@ -207,16 +246,16 @@ mod tests {
     fn segment_before_playlist_and_reconnect_is_a_discontinuity() {
         let mut room = RoomHls::new("demo", 7, LivePlaylistConfig::default(), 1_000);
         room.begin_session("s1", 1_000);
-        let objs = room.on_segment(&seg(0, 0.0, false));
+        let objs = room.on_segment(&seg(0, 0.0, false)).unwrap();
         assert_eq!(objs[0].key, "live/demo/7/s1/0.ts");
         assert_eq!(objs[0].content_type, "video/mp2t");
         assert_eq!(objs[1].key, "live/demo/7/index.m3u8");
         assert_eq!(objs[1].cache_control, "max-age=1");
-        room.on_segment(&seg(1, 2.0, false));
+        room.on_segment(&seg(1, 2.0, false)).unwrap();
         room.end_session(5_000);
         assert_eq!(room.ended_at_ms(), Some(5_000));
         room.begin_session("s2", 20_000);
-        let objs = room.on_segment(&seg(0, 0.0, false));
+        let objs = room.on_segment(&seg(0, 0.0, false)).unwrap();
         let live = parse_media_playlist(std::str::from_utf8(&objs[1].body).unwrap()).unwrap();
         let uris: Vec<_> = live.segments.iter().map(|s| s.uri.as_str()).collect();
         assert_eq!(uris, ["s1/0.ts", "s1/1.ts", "s2/0.ts"]);
@@ -271,5 +310,62 @@ mod tests {
         room.end_session(1);
         let (objs, summary) = room.close(2);
         assert!(objs.is_empty() && summary.is_none());
+    }
+
+    #[test]
+    fn a_full_replay_refuses_segments_and_stays_within_the_indexer_cap() {
+        let mut room = RoomHls::new("demo", 7, LivePlaylistConfig::default(), 0);
+        room.begin_session("s1", 0);
+        let mut refused = None;
+        for n in 0..=MAX_REPLAY_SEGMENTS as u64 {
+            match room.on_segment(&seg(n, n as f64 * 0.001, n % 2 == 1)) {
+                Ok(objs) => assert_eq!(objs.len(), 2),
+                Err(e) => {
+                    refused = Some((n, e));
+                    break;
+                }
+            }
+        }
+        let (n, e) = refused.expect("the replay must refuse segments beyond its cap");
+        assert_eq!(n, MAX_REPLAY_SEGMENTS as u64);
+        assert!(e.to_string().contains("publish again"), "{e}");
+        // Refused again, nothing changed.
+        assert!(room.on_segment(&seg(n + 1, 0.0, false)).is_err());
+        room.end_session(1);
+        let (objs, summary) = room.close(2);
+        assert_eq!(summary.unwrap().segments, MAX_REPLAY_SEGMENTS as u64);
+        let playlist = &objs[1].body;
+        assert!(playlist.len() as u64 <= MAX_PLAYLIST_BYTES);
+        assert!(
+            playlist.len() <= room.replay_playlist_bytes,
+            "the estimate is an upper bound"
+        );
+        assert_eq!(
+            parse_media_playlist(std::str::from_utf8(playlist).unwrap())
+                .unwrap()
+                .segments
+                .len(),
+            MAX_REPLAY_SEGMENTS
+        );
+    }
+
+    #[test]
+    fn long_uris_hit_the_playlist_byte_cap_first() {
+        let app = "a".repeat(60);
+        let mut room = RoomHls::new(&app, 7, LivePlaylistConfig::default(), 0);
+        let session = "s".repeat(2000);
+        room.begin_session(&session, 0);
+        let mut accepted = 0u64;
+        while room.on_segment(&seg(accepted, 0.0, false)).is_ok() {
+            accepted += 1;
+            assert!(
+                accepted < MAX_REPLAY_SEGMENTS as u64,
+                "the byte cap must apply first"
+            );
+        }
+        assert!(room.replay_playlist_bytes as u64 <= MAX_PLAYLIST_BYTES);
+        room.end_session(1);
+        let (objs, _) = room.close(2);
+        assert!(objs[1].body.len() as u64 <= MAX_PLAYLIST_BYTES);
     }
 }

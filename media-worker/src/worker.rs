@@ -86,6 +86,9 @@ impl Worker {
                 concurrency: config.upload_concurrency,
                 memory_budget_bytes: config.upload_memory_bytes,
                 spill_dir: config.spill_dir.clone(),
+                max_stream_objects: config.upload_stream_objects,
+                max_stream_bytes: config.upload_stream_bytes,
+                max_spill_bytes: config.spill_max_bytes,
                 ..UploadConfig::default()
             },
         );

@@ -74,6 +74,28 @@ pub enum Error {
     /// An AAC frame too large for the 13-bit ADTS frame length.
     #[error("AAC frame of {0} bytes does not fit an ADTS frame")]
     AacFrameTooLarge(usize),
+    /// A frame would grow the open segment beyond its byte cap and cannot start a new segment
+    /// (not a keyframe while video is active): the stream is misbehaving (timestamps that do
+    /// not advance, or no keyframes). See [`Error::ends_stream`].
+    #[error(
+        "the segment would exceed {limit} bytes and this frame cannot start a new one: \
+         timestamps must advance and keyframes must come at least every few seconds"
+    )]
+    SegmentTooLarge {
+        /// The cap, bytes.
+        limit: usize,
+    },
+    /// More segments were cut than the wall-clock rate limit allows: the stream's timestamps
+    /// jump on (almost) every message, or it is pushed much faster than real time. See
+    /// [`Error::ends_stream`].
+    #[error(
+        "more than {per_minute} segments per minute of wall time: publish at real-time pace \
+         with continuous timestamps"
+    )]
+    SegmentRateExceeded {
+        /// The limit, segments per minute (after a burst allowance).
+        per_minute: u32,
+    },
     /// A media playlist could not be parsed.
     #[error("playlist line {line}: {kind} (`{content}`)")]
     Playlist {
@@ -99,6 +121,16 @@ impl Error {
                 | Error::UnsupportedAacObjectType(_)
                 | Error::UnsupportedAacSampleRate(_)
                 | Error::UnsupportedAacChannelConfig(_)
+        )
+    }
+
+    /// True for a stream that breaks a resource limit ([`Error::SegmentTooLarge`],
+    /// [`Error::SegmentRateExceeded`]): the message was refused and further input would be
+    /// too, so the caller should end the stream.
+    pub fn ends_stream(&self) -> bool {
+        matches!(
+            self,
+            Error::SegmentTooLarge { .. } | Error::SegmentRateExceeded { .. }
         )
     }
 

@@ -55,6 +55,10 @@ impl ReplaySummary {
     }
 }
 
+/// Largest replay playlist: the indexer reads no more, and the worker ends a stream whose
+/// replay would grow beyond it (a 12-hour replay of 2-s segments is about 1.5 MB).
+pub const MAX_PLAYLIST_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Longest replay id.
 pub const MAX_REPLAY_ID_LEN: usize = 64;
 

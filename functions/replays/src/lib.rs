@@ -30,8 +30,8 @@ use zhibo_shared::store::{DynamoStore, RecordedReplay, StoreError};
 use zhibo_shared::webhook::{EventType, WebhookEvent};
 use zhibo_shared::{keys, Config};
 
-/// Largest replay playlist read (a 12-hour replay of 2-s segments is about 1.5 MB).
-pub const MAX_PLAYLIST_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest replay playlist read.
+pub const MAX_PLAYLIST_BYTES: u64 = zhibo_shared::replay::MAX_PLAYLIST_BYTES;
 /// EventBridge `Source` of zhibo's events.
 pub const EVENT_SOURCE: &str = "zhibo";
 /// EventBridge `DetailType` of a replay being ready (the `detail` is the webhook event body).

@@ -16,6 +16,7 @@ use zhibo_shared::keys::time_ordered_id;
 use super::publish_auth::{authorize_publish, AuthorizedPublish, PublishRefusal};
 use super::session::{RtmpEvent, RtmpSession};
 use crate::hooks::{now_ms, HookSession};
+use crate::limits::StreamLimit;
 use crate::metrics::Metrics;
 use crate::registry::Claim;
 use crate::worker::{BudgetSlot, Worker};
@@ -47,6 +48,8 @@ pub enum CloseReason {
     Refused(String),
     /// Broken RTMP or socket error.
     Error(String),
+    /// The stream broke a resource limit (see [`StreamLimit`]); the text says which and why.
+    Limit(StreamLimit, String),
 }
 
 struct Publishing {
@@ -54,6 +57,8 @@ struct Publishing {
     claim: Claim,
     segmenter: Segmenter,
     hook: HookSession,
+    /// When the publish was admitted: the segmenter's wall clock counts from here.
+    started: Instant,
     last_media: Instant,
     next_heartbeat: Instant,
     warned_unsupported: bool,
@@ -304,17 +309,15 @@ impl Connection {
             }
             RtmpEvent::Video { timestamp, data } => {
                 let p = self.publishing.as_mut()?;
-                p.last_media = Instant::now();
+                p.media_arrived();
                 let result = p.segmenter.on_video(timestamp, &data);
-                self.on_media_result(result);
-                None
+                self.on_media_result(result)
             }
             RtmpEvent::Audio { timestamp, data } => {
                 let p = self.publishing.as_mut()?;
-                p.last_media = Instant::now();
+                p.media_arrived();
                 let result = p.segmenter.on_audio(timestamp, &data);
-                self.on_media_result(result);
-                None
+                self.on_media_result(result)
             }
             RtmpEvent::Metadata => None,
             RtmpEvent::PublishFinished => {
@@ -327,14 +330,23 @@ impl Connection {
         }
     }
 
-    fn on_media_result(&mut self, result: zhibo_media::Result<Option<Segment>>) {
-        let Some(p) = self.publishing.as_mut() else {
-            return;
-        };
+    /// Hands a finished segment on; `Some` ends the stream (a limit was broken).
+    fn on_media_result(
+        &mut self,
+        result: zhibo_media::Result<Option<Segment>>,
+    ) -> Option<CloseReason> {
+        let p = self.publishing.as_mut()?;
         match result {
             Ok(Some(segment)) => emit_segment(&self.worker.metrics, p, &segment),
-            Ok(None) => {}
+            Ok(None) => p
+                .claim
+                .uploader
+                .limit_exceeded()
+                .map(|e| CloseReason::Limit(StreamLimit::UploadBacklog, e.to_string())),
             Err(e) => {
+                if let Some(limit) = StreamLimit::of_media_error(&e) {
+                    return Some(CloseReason::Limit(limit, e.to_string()));
+                }
                 Metrics::inc(&self.worker.metrics.media_errors_total);
                 if e.is_unsupported() {
                     if !p.warned_unsupported {
@@ -344,6 +356,7 @@ impl Connection {
                 } else {
                     tracing::debug!(stream = %p.publish.stream_name, "skipping a broken media message: {e}");
                 }
+                None
             }
         }
     }
@@ -405,6 +418,8 @@ impl Connection {
         }
         let segmenter = Segmenter::new(zhibo_media::hls::SegmenterConfig {
             target_duration_ms: self.worker.config.segment_target_ms,
+            max_segment_bytes: self.worker.config.max_segment_bytes,
+            max_segments_per_minute: self.worker.config.max_segments_per_minute,
             ..Default::default()
         });
         let heartbeat = self
@@ -418,6 +433,7 @@ impl Connection {
             claim,
             segmenter,
             hook,
+            started: Instant::now(),
             last_media: Instant::now(),
             next_heartbeat: Instant::now() + heartbeat,
             warned_unsupported: false,
@@ -457,7 +473,20 @@ impl Connection {
             return;
         };
         if let Some(segment) = p.segmenter.finish() {
-            emit_segment(&self.worker.metrics, &mut p, &segment);
+            // A limit broken by the last segment changes nothing now: the stream ends anyway.
+            let _ = emit_segment(&self.worker.metrics, &mut p, &segment);
+        }
+        if let CloseReason::Limit(limit, why) = reason {
+            if let Some(counter) = self.worker.metrics.limit_ends_total.get(limit.index()) {
+                Metrics::inc(counter);
+            }
+            tracing::warn!(
+                stream = %p.publish.stream_name,
+                session = %p.hook.session_id,
+                peer = %self.peer,
+                limit = limit.label(),
+                "ending the publish: {why}"
+            );
         }
         self.worker
             .metrics
@@ -478,8 +507,9 @@ impl Connection {
             hooks.send_retrying(event);
         }
         let Claim { room, uploader, .. } = p.claim;
-        if *reason == CloseReason::Shutdown {
-            // No one will continue this room on this worker: close it now.
+        if matches!(reason, CloseReason::Shutdown | CloseReason::Limit(..)) {
+            // No one will continue this room on this worker (shutdown), or it must not be
+            // continued (a misbehaving stream: its replay and backlog are freed now).
             self.worker
                 .registry
                 .release_and_close(&p.publish.stream_name, room, uploader, now);
@@ -505,15 +535,36 @@ fn next_batch_tick(batch: Duration) -> tokio::time::Instant {
     epoch + Duration::from_nanos(offset)
 }
 
-fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) {
+impl Publishing {
+    /// A media message arrived: idle timer and the segmenter's wall clock.
+    fn media_arrived(&mut self) {
+        let now = Instant::now();
+        self.last_media = now;
+        let ms = u64::try_from(now.duration_since(self.started).as_millis()).unwrap_or(u64::MAX);
+        self.segmenter.set_now_ms(ms);
+    }
+}
+
+/// Queues a finished segment and the live playlist naming it; `Some` ends the stream (its
+/// replay is full, or its upload backlog is over a limit).
+fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) -> Option<CloseReason> {
     Metrics::inc(&metrics.segments_total);
     metrics.segment_bytes_total.fetch_add(
         segment.byte_size() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    for object in p.claim.room.on_segment(segment) {
-        p.claim.uploader.put(object);
+    match p.claim.room.on_segment(segment) {
+        Ok(objects) => {
+            for object in objects {
+                p.claim.uploader.put(object);
+            }
+        }
+        Err(full) => return Some(CloseReason::Limit(StreamLimit::Replay, full.to_string())),
     }
+    p.claim
+        .uploader
+        .limit_exceeded()
+        .map(|e| CloseReason::Limit(StreamLimit::UploadBacklog, e.to_string()))
 }
 
 #[cfg(test)]

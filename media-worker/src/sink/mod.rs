@@ -6,7 +6,7 @@ mod queue;
 mod s3;
 
 pub use fs::FsSink;
-pub use queue::{FlushReport, StreamUploader, UploadConfig, UploadQueue, UploadStats};
+pub use queue::{FlushReport, StreamUploader, UploadConfig, UploadLimit, UploadQueue, UploadStats};
 pub use s3::S3Sink;
 
 use async_trait::async_trait;

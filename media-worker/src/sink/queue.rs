@@ -15,6 +15,11 @@
 //! after the segments put before it, and while the sink is down only the newest playlist is
 //! kept. A [`StreamUploader::flush`] is a barrier: objects put before it are never replaced by
 //! objects put after it.
+//!
+//! Limits: a stream's backlog (objects and bytes, in memory or spilled) and the spill folder's
+//! total size are capped. `put` still never refuses (order and playlists stay consistent), but
+//! [`StreamUploader::limit_exceeded`] then tells the caller to end that stream, so one stream
+//! cannot take the worker's memory or disk from the others.
 
 use super::{ObjectPut, SegmentSink, SinkError};
 use bytes::Bytes;
@@ -24,7 +29,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -44,7 +49,38 @@ pub struct UploadConfig {
     pub initial_backoff: Duration,
     /// Longest wait between attempts (default 5 s).
     pub max_backoff: Duration,
+    /// Objects one stream may have queued (default 5000, about 2.5 hours of 2-s segments
+    /// while the sink is down).
+    pub max_stream_objects: usize,
+    /// Bytes one stream may have queued, in memory and spilled (default 1 GiB, about 17
+    /// minutes of an 8 Mbit/s stream while the sink is down).
+    pub max_stream_bytes: usize,
+    /// Bytes the spill folder may hold across streams (default 8 GiB); a body that would
+    /// overflow it stays in memory and its stream is told to end.
+    pub max_spill_bytes: u64,
 }
+
+/// A backlog limit a stream broke (see [`StreamUploader::limit_exceeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UploadLimit {
+    /// Too many objects waiting.
+    #[error("more than {0} objects wait to be uploaded: the sink is far behind this stream")]
+    StreamObjects(usize),
+    /// Too many bytes waiting.
+    #[error("more than {0} bytes wait to be uploaded: the sink is far behind this stream")]
+    StreamBytes(usize),
+    /// The spill folder is full.
+    #[error("the spill folder holds {0} bytes, its cap: the sink is far behind")]
+    SpillFull(u64),
+    /// Spilling to disk failed (the body stayed in memory).
+    #[error("cannot spill uploads to disk while the sink is behind; check ZHIBO_SPILL_DIR")]
+    SpillFailed,
+}
+
+/// Codes of the spill condition shared by a stream's task and its uploader.
+const SPILL_OK: u8 = 0;
+const SPILL_FULL: u8 = 1;
+const SPILL_FAILED: u8 = 2;
 
 impl Default for UploadConfig {
     fn default() -> UploadConfig {
@@ -54,6 +90,9 @@ impl Default for UploadConfig {
             spill_dir: std::env::temp_dir().join("zhibo-upload-spill"),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            max_stream_objects: 5_000,
+            max_stream_bytes: 1 << 30,
+            max_spill_bytes: 8 << 30,
         }
     }
 }
@@ -187,13 +226,18 @@ impl UploadQueue {
         let (tx, rx) = mpsc::unbounded_channel();
         let label: Arc<str> = Arc::from(label);
         let unsettled = Arc::new(AtomicU64::new(0));
-        let task = StreamTask::new(self.inner.clone(), label.clone(), rx, unsettled.clone(), id);
+        let spill = Arc::new(AtomicU8::new(SPILL_OK));
+        let mut task =
+            StreamTask::new(self.inner.clone(), label.clone(), rx, unsettled.clone(), id);
+        task.spill_state = spill.clone();
         tokio::spawn(task.run());
         StreamUploader {
             tx,
             inner: self.inner.clone(),
             label,
             unsettled,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            spill,
         }
     }
 
@@ -237,6 +281,10 @@ pub struct StreamUploader {
     /// Objects put and not yet settled (stored, abandoned or replaced) by the task; what is
     /// lost if the task is gone.
     unsettled: Arc<AtomicU64>,
+    /// Bytes of this stream's queued bodies, in memory or spilled.
+    queued_bytes: Arc<AtomicUsize>,
+    /// The outcome of the task's last spill (`SPILL_*`).
+    spill: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for StreamUploader {
@@ -252,13 +300,31 @@ impl StreamUploader {
     /// same key). Never waits; the body counts against the memory budget until stored or
     /// spilled.
     pub fn put(&self, object: ObjectPut) {
-        let job = Job::new(object, self.inner.clone());
+        let job = Job::new(object, self.inner.clone(), self.queued_bytes.clone());
         self.unsettled.fetch_add(1, Relaxed);
         if let Err(mpsc::error::SendError(msg)) = self.tx.send(Msg::Put(job)) {
             if let Msg::Put(job) = msg {
                 tracing::error!(stream = %self.label, key = %job.key, "upload task is gone; object dropped");
             }
             self.inner.abandoned_objects.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Whether this stream broke a backlog limit (see [`UploadConfig`]): the caller should end
+    /// it. Objects already put are still stored.
+    pub fn limit_exceeded(&self) -> Option<UploadLimit> {
+        let config = &self.inner.config;
+        let objects = usize::try_from(self.unsettled.load(Relaxed)).unwrap_or(usize::MAX);
+        if objects > config.max_stream_objects {
+            return Some(UploadLimit::StreamObjects(config.max_stream_objects));
+        }
+        if self.queued_bytes.load(Relaxed) > config.max_stream_bytes {
+            return Some(UploadLimit::StreamBytes(config.max_stream_bytes));
+        }
+        match self.spill.load(Relaxed) {
+            SPILL_FULL => Some(UploadLimit::SpillFull(config.max_spill_bytes)),
+            SPILL_FAILED => Some(UploadLimit::SpillFailed),
+            _ => None,
         }
     }
 
@@ -310,13 +376,16 @@ struct Job {
     len: usize,
     body: Body,
     inner: Arc<Inner>,
+    /// The stream's queued bytes (see [`StreamUploader`]).
+    stream_bytes: Arc<AtomicUsize>,
 }
 
 impl Job {
-    fn new(object: ObjectPut, inner: Arc<Inner>) -> Job {
+    fn new(object: ObjectPut, inner: Arc<Inner>, stream_bytes: Arc<AtomicUsize>) -> Job {
         let len = object.body.len();
         inner.queued_objects.fetch_add(1, Relaxed);
         inner.queued_bytes_in_memory.fetch_add(len, Relaxed);
+        stream_bytes.fetch_add(len, Relaxed);
         Job {
             seq: 0,
             key: object.key,
@@ -326,6 +395,7 @@ impl Job {
             len,
             body: Body::Memory(object.body),
             inner,
+            stream_bytes,
         }
     }
 }
@@ -333,6 +403,7 @@ impl Job {
 impl Drop for Job {
     fn drop(&mut self) {
         self.inner.queued_objects.fetch_sub(1, Relaxed);
+        self.stream_bytes.fetch_sub(self.len, Relaxed);
         match &self.body {
             Body::Memory(_) => {
                 self.inner
@@ -395,6 +466,8 @@ struct StreamTask {
     unassigned_abandoned: usize,
     unsettled: Arc<AtomicU64>,
     spill_failing: bool,
+    /// Shared with the uploader: the outcome of the last spill (`SPILL_*`).
+    spill_state: Arc<AtomicU8>,
     rng: u64,
 }
 
@@ -460,6 +533,7 @@ impl StreamTask {
             unassigned_abandoned: 0,
             unsettled,
             spill_failing: false,
+            spill_state: Arc::new(AtomicU8::new(SPILL_OK)),
             rng: seed(id),
         }
     }
@@ -568,6 +642,17 @@ impl StreamTask {
         let Body::Memory(bytes) = &job.body else {
             return;
         };
+        let on_disk = self.inner.spilled_bytes_on_disk.load(Relaxed);
+        if on_disk.saturating_add(job.len as u64) > self.inner.config.max_spill_bytes {
+            if self.spill_state.swap(SPILL_FULL, Relaxed) != SPILL_FULL {
+                tracing::warn!(
+                    stream = %self.label,
+                    on_disk,
+                    "the spill folder is full, keeping the body in memory and ending the stream"
+                );
+            }
+            return;
+        }
         let dir = &self.inner.config.spill_dir;
         let path = dir.join(spill_file_name());
         let mut written = tokio::fs::write(&path, bytes).await;
@@ -587,6 +672,7 @@ impl StreamTask {
                     .spilled_bytes_on_disk
                     .fetch_add(job.len as u64, Relaxed);
                 self.inner.spilled_objects.fetch_add(1, Relaxed);
+                self.spill_state.store(SPILL_OK, Relaxed);
                 if self.spill_failing {
                     self.spill_failing = false;
                     tracing::info!(stream = %self.label, "spilling to disk works again");
@@ -594,13 +680,14 @@ impl StreamTask {
             }
             Err(e) => {
                 let _ = tokio::fs::remove_file(&path).await;
+                self.spill_state.store(SPILL_FAILED, Relaxed);
                 if !self.spill_failing {
                     self.spill_failing = true;
                     tracing::warn!(
                         stream = %self.label,
                         key = %job.key,
                         path = %path.display(),
-                        "cannot spill to disk, keeping bodies in memory: {e}"
+                        "cannot spill to disk, keeping the body in memory and ending the stream: {e}"
                     );
                 }
             }
@@ -878,6 +965,7 @@ mod tests {
             spill_dir: spill.to_path_buf(),
             initial_backoff: Duration::from_millis(5),
             max_backoff: Duration::from_millis(20),
+            ..UploadConfig::default()
         }
     }
 
@@ -1114,6 +1202,95 @@ mod tests {
         sink.set_mode(OK);
         assert_eq!(up.close(None).await, FlushReport::default());
         assert_eq!(sink.keys(), ["0.ts", "1.ts", "2.ts", "3.ts", "4.ts"]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_beyond_its_backlog_caps_is_told_to_end_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = TestSink::new();
+        sink.set_mode(RETRYABLE);
+        let mut cfg = config(dir.path());
+        cfg.max_stream_objects = 10;
+        cfg.max_stream_bytes = 10_000;
+        let queue = UploadQueue::new(sink.clone(), cfg);
+        let flood = queue.stream("flood");
+        let quiet = queue.stream("quiet");
+        quiet.put(obj("quiet/0.ts", "x"));
+        for i in 0..10 {
+            flood.put(obj(&format!("a/{i}.ts"), "x"));
+            assert_eq!(flood.limit_exceeded(), None, "object {i}");
+        }
+        flood.put(obj("a/10.ts", "x"));
+        assert_eq!(flood.limit_exceeded(), Some(UploadLimit::StreamObjects(10)));
+        assert_eq!(quiet.limit_exceeded(), None);
+
+        let big = queue.stream("big");
+        big.put(obj("b/0.ts", vec![0u8; 6_000]));
+        assert_eq!(big.limit_exceeded(), None);
+        big.put(obj("b/1.ts", vec![0u8; 6_000]));
+        assert_eq!(big.limit_exceeded(), Some(UploadLimit::StreamBytes(10_000)));
+        assert!(UploadLimit::StreamBytes(10_000)
+            .to_string()
+            .contains("sink is far behind"));
+
+        // Once the sink catches up the backlog is gone, and nothing was lost.
+        sink.set_mode(OK);
+        assert_eq!(flood.flush(None).await, FlushReport::default());
+        assert_eq!(big.flush(None).await, FlushReport::default());
+        assert_eq!(flood.limit_exceeded(), None);
+        assert_eq!(big.limit_exceeded(), None);
+        assert_eq!(sink.keys().len(), 14);
+    }
+
+    #[tokio::test]
+    async fn the_spill_cap_bounds_the_disk_and_ends_the_stream_that_hits_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill = dir.path().join("spill");
+        let sink = TestSink::new();
+        sink.set_mode(RETRYABLE);
+        let mut cfg = config(&spill);
+        cfg.memory_budget_bytes = 100;
+        cfg.max_spill_bytes = 1_000;
+        let queue = UploadQueue::new(sink.clone(), cfg);
+        let up = queue.stream("s");
+        for i in 0..5 {
+            up.put(obj(&format!("{i}.ts"), vec![i as u8; 600]));
+        }
+        wait_for("the spill cap", || {
+            up.limit_exceeded() == Some(UploadLimit::SpillFull(1_000))
+        })
+        .await;
+        let stats = queue.stats();
+        assert_eq!(stats.spilled_objects, 1, "{stats:?}");
+        assert!(stats.spilled_bytes_on_disk <= 1_000, "{stats:?}");
+        sink.set_mode(OK);
+        assert_eq!(up.close(None).await, FlushReport::default());
+        assert_eq!(sink.keys(), ["0.ts", "1.ts", "2.ts", "3.ts", "4.ts"]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_spill_folder_ends_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, b"").unwrap();
+        let sink = TestSink::new();
+        sink.set_mode(RETRYABLE);
+        let mut cfg = config(&not_a_dir.join("spill"));
+        cfg.memory_budget_bytes = 10;
+        let queue = UploadQueue::new(sink.clone(), cfg);
+        let up = queue.stream("s");
+        for i in 0..3 {
+            up.put(obj(&format!("{i}.ts"), vec![i as u8; 100]));
+        }
+        wait_for("the spill failure", || {
+            up.limit_exceeded() == Some(UploadLimit::SpillFailed)
+        })
+        .await;
+        assert!(UploadLimit::SpillFailed
+            .to_string()
+            .contains("ZHIBO_SPILL_DIR"));
+        sink.set_mode(OK);
+        assert_eq!(up.close(None).await, FlushReport::default());
     }
 
     #[tokio::test]

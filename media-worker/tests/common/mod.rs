@@ -155,6 +155,11 @@ impl WorkerProc {
             .unwrap_or_else(|| panic!("metric {name} missing from /metrics:\n{text}"))
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         if let Some(pid) = self.child.id() {

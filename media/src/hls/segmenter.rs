@@ -7,7 +7,7 @@ use super::timeline::Timeline;
 use crate::aac::{self, AudioSpecificConfig};
 use crate::avc::{self, AvcDecoderConfig};
 use crate::flv::{self, AacPacket, AvcPacket};
-use crate::ts::{PesFrame, StreamKind, Tracks, TsMuxer, CLOCK_HZ};
+use crate::ts::{PesFrame, StreamKind, Tracks, TsMuxer, CLOCK_HZ, PACKET_SIZE};
 use crate::{Error, Result};
 
 /// A video track with no frame for this long no longer drives segment cuts
@@ -20,6 +20,17 @@ const MAX_AUDIO_PES_PAYLOAD: usize = 60_000;
 const MIN_SEGMENT_CAPACITY: usize = 64 * 1024;
 /// ... and at most this large (the buffer still grows as needed).
 const MAX_SEGMENT_CAPACITY: usize = 32 * 1024 * 1024;
+/// Payload bytes of one TS packet.
+const TS_PAYLOAD_LEN: usize = PACKET_SIZE - 4;
+/// Most bytes a PES adds besides its payload within its packets: PES header (19) and the
+/// first packet's adaptation field with PCR (8).
+const MAX_PES_OVERHEAD: usize = 19 + 8;
+/// Room kept in a segment for what a message may write besides its own PES: PAT/PMT twice
+/// (a late track, a flush of packed audio), two packets each.
+const SEGMENT_RESERVE: usize = 4 * PACKET_SIZE;
+/// Milli-tokens of the segment rate budget per segment: one per minute of refill at
+/// `max_segments_per_minute` per millisecond of wall time.
+const TOKEN: u64 = 60_000;
 
 /// Segmenter tuning. `Default` gives the product defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +55,19 @@ pub struct SegmenterConfig {
     /// PTS/DTS/PCR of slightly earlier frames never go negative. Default
     /// 900 000 (10 s).
     pub initial_dts_90k: u64,
+    /// A segment's transport stream never grows beyond this many bytes: a video keyframe
+    /// (or, without active video, an audio frame) that would overflow it starts the next
+    /// segment; any other frame is refused with [`Error::SegmentTooLarge`]. Real encoders
+    /// stay far below the default, 64 MiB (a 10 s GOP at 8 Mbit/s is 10 MB).
+    pub max_segment_bytes: usize,
+    /// Segment rate limit against the wall clock the caller tells with
+    /// [`Segmenter::set_now_ms`]: `segment_burst` segments at once, replenished at this many
+    /// per minute; a cut beyond it is refused with [`Error::SegmentRateExceeded`]. 0 = no
+    /// limit; a caller that never tells the time is not limited either. Default 240 (a 2 s
+    /// target cuts 30 per minute).
+    pub max_segments_per_minute: u32,
+    /// Segments that may be cut at once before the rate limit applies. Default 60.
+    pub segment_burst: u32,
 }
 
 impl Default for SegmenterConfig {
@@ -55,6 +79,9 @@ impl Default for SegmenterConfig {
             backward_tolerance_ms: 1_000,
             audio_pes_max_delay_ms: 100,
             initial_dts_90k: 900_000,
+            max_segment_bytes: 64 * 1024 * 1024,
+            max_segments_per_minute: 240,
+            segment_burst: 60,
         }
     }
 }
@@ -175,7 +202,67 @@ pub struct Segmenter {
     last_video_dts: Option<u64>,
     session_start_dts: Option<u64>,
     capacity_hint: usize,
+    budget: SegmentBudget,
     stats: SegmenterStats,
+}
+
+/// Token bucket of segment cuts against wall time (milli-tokens, see [`TOKEN`]).
+#[derive(Debug, Clone)]
+struct SegmentBudget {
+    per_minute: u64,
+    capacity: u64,
+    tokens: u64,
+    /// The wall clock last told, ms; `None` until the caller tells it (no limit).
+    now_ms: Option<u64>,
+}
+
+impl SegmentBudget {
+    fn new(per_minute: u32, burst: u32) -> Self {
+        let capacity = u64::from(burst.max(1)) * TOKEN;
+        SegmentBudget {
+            per_minute: u64::from(per_minute),
+            capacity,
+            tokens: capacity,
+            now_ms: None,
+        }
+    }
+
+    fn set_now(&mut self, now_ms: u64) {
+        if let Some(last) = self.now_ms {
+            let elapsed = now_ms.saturating_sub(last);
+            self.tokens = self
+                .tokens
+                .saturating_add(elapsed.saturating_mul(self.per_minute))
+                .min(self.capacity);
+        }
+        // A clock that steps back does not refill twice.
+        self.now_ms = Some(self.now_ms.map_or(now_ms, |last| last.max(now_ms)));
+    }
+
+    fn limited(&self) -> bool {
+        self.per_minute > 0 && self.now_ms.is_some()
+    }
+
+    fn allows_cut(&self) -> bool {
+        !self.limited() || self.tokens >= TOKEN
+    }
+
+    fn take(&mut self) {
+        if self.limited() {
+            self.tokens = self.tokens.saturating_sub(TOKEN);
+        }
+    }
+}
+
+/// Upper bound of the transport stream bytes of one PES carrying `payload` bytes.
+fn pes_bound(payload: usize) -> usize {
+    if payload == 0 {
+        return 0;
+    }
+    payload
+        .saturating_add(MAX_PES_OVERHEAD)
+        .div_ceil(TS_PAYLOAD_LEN)
+        .saturating_mul(PACKET_SIZE)
 }
 
 impl Segmenter {
@@ -186,6 +273,7 @@ impl Segmenter {
             config.forward_jump_ms,
             config.backward_tolerance_ms,
         );
+        let budget = SegmentBudget::new(config.max_segments_per_minute, config.segment_burst);
         Segmenter {
             config,
             muxer: TsMuxer::new(),
@@ -201,6 +289,7 @@ impl Segmenter {
             last_video_dts: None,
             session_start_dts: None,
             capacity_hint: MIN_SEGMENT_CAPACITY,
+            budget,
             stats: SegmenterStats::default(),
         }
     }
@@ -236,6 +325,58 @@ impl Segmenter {
         })
     }
 
+    /// Tells the wall clock (any monotonic milliseconds, e.g. since the session started) for
+    /// the segment rate limit; call it before feeding each batch of messages. Until it is
+    /// called, no rate limit applies.
+    pub fn set_now_ms(&mut self, now_ms: u64) {
+        self.budget.set_now(now_ms);
+    }
+
+    /// Bytes of the segment being written (0 when none is open), packed audio included.
+    pub fn open_segment_bytes(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| o.buf.len()) + self.pending_audio.buf.len()
+    }
+
+    /// Whether a frame whose PES takes at most `frame_bytes` fits the open segment (or there
+    /// is none).
+    fn fits_open(&self, frame_bytes: usize) -> bool {
+        self.open.as_ref().is_none_or(|open| {
+            open.buf
+                .len()
+                .saturating_add(pes_bound(self.pending_audio.buf.len()))
+                .saturating_add(SEGMENT_RESERVE)
+                .saturating_add(frame_bytes)
+                <= self.config.max_segment_bytes
+        })
+    }
+
+    /// Whether a frame whose PES takes at most `frame_bytes` fits a new segment.
+    fn fits_new(&self, frame_bytes: usize) -> bool {
+        SEGMENT_RESERVE.saturating_add(frame_bytes) <= self.config.max_segment_bytes
+    }
+
+    /// Checks a frame against the byte cap and the rate limit before anything is written;
+    /// returns whether it cuts the open segment for its size. `cut` says whether it cuts
+    /// anyway (jump, duration) and `can_cut` whether it may start a segment.
+    fn admit(&self, frame_bytes: usize, cut: bool, can_cut: bool) -> Result<bool> {
+        let too_large = Error::SegmentTooLarge {
+            limit: self.config.max_segment_bytes,
+        };
+        if !self.fits_new(frame_bytes) {
+            return Err(too_large);
+        }
+        let size_cut = !cut && !self.fits_open(frame_bytes);
+        if size_cut && !can_cut {
+            return Err(too_large);
+        }
+        if (cut || size_cut) && self.open.is_some() && !self.budget.allows_cut() {
+            return Err(Error::SegmentRateExceeded {
+                per_minute: self.config.max_segments_per_minute,
+            });
+        }
+        Ok(size_cut)
+    }
+
     /// Sequence number the next finished segment will get.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence
@@ -269,9 +410,17 @@ impl Segmenter {
             self.stats.dropped_video_frames += 1;
             return Ok(None);
         }
-        self.video_started = true;
+        let sets_len = match &self.avc {
+            Some(config) if info.needs_parameter_sets(keyframe) => {
+                config.parameter_sets_annexb().len()
+            }
+            _ => 0,
+        };
+        let frame_bytes = pes_bound(avc::annexb_len(&info, None).saturating_add(sets_len));
 
-        let mapped = self.timeline.map(StreamKind::Video, timestamp_ms);
+        // Mapped on a copy: a refused frame leaves the timeline as it was.
+        let mut timeline = self.timeline.clone();
+        let mapped = timeline.map(StreamKind::Video, timestamp_ms);
         let dts = mapped.dts;
         let cts_90k = i64::from(composition_time) * 90;
         let raw_pts = if cts_90k >= 0 {
@@ -280,25 +429,27 @@ impl Segmenter {
             mapped.unclamped.saturating_sub(cts_90k.unsigned_abs())
         };
         let pts = raw_pts.max(dts);
+
+        let duration_cut = self.open.as_ref().is_some_and(|open| {
+            let elapsed = dts.saturating_sub(open.start_dts);
+            let target = u64::from(self.config.target_duration_ms) * 90;
+            let max = u64::from(self.config.max_segment_duration_ms) * 90;
+            (keyframe && elapsed >= target) || elapsed >= max
+        });
+        let size_cut = self.admit(frame_bytes, mapped.jumped || duration_cut, keyframe)?;
+        self.timeline = timeline;
+        self.video_started = true;
         if mapped.clamped || raw_pts < dts {
             self.stats.clamped_timestamps += 1;
         }
 
-        let mut finished = if mapped.jumped {
+        let finished = if mapped.jumped {
             self.close_on_jump()
+        } else if duration_cut || size_cut {
+            self.cut(Some(dts))
         } else {
             None
         };
-        if finished.is_none() {
-            if let Some(open) = &self.open {
-                let elapsed = dts.saturating_sub(open.start_dts);
-                let target = u64::from(self.config.target_duration_ms) * 90;
-                let max = u64::from(self.config.max_segment_duration_ms) * 90;
-                if (keyframe && elapsed >= target) || elapsed >= max {
-                    finished = self.close_segment(Some(dts));
-                }
-            }
-        }
         self.ensure_open(dts, timestamp_ms, keyframe);
 
         let frame_duration = self.timeline.frame_duration(StreamKind::Video);
@@ -360,36 +511,43 @@ impl Segmenter {
             Some(config.adts_header(raw.len())?)
         };
 
-        let mapped = self.timeline.map(StreamKind::Audio, timestamp_ms);
+        let frame_len = header.map_or(0, |h| h.len()) + raw.len();
+
+        // Mapped on a copy: a refused frame leaves the timeline as it was.
+        let mut timeline = self.timeline.clone();
+        let mapped = timeline.map(StreamKind::Audio, timestamp_ms);
         let dts = mapped.dts;
+        let video_active = self.avc.is_some()
+            && self
+                .last_video_dts
+                .is_some_and(|v| dts < v.saturating_add(VIDEO_IDLE_90K));
+        let duration_cut = self.open.as_ref().is_some_and(|open| {
+            let elapsed = dts.saturating_sub(open.start_dts);
+            let target = u64::from(self.config.target_duration_ms) * 90;
+            let max = u64::from(self.config.max_segment_duration_ms) * 90;
+            (!video_active && elapsed >= target) || elapsed >= max
+        });
+        let size_cut = self.admit(
+            pes_bound(frame_len),
+            mapped.jumped || duration_cut,
+            !video_active,
+        )?;
+        self.timeline = timeline;
         if mapped.clamped {
             self.stats.clamped_timestamps += 1;
         }
-        let mut finished = if mapped.jumped {
+        let finished = if mapped.jumped {
             self.close_on_jump()
+        } else if duration_cut || size_cut {
+            self.cut(Some(dts))
         } else {
             None
         };
-        if finished.is_none() {
-            if let Some(open) = &self.open {
-                let elapsed = dts.saturating_sub(open.start_dts);
-                let target = u64::from(self.config.target_duration_ms) * 90;
-                let max = u64::from(self.config.max_segment_duration_ms) * 90;
-                let video_active = self.avc.is_some()
-                    && self
-                        .last_video_dts
-                        .is_some_and(|v| dts < v.saturating_add(VIDEO_IDLE_90K));
-                if (!video_active && elapsed >= target) || elapsed >= max {
-                    finished = self.close_segment(Some(dts));
-                }
-            }
-        }
         self.ensure_open(dts, timestamp_ms, false);
 
         let frame_duration = self.timeline.frame_duration(StreamKind::Audio);
         let max_delay = u64::from(self.config.audio_pes_max_delay_ms) * 90;
         let pending = &self.pending_audio;
-        let frame_len = header.map_or(0, |h| h.len()) + raw.len();
         if pending.frames > 0
             && (dts.saturating_sub(pending.pts) >= max_delay
                 || dts.abs_diff(pending.next_dts) > frame_duration / 2
@@ -445,7 +603,15 @@ impl Segmenter {
     fn close_on_jump(&mut self) -> Option<Segment> {
         self.stats.discontinuities += 1;
         self.next_discontinuity = true;
-        self.close_segment(None)
+        self.cut(None)
+    }
+
+    /// Closes the open segment mid-stream (a cut), paying the rate budget.
+    fn cut(&mut self, next_start: Option<u64>) -> Option<Segment> {
+        if self.open.is_some() {
+            self.budget.take();
+        }
+        self.close_segment(next_start)
     }
 
     fn ensure_open(&mut self, dts: u64, timestamp_ms: u32, keyframe: bool) {
