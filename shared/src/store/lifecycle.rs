@@ -436,6 +436,15 @@ impl DynamoStore {
             .map_err(build_err)
     }
 
+    /// The update of `room`'s live-session item that takes event `seq` (a replay's event),
+    /// conditioned on the item being as read.
+    pub(super) fn event_seq_update(&self, room: &Room, seq: u64) -> Result<Update, Error> {
+        let mut next = room.clone();
+        next.lifecycle.event_seq = seq;
+        next.live_item.version = room.live_item.version + 1;
+        self.live_update(room.live_item.version, &next, TimerWrite::Keep)
+    }
+
     /// Stores the deadline `timers` give `room` now (or removes it) on the item that carries
     /// its timer, if that item is unchanged since `room` was read. A deadline in the past is
     /// pushed to `now_ms` + 1 s so a sweep cannot spin on it.
