@@ -67,6 +67,37 @@ pub struct Lifecycle {
     pub event_seq: u64,
 }
 
+/// What the store read of a room's live-session item besides its [`Lifecycle`]: bookkeeping
+/// that transitions never change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveItem {
+    /// The item's version (0: none stored yet); every write of it is conditioned on it.
+    pub version: u64,
+    /// The deadline its due-work index entry holds (unix ms), if one.
+    pub timer_ms: Option<i64>,
+}
+
+/// Whether a write that changes only the live session (a heartbeat) may leave the stored
+/// deadline `stored_ms` in the due-work index instead of moving it to `next` (unix seconds,
+/// [`next_deadline`]). It may when the stored one is not later than `next` (so no timer fires
+/// late) and still at least two thirds of `worker_silence_s` away, so a publisher heartbeating
+/// every 10 s with the default 45 s moves the index entry every other heartbeat, and the sweeper
+/// visits a room early only after its heartbeats stopped (it then stores the exact deadline).
+pub fn keeps_stored_deadline(
+    stored_ms: Option<i64>,
+    next: Option<i64>,
+    timers: &Timers,
+    now_ms: i64,
+) -> bool {
+    match (stored_ms, next) {
+        (Some(stored), Some(next)) => {
+            stored <= next.saturating_mul(1000)
+                && stored.saturating_sub(now_ms) >= timers.worker_silence_s.saturating_mul(2000) / 3
+        }
+        _ => false,
+    }
+}
+
 /// An operator action (`POST /v1/rooms/{id}/actions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -76,6 +76,9 @@ pub struct Room {
     /// Sessions and timers behind `live_status` (internal).
     #[serde(skip)]
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// The stored live-session item's version and timer (internal).
+    #[serde(skip)]
+    pub live_item: crate::lifecycle::LiveItem,
 }
 
 /// The stream name of a room: `{app_id}_{room_id}`.
@@ -296,6 +299,7 @@ impl Room {
                 status_since: now,
                 ..Default::default()
             },
+            live_item: Default::default(),
         }
     }
 

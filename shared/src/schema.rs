@@ -6,6 +6,7 @@
 //! | app | `APP#{app}` | `#APP` | `next_room_id` counter |
 //! | counts | `APP#{app}` | `#COUNTS` | `total`, `s101`..`s107` (maintained in every room transaction) |
 //! | room | `APP#{app}` | `ROOM#{room_id:012}` | gsi1: `ROOMS#{app}` / `{start:012}#{room:012}`; gsi2: `ROOMS#{app}#{status}` / same |
+//! | live session | `LIVE#{app}#{room:012}` | `#LIVE` | the room's lifecycle, `lver`; gsi3 timer once it left 102 |
 //! | day quota | `APP#{app}` | `QUOTA#{yyyy-mm-dd}` | `lives`, TTL |
 //! | nonce | `NONCE#{app}#{nonce}` | `NONCE` | TTL |
 //! | idempotency key | `IDEM#{app}#{key}` | `IDEM` | `room_id`, `body_sha256`, TTL |
@@ -16,7 +17,12 @@
 //! | outbox event | `OUTBOX#{app}#{room:012}` | `EVT#{seq:012}` | body, attempts, next attempt |
 //! | replay | `APP#{app}` | `REPLAY#{room:012}#{replay_id}` | duration, segments, bytes, TTL at `expire_time` |
 //!
-//! gsi3 ("due work") is sparse: a room carries `TIMER#{shard}` / `{deadline_ms:013}#{app}#{room}`
+//! A heartbeat writes only the small live-session item, never the room item (whose goods may be
+//! ~60 KB): status changes write both in one transaction, and every write of either is
+//! conditioned on the version read. The room indexes project keys only, so a write that moves no
+//! index key writes no index; a listing reads its page's items with BatchGetItem.
+//!
+//! gsi3 ("due work") is sparse: a room (its room item while 102, its live item after) carries `TIMER#{shard}` / `{deadline_ms:013}#{app}#{room}`
 //! while one of its timers runs (the sweeper's work list), an outbox queue carries
 //! `OUTBOX#{shard}` / `{due_ms:013}#{app}#{room}` while events wait (the delivery's work list).
 //! Both are spread over [`DUE_SHARDS`] partitions.
@@ -40,7 +46,8 @@ pub struct IndexSpec {
     pub hash_key: &'static str,
     /// Range key attribute.
     pub range_key: &'static str,
-    /// Only the keys are projected (else every attribute).
+    /// Only the keys are projected (else every attribute). The room indexes project keys only:
+    /// an index that projects a room's goods or lifecycle is rewritten by every such write.
     pub keys_only: bool,
 }
 
@@ -49,14 +56,14 @@ pub const GSI_ROOMS_BY_START: IndexSpec = IndexSpec {
     name: "gsi1",
     hash_key: "gsi1pk",
     range_key: "gsi1sk",
-    keys_only: false,
+    keys_only: true,
 };
 /// Rooms of an app in one `live_status`, by `start_time`.
 pub const GSI_ROOMS_BY_STATUS: IndexSpec = IndexSpec {
     name: "gsi2",
     hash_key: "gsi2pk",
     range_key: "gsi2sk",
-    keys_only: false,
+    keys_only: true,
 };
 /// Work that falls due at a time: rooms with a running timer, outbox queues with waiting events.
 pub const GSI_DUE: IndexSpec = IndexSpec {
@@ -86,6 +93,16 @@ pub mod keys {
     pub fn room_sk(room_id: RoomId) -> String {
         format!("ROOM#{room_id:012}")
     }
+    /// Parses a room item's sort key back into the room id.
+    pub fn parse_room_sk(sk: &str) -> Option<RoomId> {
+        sk.strip_prefix("ROOM#")?.parse().ok()
+    }
+    /// The partition of a room's live-session item.
+    pub fn live_pk(app_id: &str, room_id: RoomId) -> String {
+        format!("LIVE#{app_id}#{room_id:012}")
+    }
+    /// The live-session item's sort key.
+    pub const LIVE_SK: &str = "#LIVE";
     /// gsi1 hash key of an app's rooms.
     pub fn rooms_by_start_pk(app_id: &str) -> String {
         format!("ROOMS#{app_id}")
@@ -247,5 +264,7 @@ mod tests {
         let b = keys::room_start_sk(1000, 1);
         assert!(a < b);
         assert!(keys::room_sk(9) < keys::room_sk(10));
+        assert_eq!(keys::parse_room_sk(&keys::room_sk(42)), Some(42));
+        assert_eq!(keys::parse_room_sk("REPLAY#000000000042"), None);
     }
 }

@@ -5,6 +5,7 @@
 //! [`TestApi::call`] signs requests exactly as API.md specifies. Each test gets its own table,
 //! so tests run in parallel without seeing each other's rooms.
 
+pub mod capacity;
 pub mod receiver;
 
 pub use receiver::WebhookReceiver;

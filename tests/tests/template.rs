@@ -1,7 +1,8 @@
 //! `template.yaml` against the one definition in `zhibo_shared::schema`: the table's keys,
 //! indexes and TTL attribute must match what the code reads and writes.
 
-use zhibo_shared::schema::{INDEXES, PK, SK, TTL_ATTR};
+use zhibo_shared::schema::{GSI_ROOMS_BY_START, GSI_ROOMS_BY_STATUS, INDEXES, PK, SK, TTL_ATTR};
+use zhibo_shared::store::LIFECYCLE_ATTRS;
 
 fn template() -> String {
     let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -52,6 +53,46 @@ fn table_definition_matches_the_schema() {
         INDEXES.len(),
         "template.yaml has an index the schema does not know"
     );
+}
+
+/// The room indexes are written whenever what they project changes: neither the goods (up to
+/// ~60 KB) nor the lifecycle a heartbeat moves may be in them.
+#[test]
+fn room_indexes_project_neither_goods_nor_the_lifecycle() {
+    let t = template();
+    let mut volatile: Vec<&str> = LIFECYCLE_ATTRS.to_vec();
+    volatile.extend(["goods", "version", "updated_at"]);
+    for idx in [GSI_ROOMS_BY_START, GSI_ROOMS_BY_STATUS] {
+        let block = t
+            .split(&format!("IndexName: {}\n", idx.name))
+            .nth(1)
+            .and_then(|rest| rest.split("IndexName:").next())
+            .expect("index in template.yaml");
+        let projection = block
+            .split("Projection:")
+            .nth(1)
+            .and_then(|p| p.split("\n        - ").next())
+            .unwrap_or("");
+        assert!(
+            !projection.contains("ALL"),
+            "index {} projects every attribute: {projection}",
+            idx.name
+        );
+        for attr in &volatile {
+            assert!(
+                !projection
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|w| w == *attr),
+                "index {} projects `{attr}`: {projection}",
+                idx.name
+            );
+        }
+        assert!(
+            idx.keys_only,
+            "schema: index {} must project keys only",
+            idx.name
+        );
+    }
 }
 
 #[test]

@@ -180,7 +180,7 @@ async fn create_room(State(st): State<ApiState>, req: SignedRequest) -> Result<R
     if let Some(key) = &idem {
         // A retry is answered before validation: the first request's answer stands even if
         // its start_time has since come too close.
-        if let Some(room) = st.store.find_idempotent_room(app_id, key).await? {
+        if let Some(room) = st.store.find_idempotent_room(app_id, key, now()).await? {
             return Ok(created(&room, true));
         }
     }

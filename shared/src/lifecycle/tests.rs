@@ -1342,3 +1342,58 @@ proptest! {
         prop_assert_eq!(room.lifecycle.event_seq, total);
     }
 }
+
+#[test]
+fn a_heartbeat_moves_the_stored_silence_deadline_only_when_it_comes_near() {
+    let t = Timers::default(); // 45 s of silence: the stored deadline may be kept ≥ 30 s ahead
+    let now_ms = 1_000_000;
+    let next = Some(now_ms / 1000 + 45);
+    // Stored 35 s ahead, before the new deadline: kept.
+    assert!(keeps_stored_deadline(
+        Some(now_ms + 35_000),
+        next,
+        &t,
+        now_ms
+    ));
+    // Exactly two thirds ahead: kept; closer: moved.
+    assert!(keeps_stored_deadline(
+        Some(now_ms + 30_000),
+        next,
+        &t,
+        now_ms
+    ));
+    assert!(!keeps_stored_deadline(
+        Some(now_ms + 29_999),
+        next,
+        &t,
+        now_ms
+    ));
+    // Never later than the new deadline (no timer may fire late).
+    assert!(!keeps_stored_deadline(
+        Some(now_ms + 46_000),
+        next,
+        &t,
+        now_ms
+    ));
+    // Nothing stored, or no timer any more: written.
+    assert!(!keeps_stored_deadline(None, next, &t, now_ms));
+    assert!(!keeps_stored_deadline(
+        Some(now_ms + 35_000),
+        None,
+        &t,
+        now_ms
+    ));
+    // Every 10 s, heartbeats move it every other time and it stays ≥ 25 s ahead.
+    let mut stored = now_ms + 45_000;
+    let mut moves = 0;
+    for k in 1..=12 {
+        let at = now_ms + k * 10_000;
+        let next = at / 1000 + 45;
+        if !keeps_stored_deadline(Some(stored), Some(next), &t, at) {
+            stored = next * 1000;
+            moves += 1;
+        }
+        assert!(stored - at >= 25_000 && stored <= next * 1000);
+    }
+    assert_eq!(moves, 6);
+}

@@ -19,6 +19,11 @@ use std::time::Duration;
 
 /// How long an idempotency key is remembered (24 h, as Stripe).
 pub const IDEMPOTENCY_TTL_S: i64 = 24 * 3600;
+/// True when an idempotency key stored with `expires_at` no longer holds at `now`.
+fn idempotency_expired(expires_at: i64, now: i64) -> bool {
+    expires_at < now
+}
+
 /// How often a transaction that lost a race with another is retried.
 const TRANSACTION_RETRIES: u32 = 12;
 
@@ -194,22 +199,22 @@ fn room_item(room: &Room) -> Result<Item, Error> {
         ("updated_at".into(), n(room.updated_at)),
         ("version".into(), n(room.version)),
     ]);
-    for (name, value) in super::lifecycle::lifecycle_attrs(room) {
-        if let Some(v) = value {
-            item.insert(name.into(), v);
+    // Whole-item writes happen only outside a live session (create, patch). The room item
+    // carries the timer only while 102 (its end_time, which does not depend on the lifecycle
+    // timers); the lifecycle is in the live-session item.
+    if !super::lifecycle::timer_on_live_item(room.live_status) {
+        if let Some((pk, sk)) =
+            super::lifecycle::timer_keys(room, &crate::lifecycle::Timers::default())
+        {
+            item.insert(schema::GSI_DUE.hash_key.into(), s(pk));
+            item.insert(schema::GSI_DUE.range_key.into(), s(sk));
         }
-    }
-    // Whole-item writes happen only outside a live session (create, patch): the one timer
-    // then is 102's end_time, which does not depend on the lifecycle timers.
-    if let Some((pk, sk)) = super::lifecycle::timer_keys(room, &crate::lifecycle::Timers::default())
-    {
-        item.insert(schema::GSI_DUE.hash_key.into(), s(pk));
-        item.insert(schema::GSI_DUE.range_key.into(), s(sk));
     }
     Ok(item)
 }
 
-fn room_from_item(item: &Item) -> Result<Room, Error> {
+/// A room from its room item and its live-session item (`None`: not stored yet).
+fn room_from_items(item: &Item, live: Option<&Item>) -> Result<Room, Error> {
     let r = ItemReader::new(item);
     let app_id = r.s("app_id")?;
     let room_id: RoomId = r.n("room_id")?;
@@ -219,8 +224,10 @@ fn room_from_item(item: &Item) -> Result<Room, Error> {
         what: format!("live_status {code} is not 101-107"),
     })?;
     let updated_at: i64 = r.n("updated_at")?;
+    let (lifecycle, live_item) = super::lifecycle::lifecycle_from_item(live, updated_at)?;
     Ok(Room {
-        lifecycle: super::lifecycle::lifecycle_from_item(&r, updated_at)?,
+        lifecycle,
+        live_item,
         stream_name: crate::room::stream_name(&app_id, room_id),
         app_id,
         room_id,
@@ -485,24 +492,88 @@ impl DynamoStore {
 
     // ---- rooms -----------------------------------------------------------------------
 
-    /// A room, if it exists.
+    /// A room, if it exists (its room item and its live-session item, read together).
     pub async fn get_room(&self, app_id: &str, room_id: RoomId) -> Result<Option<Room>, Error> {
-        self.get(
-            keys::app_pk(app_id),
-            &keys::room_sk(room_id),
-            "GetItem room",
-        )
-        .await?
-        .map(|i| room_from_item(&i))
-        .transpose()
+        let (room, live) = tokio::try_join!(
+            self.get(keys::app_pk(app_id), keys::room_sk(room_id), "GetItem room"),
+            self.get(
+                keys::live_pk(app_id, room_id),
+                keys::LIVE_SK,
+                "GetItem live session"
+            ),
+        )?;
+        room.map(|i| room_from_items(&i, live.as_ref())).transpose()
     }
 
-    /// The room an earlier create with this idempotency key made, if any; a different body
-    /// under the same key is refused.
+    /// Rooms `ids` of `app_id` in that order (those that exist), with BatchGetItem: each
+    /// room's room item and live-session item. Eventually consistent, like the index queries
+    /// that give the ids.
+    async fn get_rooms(&self, app_id: &str, ids: &[RoomId]) -> Result<Vec<Room>, Error> {
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        // 100 keys per call: 50 rooms.
+        for chunk in ids.chunks(50) {
+            let mut keys = Vec::with_capacity(chunk.len() * 2);
+            for &id in chunk {
+                keys.push(Self::key(keys::app_pk(app_id), keys::room_sk(id)));
+                keys.push(Self::key(keys::live_pk(app_id, id), keys::LIVE_SK));
+            }
+            let mut attempt = 0;
+            while !keys.is_empty() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(
+                        &self.table,
+                        aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                            .set_keys(Some(std::mem::take(&mut keys)))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .send()
+                    .await
+                    .map_err(sdk_err("BatchGetItem rooms"))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let key = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
+                    if let (Some(pk), Some(sk)) = (key(PK), key(SK)) {
+                        found.insert((pk, sk), item);
+                    }
+                }
+                if let Some(rest) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    keys = rest.keys;
+                    attempt += 1;
+                    if attempt > TRANSACTION_RETRIES {
+                        return Err(Error::dynamo(
+                            "BatchGetItem rooms",
+                            SdkErrorText("keys stayed unprocessed after retries".into()),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        let mut rooms = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let room_key = (keys::app_pk(app_id), keys::room_sk(id));
+            let live_key = (keys::live_pk(app_id, id), keys::LIVE_SK.to_string());
+            if let Some(item) = found.get(&room_key) {
+                rooms.push(room_from_items(item, found.get(&live_key))?);
+            }
+        }
+        Ok(rooms)
+    }
+
+    /// The room an earlier create with this idempotency key made, if any and the key has not
+    /// expired at `now` (DynamoDB deletes expired items lazily, up to days later); a different
+    /// body under the same key is refused.
     pub async fn find_idempotent_room(
         &self,
         app_id: &str,
         key: &IdempotencyKey,
+        now: i64,
     ) -> Result<Option<Room>, StoreError> {
         let Some(item) = self
             .get(
@@ -515,6 +586,9 @@ impl DynamoStore {
             return Ok(None);
         };
         let r = ItemReader::new(&item);
+        if idempotency_expired(r.n(TTL_ATTR)?, now) {
+            return Ok(None);
+        }
         if r.s("body_sha256")? != key.body_sha256 {
             return Err(StoreError::IdempotencyMismatch);
         }
@@ -653,7 +727,7 @@ impl DynamoStore {
         now: i64,
     ) -> Result<CreatedRoom, StoreError> {
         if let Some(key) = idempotency {
-            if let Some(room) = self.find_idempotent_room(app_id, key).await? {
+            if let Some(room) = self.find_idempotent_room(app_id, key, now).await? {
                 return Ok(CreatedRoom {
                     room,
                     replayed: true,
@@ -695,7 +769,10 @@ impl DynamoStore {
                         Put::builder()
                             .table_name(&self.table)
                             .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk)")
+                            // An expired key still in the table is replaced.
+                            .condition_expression("attribute_not_exists(pk) OR #exp < :now")
+                            .expression_attribute_names("#exp", TTL_ATTR)
+                            .expression_attribute_values(":now", n(now))
                             .build()
                             .map_err(build_err)?,
                     )
@@ -715,7 +792,7 @@ impl DynamoStore {
                 if failed(3) {
                     // Another request with the same key won the race: answer its room.
                     if let Some(key) = idempotency {
-                        if let Some(room) = self.find_idempotent_room(app_id, key).await? {
+                        if let Some(room) = self.find_idempotent_room(app_id, key, now).await? {
                             return Ok(CreatedRoom {
                                 room,
                                 replayed: true,
@@ -793,23 +870,37 @@ impl DynamoStore {
         }
     }
 
-    /// Deletes `room` if it is unchanged since read (same version). A room that never went
-    /// live gives its quota-day slot back.
+    /// Deletes `room` and its live-session item if it is unchanged since read (same version).
+    /// A room that never went live gives its quota-day slot back.
     pub async fn delete_room(&self, room: &Room, limits: &CreateLimits) -> Result<(), StoreError> {
+        let delete = |key: Item| {
+            aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key))
+        };
         let mut items = vec![TransactWriteItem::builder()
             .delete(
-                aws_sdk_dynamodb::types::Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(Self::key(
-                        keys::app_pk(&room.app_id),
-                        keys::room_sk(room.room_id),
-                    )))
-                    .condition_expression("version = :v")
-                    .expression_attribute_values(":v", n(room.version))
-                    .build()
-                    .map_err(build_err)?,
+                delete(Self::key(
+                    keys::app_pk(&room.app_id),
+                    keys::room_sk(room.room_id),
+                ))
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(room.version))
+                .build()
+                .map_err(build_err)?,
             )
             .build()];
+        if room.live_item.version > 0 {
+            items.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        delete(super::lifecycle::live_key(&room.app_id, room.room_id))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            );
+        }
         items.push(self.counts_update(
             &room.app_id,
             &[
@@ -938,22 +1029,66 @@ impl DynamoStore {
                 }
             }
         }
-        let mut rooms = Vec::with_capacity(limit as usize);
-        while rooms.len() < limit as usize {
+        // The index projects keys only: the page's ids, then their items.
+        let mut ids = Vec::with_capacity(limit as usize);
+        while ids.len() < limit as usize {
             let out = query()
-                .limit((limit as usize - rooms.len()) as i32)
+                .limit((limit as usize - ids.len()) as i32)
                 .set_exclusive_start_key(exclusive_start.take())
                 .send()
                 .await
                 .map_err(sdk_err("Query rooms"))?;
             for item in out.items.unwrap_or_default() {
-                rooms.push(room_from_item(&item)?);
+                let sk = ItemReader::new(&item).s(SK)?;
+                ids.push(keys::parse_room_sk(&sk).ok_or_else(|| Error::CorruptItem {
+                    key: format!("{}/{sk}", keys::app_pk(app_id)),
+                    what: format!("{sk:?} in index {} is not a room key", index.name),
+                })?);
             }
             match out.last_evaluated_key {
                 Some(k) => exclusive_start = Some(k),
                 None => break,
             }
         }
+        let rooms = self.get_rooms(app_id, &ids).await?;
         Ok(RoomPage { total, rooms })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_items_round_trip() {
+        let req: crate::room::CreateRoom = serde_json::from_value(serde_json::json!({
+            "name": "r", "anchor_name": "a", "start_time": 1_000, "end_time": 4_600,
+            "cover_img": "https://example.com/c.png", "close_like": true,
+            "goods": [{"cover_img": "https://example.com/g.png", "url": "pages/g", "price": 5, "name": "g"}],
+        }))
+        .expect("create request");
+        let room = Room::new("demo", 7, req, 900);
+        let item = room_item(&room).expect("room item");
+        // No lifecycle on the room item: a heartbeat never has to rewrite it.
+        for attr in super::super::LIFECYCLE_ATTRS {
+            assert!(!item.contains_key(attr), "{attr} on the room item");
+        }
+        // 102 keeps its end_time timer on the room item.
+        assert!(item.contains_key(schema::GSI_DUE.range_key));
+        assert_eq!(room_from_items(&item, None).expect("read back"), room);
+        // Once live, the timer is the live item's.
+        let mut live = room.clone();
+        live.live_status = LiveStatus::Ended;
+        assert!(!room_item(&live)
+            .expect("room item")
+            .contains_key(schema::GSI_DUE.range_key));
+    }
+
+    #[test]
+    fn an_idempotency_key_holds_until_its_expiry() {
+        let stored = 1_000 + IDEMPOTENCY_TTL_S;
+        assert!(!idempotency_expired(stored, 1_000));
+        assert!(!idempotency_expired(stored, stored));
+        assert!(idempotency_expired(stored, stored + 1));
     }
 }

@@ -10,8 +10,10 @@ mod lifecycle;
 mod outbox;
 mod replays;
 
-pub use dynamo::{CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError};
-pub use lifecycle::{events_of, Applied};
+pub use dynamo::{
+    CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError, IDEMPOTENCY_TTL_S,
+};
+pub use lifecycle::{events_of, Applied, LIFECYCLE_ATTRS};
 pub use outbox::{
     new_webhook_secret, Attempt, DeliveryPage, DeliveryRecord, DeliveryStatus, OutboxEvent,
     WebhookEndpoint, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE,

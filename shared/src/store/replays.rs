@@ -10,7 +10,7 @@ use crate::replay::Replay;
 use crate::room::RoomId;
 use crate::schema::{keys, PK, SK, TTL_ATTR};
 use crate::webhook::WebhookEvent;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use std::collections::HashMap;
 
 /// How often a record that lost a race with a room change is redone.
@@ -125,20 +125,24 @@ impl DynamoStore {
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
                 .map_err(build_err)?;
-            let bump = Update::builder()
+            // The room as read (close_replay) must still hold; the event seq is the live
+            // item's, which every status change also writes.
+            let unchanged = ConditionCheck::builder()
                 .table_name(self.table())
                 .key(PK, s(keys::app_pk(&room.app_id)))
                 .key(SK, s(keys::room_sk(room.room_id)))
-                .update_expression("SET event_seq = :seq, version = :nv")
                 .condition_expression("version = :v")
-                .expression_attribute_values(":seq", n(seq))
-                .expression_attribute_values(":nv", n(room.version + 1))
                 .expression_attribute_values(":v", n(room.version))
                 .build()
                 .map_err(build_err)?;
             let mut items = vec![
                 TransactWriteItem::builder().put(put).build(),
-                TransactWriteItem::builder().update(bump).build(),
+                TransactWriteItem::builder()
+                    .update(self.event_seq_update(&room, seq)?)
+                    .build(),
+                TransactWriteItem::builder()
+                    .condition_check(unchanged)
+                    .build(),
             ];
             items.extend(self.outbox_writes(
                 &room.app_id,
