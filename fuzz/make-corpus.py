@@ -8,6 +8,10 @@ ffmpeg test streams through the proxy. What the publisher sent after the 3073 ha
 input format (`len: u8, bytes[len]` per socket read, `len == 0` = the rest in one read), both
 as the reads the proxy actually saw and as one read.
 
+chunk_guard: the same recorded streams after a flags byte (1: publish authorized), and, like
+rtmp_ingest, hostile AMF seeds that need no worker: nested strict arrays, objects and ECMA arrays
+(40 to 13,000 levels), and command/data messages near and above the 64 KiB cap.
+
 flv_segmenter: the tags of media/tests/fixtures/tiny.flv and of the same ffmpeg test streams
 written to FLV files, as `kind: u8 (0 video, 1 audio), timestamp: u32 LE, len: u16 LE, body`.
 
@@ -147,6 +151,43 @@ def frame_reads(reads):
     return bytes(out)
 
 
+def rtmp_message(csid, type_id, payload, chunk_size):
+    """One RTMP message: a type-0 chunk header on csid (< 64), then type-3 continuations."""
+    out = bytearray([csid, 0, 0, 0]) + struct.pack(">I", len(payload))[1:] + bytes([type_id, 1, 0, 0, 0])
+    for i in range(0, max(len(payload), 1), chunk_size):
+        if i:
+            out.append(0xC0 | csid)
+        out += payload[i:i + chunk_size]
+    return bytes(out)
+
+
+def amf_string(text):
+    data = text.encode()
+    return b"\x02" + struct.pack(">H", len(data)) + data
+
+
+def hostile_amf_seeds():
+    """name -> chunk stream after the handshake: deep and large AMF values."""
+    set_chunk_size = rtmp_message(2, 1, struct.pack(">I", 4096), 128)
+    command = amf_string("connect") + b"\x00" + struct.pack(">d", 1.0)
+    levels = {
+        "strict": lambda n: b"\x0a\x00\x00\x00\x01" * n + b"\x05",
+        "object": lambda n: b"\x03\x00\x01k" * n + b"\x05",
+        "ecma": lambda n: b"\x08\x00\x00\x00\x01\x00\x01k" * n + b"\x05",
+    }
+    seeds = {}
+    for kind, make in levels.items():
+        for n in (31, 33, 40, 1000, 13000):
+            body = command + make(n)
+            seeds["deep_%s_%d" % (kind, n)] = set_chunk_size + rtmp_message(3, 20, body, 4096)
+    seeds["deep_amf3_command"] = set_chunk_size + rtmp_message(3, 17, b"\x00" + command + levels["strict"](40), 4096)
+    seeds["deep_data"] = set_chunk_size + rtmp_message(4, 18, amf_string("@setDataFrame") + levels["ecma"](40), 4096)
+    for size in (8 * 1024, 60 * 1024, 70 * 1024):
+        seeds["large_command_%d" % size] = set_chunk_size + rtmp_message(
+            3, 20, command + b"\x05" + amf_string("x" * 60000) * (size // 60000) + amf_string("y" * (size % 60000)), 4096)
+    return seeds
+
+
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -197,9 +238,15 @@ def main():
     args = ap.parse_args()
 
     rtmp_dir = os.path.join(args.out, "rtmp_ingest")
+    guard_dir = os.path.join(args.out, "chunk_guard")
     seg_dir = os.path.join(args.out, "flv_segmenter")
-    os.makedirs(rtmp_dir, exist_ok=True)
-    os.makedirs(seg_dir, exist_ok=True)
+    for d in (rtmp_dir, guard_dir, seg_dir):
+        os.makedirs(d, exist_ok=True)
+
+    for name, stream in hostile_amf_seeds().items():
+        write(os.path.join(rtmp_dir, name), b"\x00" + stream)
+        write(os.path.join(guard_dir, name + "_preauth"), b"\x00\x00" + stream)
+        write(os.path.join(guard_dir, name), b"\x01\x00" + stream)
 
     fixture = os.path.join(ROOT, "media", "tests", "fixtures", "tiny.flv")
     if os.path.exists(fixture):
@@ -235,6 +282,7 @@ def main():
                 write(os.path.join(rtmp_dir, name + "_reads"), frame_reads(body))
                 write(os.path.join(rtmp_dir, name + "_one_read"), b"\x00" + raw)
                 write(os.path.join(rtmp_dir, name + "_small"), frame_reads(strip_handshake(reads, args.small_bytes)))
+                write(os.path.join(guard_dir, name + "_reads"), b"\x01" + frame_reads(body))
 
                 flv = os.path.join(tmp, name + ".flv")
                 if ffmpeg(ff_args, flv, args.seconds, False) == 0:

@@ -4,7 +4,7 @@
 #   fuzz/run.sh [seconds]          # seconds per target, default 60
 #
 # Environment:
-#   FUZZ_TARGETS="rtmp_ingest flv_segmenter"   which targets (default: all in fuzz/Cargo.toml)
+#   FUZZ_TARGETS="rtmp_ingest chunk_guard"     which targets (default: all in fuzz/Cargo.toml)
 #   FUZZ_JOBS=1                                 libFuzzer -fork=N workers per target (default 1)
 #   FUZZ_SANITIZER=address                      cargo fuzz -s: address (default) or none
 #   FUZZ_DEBUG_ASSERTIONS=1                     1 (default): debug assertions and overflow checks
@@ -69,6 +69,11 @@ for t in $TARGETS; do
   echo "== fuzzing $t for ${SECONDS_PER_TARGET}s"
   mkdir -p "corpus/$t" "artifacts/$t"
   args=(-max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1)
+  # RTMP targets: AMF0 containers and chunk headers as dictionary tokens, and inputs up to
+  # 128 KiB so that deep and large AMF values (the 64 KiB cap and beyond) are reachable.
+  case "$t" in
+    rtmp_ingest | chunk_guard) args+=(-dict="$FUZZ_DIR/rtmp.dict" -max_len=131072) ;;
+  esac
   if [ "$JOBS" -gt 1 ]; then args+=(-fork="$JOBS"); fi
   if ! $NICE "${FUZZ[@]}" run "${BUILD_ARGS[@]}" "$t" "corpus/$t" -- "${args[@]}"; then
     failed+=("$t")

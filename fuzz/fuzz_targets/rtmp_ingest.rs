@@ -113,6 +113,8 @@ fuzz_target!(|data: &[u8]| {
                     if session.accept(request_id).is_err() {
                         break 'reads;
                     }
+                    // As the connection does once a publish is admitted.
+                    session.publish_authorized();
                     segmenter = Some(Segmenter::new(SegmenterConfig {
                         // The worker's smallest allowed target, so short inputs still cut segments.
                         target_duration_ms: 500,

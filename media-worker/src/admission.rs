@@ -32,6 +32,15 @@ pub enum Refused {
     Full,
 }
 
+/// Why a connection could not start publishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotPublishing {
+    /// `ZHIBO_MAX_CONNECTIONS` connections publish already.
+    Full,
+    /// The connection was evicted from the pre-publish pool meanwhile.
+    Evicted,
+}
+
 /// The answer to a new connection.
 #[derive(Debug)]
 pub enum Admission<T> {
@@ -131,15 +140,18 @@ impl<T> ConnectionBudget<T> {
         }
     }
 
-    /// Moves a pre-publish connection to the publishing budget; `false` if that is full (the
-    /// connection stays where it was). A connection evicted meanwhile is refused too.
-    pub fn start_publishing(&mut self, id: u64) -> bool {
-        if self.publishing >= self.budgets.publishing || !self.pre_auth.contains_key(&id) {
-            return false;
+    /// Moves a pre-publish connection to the publishing budget (on `Err` it stays where it
+    /// was).
+    pub fn start_publishing(&mut self, id: u64) -> Result<(), NotPublishing> {
+        if !self.pre_auth.contains_key(&id) {
+            return Err(NotPublishing::Evicted);
+        }
+        if self.publishing >= self.budgets.publishing {
+            return Err(NotPublishing::Full);
         }
         self.remove(id);
         self.publishing += 1;
-        true
+        Ok(())
     }
 
     /// A publishing connection closed.
@@ -243,7 +255,7 @@ mod tests {
     fn publishing_connections_have_their_own_budget() {
         let mut b = budget(2, 2, 1);
         let (a, _) = admitted(b.admit(ip("10.0.0.1"), 1));
-        assert!(b.start_publishing(a));
+        assert_eq!(b.start_publishing(a), Ok(()));
         assert_eq!((b.pre_auth_len(), b.publishing_len()), (0, 1));
         // The pre-publish pool is whole again, and idle connections cannot evict a publisher.
         let (c, _) = admitted(b.admit(ip("10.0.0.1"), 2));
@@ -252,10 +264,10 @@ mod tests {
         assert_eq!(evicted, Some(2));
         // The publishing budget is full: the next publish is refused.
         let (d, _) = admitted(b.admit(ip("10.0.0.3"), 5));
-        assert!(!b.start_publishing(d));
-        assert!(!b.start_publishing(c), "evicted");
+        assert_eq!(b.start_publishing(d), Err(NotPublishing::Full));
+        assert_eq!(b.start_publishing(c), Err(NotPublishing::Evicted));
         b.stop_publishing();
-        assert!(b.start_publishing(d));
+        assert_eq!(b.start_publishing(d), Ok(()));
         // The address count follows removals.
         let mut b = budget(10, 1, 1);
         let (x, _) = admitted(b.admit(ip("10.0.0.9"), 1));

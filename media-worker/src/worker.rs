@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use zhibo_media::hls::LivePlaylistConfig;
 
-use crate::admission::{Admission, Budgets, ConnectionBudget};
+use crate::admission::{Admission, Budgets, ConnectionBudget, NotPublishing};
 use crate::config::WorkerConfig;
 use crate::hooks::{now_ms, HookClient};
 use crate::metrics::Metrics;
@@ -51,16 +51,16 @@ impl BudgetSlot {
         self.worker.budget().set_authorizing(self.id, authorizing);
     }
 
-    /// Moves the connection to the publishing budget; `false` when that is full (or the
-    /// connection was evicted meanwhile).
-    pub fn start_publishing(&mut self) -> bool {
+    /// Moves the connection to the publishing budget.
+    pub fn start_publishing(&mut self) -> Result<(), NotPublishing> {
         if self.publishing {
-            return true;
+            return Ok(());
         }
         let mut budget = self.worker.budget();
-        self.publishing = budget.start_publishing(self.id);
+        let started = budget.start_publishing(self.id);
+        self.publishing = started.is_ok();
         self.worker.set_preauth_gauge(&budget);
-        self.publishing
+        started
     }
 }
 

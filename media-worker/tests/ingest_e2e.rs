@@ -397,7 +397,8 @@ async fn sigterm_mid_stream_leaves_a_valid_final_replay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_dropped() {
-    let worker = WorkerProc::start(&[("ZHIBO_IDLE_TIMEOUT_S", "2")]).await;
+    // A connection that never publishes is closed at the pre-publish deadline.
+    let worker = WorkerProc::start(&[("ZHIBO_PREAUTH_TIMEOUT_S", "2")]).await;
     use tokio::io::AsyncReadExt;
     let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", worker.rtmp_port))
         .await
@@ -408,5 +409,6 @@ async fn idle_connections_are_dropped() {
         .expect("the worker closes a silent connection")
         .unwrap_or(0);
     assert_eq!(n, 0);
-    assert!(worker.metric("zhibo_idle_timeouts_total").await >= 1.0);
+    assert!(worker.metric("zhibo_rtmp_preauth_timeouts_total").await >= 1.0);
+    assert_eq!(worker.metric("zhibo_rtmp_preauth_connections").await, 0.0);
 }

@@ -15,6 +15,7 @@ use zhibo_shared::keys::time_ordered_id;
 
 use super::publish_auth::{authorize_publish, AuthorizedPublish, PublishRefusal};
 use super::session::{RtmpEvent, RtmpSession};
+use crate::admission::NotPublishing;
 use crate::hooks::{now_ms, HookSession};
 use crate::limits::StreamLimit;
 use crate::metrics::Metrics;
@@ -376,10 +377,18 @@ impl Connection {
         )?;
         // Its place among the publishing connections (ZHIBO_MAX_CONNECTIONS), given back when
         // the connection closes.
-        if !self.slot.start_publishing() {
-            return Err(PublishRefusal::denied(
-                "this media worker is at its publishing connection limit; try again shortly",
-            ));
+        match self.slot.start_publishing() {
+            Ok(()) => {}
+            Err(NotPublishing::Full) => {
+                return Err(PublishRefusal::denied(
+                    "this media worker is at its publishing connection limit; try again shortly",
+                ))
+            }
+            Err(NotPublishing::Evicted) => {
+                return Err(PublishRefusal::denied(
+                    "publish came too late: the connection was closed to make room for newer ones; reconnect and publish at once",
+                ))
+            }
         }
         let session_id = time_ordered_id(now);
         let claim = self
