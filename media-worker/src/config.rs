@@ -327,6 +327,32 @@ mod tests {
     }
 
     #[test]
+    fn stream_limits_default_and_parse() {
+        let c = cfg(&[("PUSH_KEY", "0123456789abcdef")]).unwrap();
+        assert_eq!(c.max_segment_bytes, 64 << 20);
+        assert_eq!(c.max_segments_per_minute, 240);
+        assert_eq!(c.upload_stream_bytes, 1 << 30);
+        assert_eq!(c.upload_stream_objects, 5000);
+        assert_eq!(c.spill_max_bytes, 8 << 30);
+        let c = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("ZHIBO_MAX_SEGMENT_MB", "16"),
+            ("ZHIBO_MAX_SEGMENTS_PER_MIN", "60"),
+            ("ZHIBO_SPILL_MAX_MB", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_segment_bytes, 16 << 20);
+        assert_eq!(c.max_segments_per_minute, 60);
+        assert_eq!(c.spill_max_bytes, 0);
+        let err = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("ZHIBO_MAX_SEGMENT_MB", "0"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("ZHIBO_MAX_SEGMENT_MB"), "{err}");
+    }
+
+    #[test]
     fn every_problem_at_once() {
         let err = cfg(&[
             ("ZHIBO_RTMP_ADDR", "nope"),

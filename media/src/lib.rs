@@ -34,7 +34,15 @@
 //! [`hls::Segmenter::on_video`] / [`hls::Segmenter::on_audio`] concern one
 //! message only and leave the segmenter untouched, so the caller can log them
 //! and keep feeding; [`Error::is_unsupported`] tells "codec we do not remux"
-//! apart from "broken input".
+//! apart from "broken input", and [`Error::ends_stream`] marks a stream that
+//! breaks a resource limit (segment size, segment rate): the caller should end it.
+//!
+//! # Limits
+//!
+//! A segment never holds more than `SegmenterConfig::max_segment_bytes`, and
+//! segments are cut at most `max_segments_per_minute` per minute of wall time
+//! (after a burst). The crate reads no clock: the caller tells the time with
+//! [`hls::Segmenter::set_now_ms`].
 //!
 //! # Example
 //!

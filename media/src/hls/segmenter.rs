@@ -185,7 +185,9 @@ struct PendingAudio {
 /// Cutting: a segment ends right before the first video keyframe at which it
 /// holds at least `target_duration_ms` of media. Without (active) video, any
 /// audio frame cuts. A timestamp jump ends the segment at once and flags the
-/// next one as a discontinuity.
+/// next one as a discontinuity. A frame that would overflow
+/// `max_segment_bytes` cuts too if it may start a segment, else it is refused,
+/// and so is a cut beyond the segment rate (see [`Segmenter::set_now_ms`]).
 #[derive(Debug)]
 pub struct Segmenter {
     config: SegmenterConfig,
