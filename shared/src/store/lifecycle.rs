@@ -1,6 +1,8 @@
-//! Applying the lifecycle state machine ([`crate::lifecycle`]) to stored rooms: read the room,
-//! run the pure transition, write the new status, the app's counts and the webhook events in
-//! one transaction conditioned on the version read; on a lost race, read again and redo.
+//! Applying the lifecycle state machine ([`crate::lifecycle`]) to stored rooms: read the room
+//! (its room item and its live-session item), run the pure transition, and write the result
+//! conditioned on the versions read — a change of the session alone (a heartbeat) to the small
+//! live-session item only; a status change to both items, the app's counts and the webhook
+//! events in one transaction. On a lost race, read again and redo.
 
 use super::dynamo::{build_err, sdk_err};
 use super::item::{n, s, Item};
@@ -215,9 +217,11 @@ pub fn events_of(outcome: &Outcome, now_ms: i64) -> Vec<WebhookEvent> {
 
 impl DynamoStore {
     /// Applies `input` to room `room_id` of `app_id` at `now_ms`: reads it, runs
-    /// [`lifecycle::transition`], and, if anything changed, writes the room, the app's status
-    /// counts and one outbox event per status change in one transaction conditioned on the
-    /// version read (redone from a fresh read when another write won). Entering 101 is refused
+    /// [`lifecycle::transition`], and, if anything changed, writes it: the live-session item
+    /// alone for a change of the session (a heartbeat: one small conditional write), else that
+    /// item, the room item, the app's status counts and one outbox event per status change in
+    /// one transaction, each conditioned on the version read (redone from a fresh read when
+    /// another write won). Entering 101 is refused
     /// with [`StoreError::ConcurrentLives`] when the app already has `max_concurrent_lives`.
     pub async fn apply_lifecycle(
         &self,
