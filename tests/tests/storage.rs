@@ -9,13 +9,19 @@
 //! cargo test -p zhibo-e2e-tests --test storage measure -- --ignored --nocapture
 //! ```
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use sha2::Digest;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 use zhibo_e2e_tests::capacity::{metered_store, Capacity};
 use zhibo_e2e_tests::TestApi;
 use zhibo_shared::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
 use zhibo_shared::http::now;
 use zhibo_shared::keys::time_ordered_id;
 use zhibo_shared::lifecycle::Input;
+use zhibo_shared::lifecycle::{Action, Verdict};
 use zhibo_shared::room::{CreateRoom, Goods, RoomId, MAX_GOODS};
 use zhibo_shared::schema::keys;
 use zhibo_shared::store::{CreateLimits, DynamoStore, IdempotencyKey};
@@ -307,4 +313,100 @@ async fn an_expired_idempotency_key_makes_a_new_room() {
         Some(&b"true"[..])
     );
     assert_eq!(r.json["room_id"].as_u64(), Some(new_id));
+}
+
+/// Holds the first UpdateItem of its client until released (to land a write in between).
+#[derive(Debug, Clone)]
+struct WriteGate {
+    reached: Arc<Mutex<Option<mpsc::Sender<()>>>>,
+    go: Arc<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl Intercept for WriteGate {
+    fn name(&self) -> &'static str {
+        "WriteGate"
+    }
+
+    fn modify_before_signing(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = ctx.request().headers().get("x-amz-target").unwrap_or("");
+        if target.ends_with(".UpdateItem") {
+            if let Some(reached) = self.reached.lock().expect("gate").take() {
+                reached.send(())?;
+                self.go
+                    .lock()
+                    .expect("gate")
+                    .recv_timeout(Duration::from_secs(60))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fencing of a heartbeat's one small write: a pause that lands between the heartbeat's
+/// read and its write makes that write fail its condition; redone, the heartbeat sees the pause
+/// and drops the publisher.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_that_raced_a_pause_drops_the_publisher() {
+    let api = TestApi::start().await;
+    let app = api.app.app_id.clone();
+    let timers = api.state.config.timers;
+    let room = create(&api.state.store, &api, 1).await;
+    let session = time_ordered_id(zhibo_shared::http::now_ms());
+    let t0 = zhibo_shared::http::now_ms();
+    hook(&api.state.store, &api, room, Publish, &session, 0, t0).await;
+
+    let (reached_tx, reached_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel();
+    let gate = WriteGate {
+        reached: Arc::new(Mutex::new(Some(reached_tx))),
+        go: Arc::new(Mutex::new(go_rx)),
+    };
+    let conf = aws_sdk_dynamodb::config::Builder::from(&api.sdk)
+        .endpoint_url(zhibo_e2e_tests::dynamo_endpoint())
+        .interceptor(gate)
+        .build();
+    let gated = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        api.state.config.table.clone(),
+    );
+    let e = api.hook_event(Heartbeat, room, &session, 1);
+    let hb_app = app.clone();
+    let heartbeat = tokio::spawn(async move {
+        gated
+            .apply_lifecycle(&hb_app, room, Input::Hook(&e), &timers, 50, t0 + 10_000)
+            .await
+    });
+    tokio::task::spawn_blocking(move || reached_rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .expect("join")
+        .expect("the heartbeat reached its write");
+    let paused = api
+        .state
+        .store
+        .apply_lifecycle(
+            &app,
+            room,
+            Input::Action(Action::Pause),
+            &timers,
+            50,
+            t0 + 10_000,
+        )
+        .await
+        .expect("pause");
+    assert_eq!(paused.outcome.room.live_status, LiveStatus::Paused);
+    go_tx.send(()).expect("release the heartbeat");
+    let applied = heartbeat.await.expect("join").expect("heartbeat");
+    assert!(
+        matches!(applied.outcome.verdict, Verdict::Deny(_)),
+        "a heartbeat answered {:?} after its room was paused",
+        applied.outcome.verdict
+    );
+    let stored = api.stored_room(room).await;
+    assert_eq!(stored.live_status, LiveStatus::Paused);
+    assert_eq!(stored.lifecycle.session_seq, 1);
 }

@@ -506,8 +506,8 @@ impl DynamoStore {
     }
 
     /// Rooms `ids` of `app_id` in that order (those that exist), with BatchGetItem: each
-    /// room's room item and live-session item. Eventually consistent, like the index queries
-    /// that give the ids.
+    /// room's room item and live-session item. Eventually consistent (half the read units), like
+    /// the index queries that give the ids.
     async fn get_rooms(&self, app_id: &str, ids: &[RoomId]) -> Result<Vec<Room>, Error> {
         let mut found: HashMap<(String, String), Item> = HashMap::new();
         // 100 keys per call: 50 rooms.
@@ -1050,7 +1050,10 @@ impl DynamoStore {
                 None => break,
             }
         }
-        let rooms = self.get_rooms(app_id, &ids).await?;
+        let mut rooms = self.get_rooms(app_id, &ids).await?;
+        // A room read in another status than its index entry (it changed since, or the
+        // eventually consistent read lags) is not listed under that status.
+        rooms.retain(|r| status.is_none_or(|st| r.live_status == st));
         Ok(RoomPage { total, rooms })
     }
 }
