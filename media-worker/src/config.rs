@@ -36,6 +36,9 @@ pub struct HookConfig {
     pub timeout: Duration,
     /// `ZHIBO_HEARTBEAT_S`: heartbeat period of every live session (default 10).
     pub heartbeat: Duration,
+    /// `ZHIBO_HEARTBEAT_OUTAGE_S`: a publisher none of whose heartbeats was answered this long
+    /// is dropped (default 300; 0 never drops).
+    pub heartbeat_outage: Duration,
 }
 
 impl std::fmt::Debug for HookConfig {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for HookConfig {
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("heartbeat", &self.heartbeat)
+            .field("heartbeat_outage", &self.heartbeat_outage)
             .finish()
     }
 }
@@ -139,6 +143,7 @@ impl WorkerConfig {
         let max_connections = num("ZHIBO_MAX_CONNECTIONS", 2000, 1, 1_000_000) as usize;
         let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
         let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
+        let heartbeat_outage = Duration::from_secs(num("ZHIBO_HEARTBEAT_OUTAGE_S", 300, 0, 86_400));
         let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 100, 0, 500));
 
         let publish_auth = match (val("ZHIBO_PUBLISH_AUTH").as_deref(), val("PUSH_KEY")) {
@@ -179,6 +184,7 @@ impl WorkerConfig {
                 secret,
                 timeout: hook_timeout,
                 heartbeat,
+                heartbeat_outage,
             }),
         };
         let sink = match val("ZHIBO_SINK").as_deref() {
