@@ -9,6 +9,7 @@ pub mod item;
 mod lifecycle;
 mod outbox;
 mod replays;
+mod takedown;
 
 pub use dynamo::{CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError};
 pub use lifecycle::{events_of, Applied};
@@ -17,3 +18,4 @@ pub use outbox::{
     WebhookEndpoint, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE,
 };
 pub use replays::{RecordedReplay, ReplayPage};
+pub use takedown::PendingTakedown;
