@@ -152,9 +152,8 @@ async fn run(args: &[String]) -> Result<(), String> {
                 std::time::Duration::from_millis(sweep_ms),
             );
             let delivery_ms = env_ms("ZHIBO_DELIVERY_INTERVAL_MS", 200)?;
-            let deliverer =
-                fn_webhooks::Deliverer::new(state.store.clone(), state.config.webhook_retry)
-                    .map_err(|e| format!("webhook HTTP client: {e}"))?;
+            let deliverer = fn_webhooks::Deliverer::from_config(state.store.clone(), &state.config)
+                .map_err(|e| format!("webhook HTTP client: {e}"))?;
             let _delivery = fn_webhooks::spawn_local_pump(
                 deliverer,
                 std::time::Duration::from_millis(delivery_ms),

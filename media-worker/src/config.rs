@@ -36,6 +36,9 @@ pub struct HookConfig {
     pub timeout: Duration,
     /// `ZHIBO_HEARTBEAT_S`: heartbeat period of every live session (default 10).
     pub heartbeat: Duration,
+    /// `ZHIBO_HEARTBEAT_OUTAGE_S`: a publisher none of whose heartbeats was answered this long
+    /// is dropped (default 300; 0 never drops).
+    pub heartbeat_outage: Duration,
 }
 
 impl std::fmt::Debug for HookConfig {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for HookConfig {
             .field("secret", &"<redacted>")
             .field("timeout", &self.timeout)
             .field("heartbeat", &self.heartbeat)
+            .field("heartbeat_outage", &self.heartbeat_outage)
             .finish()
     }
 }
@@ -167,6 +171,7 @@ impl WorkerConfig {
         let preauth_timeout = Duration::from_secs(num("ZHIBO_PREAUTH_TIMEOUT_S", 5, 1, 60));
         let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
         let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
+        let heartbeat_outage = Duration::from_secs(num("ZHIBO_HEARTBEAT_OUTAGE_S", 300, 0, 86_400));
         let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 100, 0, 500));
         let max_segment_bytes = num("ZHIBO_MAX_SEGMENT_MB", 64, 1, 1024) as usize * 1024 * 1024;
         let max_segments_per_minute = num("ZHIBO_MAX_SEGMENTS_PER_MIN", 240, 1, 60_000) as u32;
@@ -214,6 +219,7 @@ impl WorkerConfig {
                 secret,
                 timeout: hook_timeout,
                 heartbeat,
+                heartbeat_outage,
             }),
         };
         let sink = match val("ZHIBO_SINK").as_deref() {

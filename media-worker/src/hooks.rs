@@ -2,7 +2,7 @@
 //! hook secret. `publish` is awaited and decides; `heartbeat` answers may drop a publisher;
 //! `unpublish` is retried in the background until delivered (or given up after a day).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,39 @@ pub enum HookError {
         /// The start of the body.
         body: String,
     },
+}
+
+/// Whether a live session's heartbeats still reach the room service. Heartbeats fail open (a
+/// failed one is not retried and the publisher goes on), but not forever: when none was
+/// answered for the outage limit (`ZHIBO_HEARTBEAT_OUTAGE_S`), the publisher is dropped, so a
+/// ban, pause or end decided during a hooks outage still reaches it. Any answer counts,
+/// `allow: false` included (that one drops the publisher itself).
+#[derive(Debug)]
+pub struct HeartbeatWatch {
+    last_answer_ms: AtomicI64,
+    limit_ms: i64,
+}
+
+impl HeartbeatWatch {
+    /// Starts watching at `now_ms` (the publish hook just answered); `limit` zero never drops.
+    pub fn new(now_ms: i64, limit: Duration) -> Arc<HeartbeatWatch> {
+        Arc::new(HeartbeatWatch {
+            last_answer_ms: AtomicI64::new(now_ms),
+            limit_ms: i64::try_from(limit.as_millis()).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// The room service answered a heartbeat at `now_ms`.
+    pub fn answered(&self, now_ms: i64) {
+        self.last_answer_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// How long no heartbeat was answered, if that is the outage limit or more.
+    pub fn outage(&self, now_ms: i64) -> Option<Duration> {
+        let silent = now_ms.saturating_sub(self.last_answer_ms.load(Ordering::Relaxed));
+        (self.limit_ms > 0 && silent >= self.limit_ms)
+            .then(|| Duration::from_millis(silent.max(0) as u64))
+    }
 }
 
 /// Signs and sends hooks.
@@ -124,6 +157,11 @@ impl HookClient {
     /// Heartbeat period.
     pub fn heartbeat_every(&self) -> Duration {
         self.config.heartbeat
+    }
+
+    /// A watch over a new live session's heartbeats, with the configured outage limit.
+    pub fn heartbeat_watch(&self) -> Arc<HeartbeatWatch> {
+        HeartbeatWatch::new(now_ms(), self.config.heartbeat_outage)
     }
 
     /// Failed attempts so far (for metrics).
@@ -232,6 +270,20 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unanswered_outage_drops_the_publisher() {
+        let w = HeartbeatWatch::new(1_000, Duration::from_secs(300));
+        assert_eq!(w.outage(1_000 + 299_999), None);
+        w.answered(200_000);
+        assert_eq!(w.outage(200_000 + 299_999), None);
+        assert_eq!(w.outage(200_000 + 300_000), Some(Duration::from_secs(300)));
+        // A late answer from an older heartbeat does not move the clock back.
+        w.answered(100_000);
+        assert_eq!(w.outage(500_000), Some(Duration::from_secs(300)));
+        let off = HeartbeatWatch::new(0, Duration::ZERO);
+        assert_eq!(off.outage(i64::MAX), None);
+    }
 
     #[test]
     fn sessions_number_their_events() {

@@ -41,10 +41,12 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("WEBHOOK_RETRY_BASE_MS", VarUse::Optional),
     ("WEBHOOK_RETRY_CAP_MS", VarUse::Optional),
     ("WEBHOOK_RETRY_WINDOW_S", VarUse::Optional),
+    ("CDN_DISTRIBUTION_ID", VarUse::Optional),
     ("ZHIBO_DYNAMO_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_S3_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
     ("WEBHOOK_ALLOW_HTTP", VarUse::LocalOnly),
+    ("ZHIBO_CLOUDFRONT_ENDPOINT", VarUse::LocalOnly),
 ];
 
 /// Everything a function reads from its environment.
@@ -99,6 +101,11 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// `ZHIBO_EVENTBRIDGE_ENDPOINT`: EventBridge endpoint override (tests); unset on AWS.
     pub eventbridge_endpoint: Option<String>,
+    /// `CDN_DISTRIBUTION_ID`: the CloudFront distribution in front of the media bucket, whose
+    /// cached copies a takedown invalidates ([`crate::takedown`]); unset, none is (local).
+    pub cdn_distribution_id: Option<String>,
+    /// `ZHIBO_CLOUDFRONT_ENDPOINT`: CloudFront API endpoint override (tests); unset on AWS.
+    pub cloudfront_endpoint: Option<String>,
 }
 
 impl Config {
@@ -216,6 +223,16 @@ impl Config {
         let replay_ttl_days = num(&mut problems, "REPLAY_TTL_DAYS", 365, 1, 3650);
         let eventbridge_endpoint = url(&mut problems, "ZHIBO_EVENTBRIDGE_ENDPOINT");
         let event_bus = non_empty("EVENT_BUS_NAME");
+        let cdn_distribution_id = non_empty("CDN_DISTRIBUTION_ID").map(|v| v.trim().to_string());
+        if let Some(id) = &cdn_distribution_id {
+            if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                problems.push(format!(
+                    "CDN_DISTRIBUTION_ID={id:?} is invalid: expected a CloudFront distribution id \
+                     (letters and digits, e.g. E2QWRUHEXAMPLE)"
+                ));
+            }
+        }
+        let cloudfront_endpoint = url(&mut problems, "ZHIBO_CLOUDFRONT_ENDPOINT");
         let playback = match non_empty("PLAYBACK_MODE").as_deref() {
             None | Some("public") => {
                 let base_url =
@@ -275,6 +292,8 @@ impl Config {
             replay_ttl_days,
             event_bus,
             eventbridge_endpoint,
+            cdn_distribution_id,
+            cloudfront_endpoint,
         })
     }
 }

@@ -28,6 +28,9 @@ pub enum Error {
     /// Configuration is missing or invalid (every problem, one per line).
     #[error("invalid configuration:\n{0}")]
     Config(String),
+    /// A media bucket or CDN call failed (takedown).
+    #[error("media {0}")]
+    Media(String),
 }
 
 /// Crate-wide result type.

@@ -23,6 +23,8 @@ pub struct ApiState {
     pub store: DynamoStore,
     /// Configuration parsed at start-up.
     pub config: Arc<Config>,
+    /// Removes banned and `close_replay` media from the bucket and the CDN.
+    pub takedown: crate::takedown::MediaTakedown,
 }
 
 impl ApiState {
@@ -31,6 +33,7 @@ impl ApiState {
         let client = crate::aws::dynamo_client(sdk, &config);
         ApiState {
             store: DynamoStore::new(client, config.table.clone()),
+            takedown: crate::takedown::MediaTakedown::from_config(&config, sdk),
             config: Arc::new(config),
         }
     }

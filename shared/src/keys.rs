@@ -55,6 +55,25 @@ pub fn replay_summary(app_id: &str, room_id: RoomId, replay_id: &str) -> String 
     format!("replays/{app_id}/{room_id}/{replay_id}.json")
 }
 
+/// `live/{app_id}/{room_id}/`: everything live of one room (its playlist and every session's
+/// segments). The trailing slash keeps room 7 apart from room 70.
+pub fn live_room_prefix(app_id: &str, room_id: RoomId) -> String {
+    format!("live/{app_id}/{room_id}/")
+}
+
+/// `replays/{app_id}/{room_id}/`: every replay playlist and summary of one room.
+pub fn replays_room_prefix(app_id: &str, room_id: RoomId) -> String {
+    format!("replays/{app_id}/{room_id}/")
+}
+
+/// Whether `key` is media of room `room_id` of app `app_id`: a segment or playlist under
+/// [`live_room_prefix`]. Playlists of a room may name only these (a URI reaching another room
+/// or app is refused by the replay indexer and signed playback).
+pub fn is_room_media(app_id: &str, room_id: RoomId, key: &str) -> bool {
+    key.strip_prefix(&live_room_prefix(app_id, room_id))
+        .is_some_and(|rest| !rest.is_empty() && !rest.split('/').any(|p| p.is_empty() || p == ".."))
+}
+
 /// Splits `replays/{app_id}/{room_id}/{replay_id}.m3u8` back into its parts (the replay
 /// indexer's S3 keys); `None` for any other key.
 pub fn parse_replay_playlist(key: &str) -> Option<(&str, RoomId, &str)> {
@@ -137,6 +156,31 @@ mod tests {
         ] {
             assert_eq!(parse_replay_playlist(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn room_media_is_confined_to_the_room() {
+        assert_eq!(live_room_prefix("demo", 7), "live/demo/7/");
+        assert_eq!(replays_room_prefix("demo", 7), "replays/demo/7/");
+        assert!(is_room_media("demo", 7, "live/demo/7/s1/3.ts"));
+        assert!(is_room_media("demo", 7, "live/demo/7/index.m3u8"));
+        for other in [
+            "live/demo/70/s1/3.ts",
+            "live/other/7/s1/3.ts",
+            "replays/demo/7/r1.m3u8",
+            "live/demo/7/",
+            "live/demo/7//x.ts",
+            "live/demo/7/../8/s/0.ts",
+            "takedown/live/demo/7/s1/3.ts",
+        ] {
+            assert!(!is_room_media("demo", 7, other), "{other}");
+        }
+        // The URIs the worker writes resolve inside the room.
+        let uri = replay_segment_uri("demo", 7, "s1", 3);
+        let key = resolve_uri(&replay_playlist("demo", 7, "r1"), &uri).unwrap();
+        assert!(is_room_media("demo", 7, &key));
+        let key = resolve_uri(&live_playlist("demo", 7), &live_segment_uri("s1", 3)).unwrap();
+        assert!(is_room_media("demo", 7, &key));
     }
 
     #[test]

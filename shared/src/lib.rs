@@ -10,13 +10,16 @@
 //!   single DynamoDB table and the only place that builds its keys), [`keys`] (the media bucket's
 //!   object layout), [`hooks`] (the worker → functions hook contract), [`replay`] (replay summaries and records), [`playback`] (public or signed playback URLs), [`config`] (environment,
 //!   every problem reported at once) and [`error`] (the JSON error body of the API).
-//! - **Adapters**: [`store`] (DynamoDB) and [`aws`] (SDK clients with local endpoint overrides).
+//! - **Adapters**: [`store`] (DynamoDB), [`aws`] (SDK clients with local endpoint overrides),
+//!   [`takedown`] (removing banned and `close_replay` media) and [`cdn`] (its CloudFront
+//!   invalidations).
 //! - **HTTP shell**: [`http`] (the state every router shares, the signed-request extractor,
 //!   JSON parsing that names the bad field, the 64 KiB body limit).
 #![warn(missing_docs)]
 
 pub mod app;
 pub mod aws;
+pub mod cdn;
 pub mod config;
 pub mod error;
 pub mod hooks;
@@ -31,6 +34,7 @@ pub mod room;
 pub mod schema;
 pub mod signing;
 pub mod store;
+pub mod takedown;
 pub mod webhook;
 
 pub use config::Config;

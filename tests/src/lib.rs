@@ -330,7 +330,7 @@ impl TestApi {
     /// Runs the webhook delivery every `every` in the background, as `zhibo serve` does.
     pub fn spawn_delivery(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let deliverer =
-            fn_webhooks::Deliverer::new(self.state.store.clone(), self.state.config.webhook_retry)
+            fn_webhooks::Deliverer::from_config(self.state.store.clone(), &self.state.config)
                 .expect("webhook HTTP client");
         fn_webhooks::spawn_local_pump(deliverer, every)
     }

@@ -817,7 +817,8 @@ async fn sweeper_runs_on_its_schedule_fixture() {
     let report = fn_sweeper::sweep(&api.state, at).await.unwrap();
     assert_eq!(
         serde_json::to_value(&report).unwrap(),
-        json!({"due": 1, "changed": 1, "rearmed": 0, "failed": 0})
+        json!({"due": 1, "changed": 1, "rearmed": 0, "failed": 0,
+               "takedowns": 0, "taken_down": 0, "takedowns_confirmed": 0, "takedowns_failed": 0})
     );
     assert_eq!(
         api.stored_room(room).await.live_status,
@@ -979,6 +980,19 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
         (*api.state.config).clone(),
         &api.sdk,
     )));
+    // The fixtures play room 1 of app `demo`: /play serves rooms that exist (and are not
+    // banned), so the table gets that room.
+    let demo = zhibo_shared::app::App::generate("demo", now()).expect("app demo");
+    assert!(api.state.store.put_app(&demo).await.expect("put app"));
+    let body: zhibo_shared::room::CreateRoom =
+        serde_json::from_str(&api.room_body("fixture room", 60)).expect("room body");
+    let created = api
+        .state
+        .store
+        .create_room("demo", body, None, &api.state.create_limits(), now())
+        .await
+        .expect("create demo room");
+    assert_eq!(created.room.room_id, 1, "the fixtures name room 1");
 
     // Nothing published yet: 404 with the reason (and CORS, so a web player can show it).
     let (status, headers, body) =

@@ -668,3 +668,70 @@ fn the_workers_see_client_addresses_through_the_load_balancer() {
         "{IpProtocol: tcp, FromPort: 1935, ToPort: 1935, SourceSecurityGroupId: !Ref WorkerLoadBalancerSecurityGroup"
     ));
 }
+
+/// Security review L10: handler errors answer 500 from a successful invocation, so the Lambda
+/// `Errors` alarms never see them; every HTTP API alarms on its own 5xx count.
+#[test]
+fn every_http_api_has_a_5xx_alarm() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let alarms = resources_of_type(&resources, "AWS::CloudWatch::Alarm");
+    let apis = resources_of_type(&resources, "AWS::Serverless::HttpApi");
+    assert!(!apis.is_empty());
+    for (api, _) in apis {
+        let dimension = format!("{{Name: ApiId, Value: !Ref {api}}}");
+        let (name, block) = alarms
+            .iter()
+            .find(|(_, b)| {
+                b.contains("Namespace: AWS/ApiGateway\n")
+                    && b.contains("MetricName: 5xx\n")
+                    && b.contains(&dimension)
+            })
+            .unwrap_or_else(|| panic!("{api} has no 5xx alarm"));
+        for line in [
+            "AlarmDescription:",
+            "Statistic: Sum\n",
+            "Threshold: 0\n",
+            "ComparisonOperator: GreaterThanThreshold\n",
+            "AlarmActions: [!Ref AlarmTopic]",
+        ] {
+            assert!(block.contains(line), "{name} lacks `{}`", line.trim());
+        }
+    }
+}
+
+/// Takedown (API.md "Takedown"): the functions that take media down may delete under live/
+/// and replays/ only, and invalidate the distribution they are told about.
+#[test]
+fn takedown_functions_may_delete_room_media_and_invalidate_the_cdn() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    for function in ["RoomsFunction", "SweeperFunction", "ReplayIndexerFunction"] {
+        let (_, block) = resources
+            .iter()
+            .find(|(n, _)| n == function)
+            .unwrap_or_else(|| panic!("{function} missing"));
+        for needle in [
+            "Action: s3:DeleteObject\n",
+            "s3:::${Bucket}/live/*\"",
+            "s3:::${Bucket}/replays/*\"",
+            "Action: s3:ListBucket\n",
+            "s3:prefix: [\"live/*\", \"replays/*\"]",
+            "Action: cloudfront:CreateInvalidation\n",
+            "distribution/${MediaDistribution}\"",
+            "CDN_DISTRIBUTION_ID: !If [PublicPlayback, !Ref MediaDistribution, !Ref AWS::NoValue]",
+        ] {
+            assert!(block.contains(needle), "{function} lacks {needle:?}");
+        }
+    }
+    let play = &resources
+        .iter()
+        .find(|(n, _)| n == "PlayFunction")
+        .unwrap()
+        .1;
+    assert!(
+        play.contains("DynamoDBReadPolicy:"),
+        "play reads the room's status"
+    );
+    assert!(!play.contains("s3:DeleteObject"));
+}

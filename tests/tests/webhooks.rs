@@ -193,7 +193,7 @@ async fn start(extra: &[(&str, &str)]) -> (TestApi, TestApi) {
 }
 
 fn deliverer(api: &TestApi) -> Deliverer {
-    Deliverer::new(api.state.store.clone(), api.state.config.webhook_retry).expect("deliverer")
+    Deliverer::from_config(api.state.store.clone(), &api.state.config).expect("deliverer")
 }
 
 fn events(app_id: &str, room_id: RoomId, seqs: std::ops::RangeInclusive<u64>) -> Vec<WebhookEvent> {
@@ -504,7 +504,7 @@ async fn dead_letters_after_the_window_then_redeliver_with_same_id_and_seq() {
             d["last_error"]
                 .as_str()
                 .unwrap()
-                .starts_with("connect error"),
+                .starts_with("connection failed"),
             "{d}"
         );
         assert!(d["next_attempt_at"].is_null(), "{d}");

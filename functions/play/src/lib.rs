@@ -8,7 +8,8 @@
 //! [`router`] with the others. Layers: the signature check and
 //! [`zhibo_shared::playback::rewrite_playlist`] are pure; this crate adds the S3 reads, the
 //! presigner and the HTTP answers (CORS on every answer, errors included, so a web player can
-//! show why it was refused).
+//! show why it was refused). A valid URL of a banned room, a deleted room or a `close_replay`
+//! room's replay is refused ([`status`], API.md "Takedown").
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -36,20 +37,30 @@ pub const CACHE_SIGNED_LIVE: &str = "private, max-age=1";
 /// `Cache-Control` of a signed replay playlist.
 pub const CACHE_SIGNED_REPLAY: &str = "private, max-age=60";
 
-/// What the playback routes need: configuration (the play key) and the media bucket.
+pub mod status;
+
+/// What the playback routes need: configuration (the play key), the media bucket and the
+/// rooms' status ([`status::RoomGate`]).
 #[derive(Debug, Clone)]
 pub struct PlayState {
     config: Arc<Config>,
     s3: aws_sdk_s3::Client,
+    rooms: status::RoomGate,
 }
 
 impl PlayState {
-    /// From configuration; `ZHIBO_S3_ENDPOINT` points the S3 client at SeaweedFS.
+    /// From configuration; `ZHIBO_S3_ENDPOINT` points the S3 client at SeaweedFS and
+    /// `ZHIBO_DYNAMO_ENDPOINT` the table at DynamoDB Local.
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> PlayState {
         let s3 = zhibo_shared::aws::s3_client(sdk, config.s3_endpoint.as_deref());
+        let store = zhibo_shared::store::DynamoStore::new(
+            zhibo_shared::aws::dynamo_client(sdk, &config),
+            config.table.clone(),
+        );
         PlayState {
             config: Arc::new(config),
             s3,
+            rooms: status::RoomGate::new(store),
         }
     }
 }
@@ -172,6 +183,11 @@ async fn serve(
         now,
     )
     .map_err(|e| ApiError::unauthorized(format!("playback URL refused: {e}")))?;
+    // A valid URL of a banned room (or of a close_replay room's replay) is refused.
+    let facts = st.rooms.facts(app_id, room_id).await?;
+    if let Some(refused) = status::refusal(room_id, facts, matches!(target, Target::Replay(_))) {
+        return Err(refused);
+    }
     let (key, url_ttl, cache) = match &target {
         Target::Live => (
             keys::live_playlist(app_id, room_id),
@@ -190,6 +206,15 @@ async fn serve(
             .map_err(|e| ApiError::internal(&e))?;
     // Presigning is local work (no request is sent): sign each key, then substitute.
     let segment_keys = playlist_keys(&text, &key);
+    // A playlist names only its own room's media (L11): anything else is not signed.
+    if let Some(outside) = segment_keys
+        .iter()
+        .find(|k| !keys::is_room_media(app_id, room_id, k))
+    {
+        return Err(ApiError::internal(&format!(
+            "{key} names {outside}, outside room {room_id}'s media: not signed"
+        )));
+    }
     let mut urls = Vec::with_capacity(segment_keys.len());
     for k in &segment_keys {
         let req = st

@@ -27,7 +27,9 @@ use zhibo_shared::playback::Playback;
 use zhibo_shared::replay::{is_valid_replay_id, metadata, Replay};
 use zhibo_shared::room::RoomId;
 use zhibo_shared::store::{DynamoStore, RecordedReplay, StoreError};
+use zhibo_shared::takedown::{MediaTakedown, Scope};
 use zhibo_shared::webhook::{EventType, WebhookEvent};
+use zhibo_shared::LiveStatus;
 use zhibo_shared::{keys, Config};
 
 /// Largest replay playlist read.
@@ -36,6 +38,8 @@ pub const MAX_PLAYLIST_BYTES: u64 = zhibo_shared::replay::MAX_PLAYLIST_BYTES;
 pub const EVENT_SOURCE: &str = "zhibo";
 /// EventBridge `DetailType` of a replay being ready (the `detail` is the webhook event body).
 pub const DETAIL_TYPE_REPLAY_READY: &str = "replay.ready";
+/// Time budget of a takedown the indexer runs (the sweeper finishes what remains).
+const TAKEDOWN_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 /// Segment keys listed per request when a playlist carries no size metadata.
 const LIST_PAGE: i32 = 1000;
 
@@ -74,14 +78,20 @@ pub enum Rejected {
     /// The room was deleted: there is nothing to attach the replay to.
     #[error("room {0} does not exist")]
     RoomMissing(RoomId),
-    /// The room has `close_replay` set (its objects expire with the bucket's lifecycle rule).
-    #[error("room {0} has close_replay set: its replays are not offered")]
+    /// The room has `close_replay` set: the replay was removed from the bucket.
+    #[error("room {0} has close_replay set: its replays are not offered (removed)")]
     ReplayClosed(RoomId),
+    /// The room is banned: its media was removed from the bucket.
+    #[error("room {0} is banned (104): its media is taken down (removed)")]
+    RoomBanned(RoomId),
 }
 
 /// Checks a replay playlist and sums it up. `key` is its bucket key (segment URIs are
-/// resolved against it).
+/// resolved against it); every segment must be media of the key's own room
+/// ([`keys::is_room_media`]): a playlist cannot name another room's or app's objects.
 pub fn inspect_playlist(key: &str, body: &[u8]) -> Result<PlaylistFacts, Rejected> {
+    let (app_id, room_id, _) =
+        keys::parse_replay_playlist(key).ok_or_else(|| Rejected::NotAReplayKey(key.to_string()))?;
     let text = std::str::from_utf8(body)
         .map_err(|e| Rejected::Malformed(format!("not UTF-8 text ({e})")))?;
     let playlist = parse_media_playlist(text).map_err(|e| Rejected::Malformed(e.to_string()))?;
@@ -102,12 +112,20 @@ pub fn inspect_playlist(key: &str, body: &[u8]) -> Result<PlaylistFacts, Rejecte
         .segments
         .iter()
         .map(|s| {
-            keys::resolve_uri(key, &s.uri).ok_or_else(|| {
+            let k = keys::resolve_uri(key, &s.uri).ok_or_else(|| {
                 Rejected::Malformed(format!(
                     "segment URI {:?} does not name an object of this bucket",
                     s.uri
                 ))
-            })
+            })?;
+            if !keys::is_room_media(app_id, room_id, &k) {
+                return Err(Rejected::Malformed(format!(
+                    "segment URI {:?} names {k:?}, outside this room's media ({})",
+                    s.uri,
+                    keys::live_room_prefix(app_id, room_id)
+                )));
+            }
+            Ok(k)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let duration_ms: u64 = playlist
@@ -303,6 +321,7 @@ pub struct Indexer {
     s3: aws_sdk_s3::Client,
     events: Option<EventBus>,
     config: Arc<Config>,
+    takedown: MediaTakedown,
 }
 
 impl Indexer {
@@ -313,12 +332,62 @@ impl Indexer {
         events: Option<EventBus>,
         config: Arc<Config>,
     ) -> Indexer {
+        let takedown = MediaTakedown::new(s3.clone(), &config.media_bucket, None);
         Indexer {
             store,
             s3,
             events,
             config,
+            takedown,
         }
+    }
+
+    /// Invalidates `cdn` when the indexer removes replays (the deployed indexer; tests have no
+    /// CDN).
+    pub fn with_cdn(mut self, cdn: Option<zhibo_shared::cdn::Invalidator>) -> Indexer {
+        self.takedown = MediaTakedown::new(self.s3.clone(), &self.config.media_bucket, cdn);
+        self
+    }
+
+    /// Refuses a replay of a banned or `close_replay` room, and takes the room's media (or
+    /// replays) down: the replay a worker writes after a ban or with `close_replay` is never
+    /// served.
+    async fn refuse_taken_down(&self, app_id: &str, room_id: RoomId) -> Result<(), IndexError> {
+        let room = self
+            .store
+            .get_room(app_id, room_id)
+            .await
+            .map_err(|e| IndexError::Failed(e.to_string()))?;
+        let (scope, rejected) = match room {
+            Some(r) if r.live_status == LiveStatus::Banned => {
+                (Scope::Room, Rejected::RoomBanned(room_id))
+            }
+            Some(r) if r.close_replay => (Scope::Replays, Rejected::ReplayClosed(room_id)),
+            _ => return Ok(()),
+        };
+        self.take_down(app_id, room_id, scope).await?;
+        Err(rejected.into())
+    }
+
+    async fn take_down(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        scope: Scope,
+    ) -> Result<(), IndexError> {
+        self.takedown
+            .request(
+                &self.store,
+                &self.config.timers,
+                app_id,
+                room_id,
+                scope,
+                zhibo_shared::http::now_ms(),
+                TAKEDOWN_BUDGET,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| IndexError::Failed(format!("taking the media down: {e}")))
     }
 
     /// Built from configuration: DynamoDB, S3 and EventBridge clients with their local
@@ -333,7 +402,10 @@ impl Indexer {
         if events.is_none() {
             tracing::info!("EVENT_BUS_NAME is not set: replay.ready goes to webhooks only");
         }
-        Indexer::new(store, s3, events, Arc::new(config))
+        let cdn = config.cdn_distribution_id.as_ref().map(|id| {
+            zhibo_shared::cdn::Invalidator::new(sdk, id, config.cloudfront_endpoint.as_deref())
+        });
+        Indexer::new(store, s3, events, Arc::new(config)).with_cdn(cdn)
     }
 
     /// Handles every record of `event` (records are independent: one failing does not stop
@@ -411,6 +483,7 @@ impl Indexer {
         let (app_id, room_id, replay_id) = keys::parse_replay_playlist(key)
             .filter(|(_, _, id)| is_valid_replay_id(id))
             .ok_or_else(|| Rejected::NotAReplayKey(key.to_string()))?;
+        self.refuse_taken_down(app_id, room_id).await?;
         let (body, meta) = self.read_playlist(bucket, key).await?;
         let facts = inspect_playlist(key, &body)?;
         let size_bytes = match meta
@@ -459,7 +532,11 @@ impl Indexer {
         let resource = format!("arn:aws:s3:::{bucket}/{key}");
         match recorded {
             RecordedReplay::RoomMissing => Err(Rejected::RoomMissing(room_id).into()),
-            RecordedReplay::ReplayClosed => Err(Rejected::ReplayClosed(room_id).into()),
+            RecordedReplay::ReplayClosed => {
+                // close_replay was set since the check above.
+                self.take_down(app_id, room_id, Scope::Replays).await?;
+                Err(Rejected::ReplayClosed(room_id).into())
+            }
             RecordedReplay::Recorded(event) => {
                 self.publish(&replay, &event, &resource).await?;
                 Ok(RecordOutcome::Indexed {

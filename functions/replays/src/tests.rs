@@ -74,6 +74,23 @@ fn incomplete_or_malformed_playlists_are_rejected_with_the_reason() {
             playlist(&[("../../../../../etc/x.ts", 2.0, false)], true).into_bytes(),
             "does not name an object",
         ),
+        // L11: a playlist names only its own room's media.
+        (
+            playlist(&[("../../../live/other/7/s1/0.ts", 2.0, false)], true).into_bytes(),
+            "outside this room",
+        ),
+        (
+            playlist(&[("../../../live/demo/70/s1/0.ts", 2.0, false)], true).into_bytes(),
+            "outside this room",
+        ),
+        (
+            playlist(&[("../../../replays/demo/8/r.m3u8", 2.0, false)], true).into_bytes(),
+            "outside this room",
+        ),
+        (
+            playlist(&[("seg/0.ts", 2.0, false)], true).into_bytes(),
+            "outside this room",
+        ),
         (
             ok.replace("#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-PLAYLIST-TYPE:EVENT")
                 .into_bytes(),

@@ -266,7 +266,19 @@ async fn patch_room(
             .replace_room(&room, &new, &st.create_limits())
             .await
         {
-            Ok(saved) => return Ok(json_response(StatusCode::OK, &saved)),
+            Ok(saved) => {
+                // close_replay set: the room's replays stop being served (API.md "Takedown").
+                if saved.close_replay && !room.close_replay {
+                    take_down(
+                        &st,
+                        &saved.app_id,
+                        saved.room_id,
+                        zhibo_shared::takedown::Scope::Replays,
+                    )
+                    .await;
+                }
+                return Ok(json_response(StatusCode::OK, &saved));
+            }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -438,12 +450,52 @@ struct ActionResult {
     previous_status: LiveStatus,
     changed: bool,
     updated_at: i64,
+    /// After `ban`: `"complete"` when the room's media is already gone from the bucket (and
+    /// CDN), `"pending"` when the sweeper finishes it (API.md "Takedown").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    media_takedown: Option<&'static str>,
+}
+
+/// Takes a banned room's media down (or a `close_replay` room's replays): recorded for the
+/// sweeper to repeat, and run once now within [`zhibo_shared::takedown::ANSWER_BUDGET`]. A
+/// failure is logged and left to the sweeper: the status change already stands.
+async fn take_down(
+    st: &ApiState,
+    app_id: &str,
+    room_id: u64,
+    scope: zhibo_shared::takedown::Scope,
+) -> &'static str {
+    match st
+        .takedown
+        .request(
+            &st.store,
+            &st.config.timers,
+            app_id,
+            room_id,
+            scope,
+            zhibo_shared::http::now_ms(),
+            zhibo_shared::takedown::ANSWER_BUDGET,
+        )
+        .await
+    {
+        Ok(r) if r.complete => "complete",
+        Ok(_) => "pending",
+        Err(e) => {
+            tracing::error!(
+                app_id,
+                room_id,
+                "takedown failed; the sweeper retries it: {e}"
+            );
+            "pending"
+        }
+    }
 }
 
 /// `POST /v1/rooms/{room_id}/actions` `{"action": "pause"|"resume"|"ban"|"end"}` → 200 with the
 /// new status (an action already in effect changes nothing and says so); 409 when the room's
 /// status does not allow it. `pause`, `ban` and `end` drop the publisher at its worker's next
-/// heartbeat (the hook answers `allow: false`), and refuse republishing.
+/// heartbeat (the hook answers `allow: false`), and refuse republishing. `ban` also takes the
+/// room's media down ([`zhibo_shared::takedown`]).
 async fn room_action(
     State(st): State<ApiState>,
     Path(room_id): Path<String>,
@@ -470,6 +522,19 @@ async fn room_action(
     if let Verdict::Deny(reason) = &applied.outcome.verdict {
         return Err(ApiError::conflict(reason.clone()));
     }
+    // A repeated ban runs the takedown again (idempotent): a retry after a failed one helps.
+    let media_takedown = match (body.action, room.live_status) {
+        (Action::Ban, LiveStatus::Banned) => Some(
+            take_down(
+                &st,
+                &req.app.app_id,
+                room_id,
+                zhibo_shared::takedown::Scope::Room,
+            )
+            .await,
+        ),
+        _ => None,
+    };
     Ok(json_response(
         StatusCode::OK,
         &ActionResult {
@@ -479,6 +544,7 @@ async fn room_action(
             previous_status: applied.before.live_status,
             changed: room.live_status != applied.before.live_status,
             updated_at: room.updated_at,
+            media_takedown,
         },
     ))
 }

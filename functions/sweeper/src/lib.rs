@@ -6,6 +6,10 @@
 //! `TIMER#{shard}`), so a sweep reads only the rooms that are due (Queries, never a Scan) and
 //! applies [`Input::Tick`] to each through the same conditional write as the hooks. On AWS an
 //! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs [`spawn_local_sweeper`].
+//!
+//! Each sweep also repeats the pending takedowns ([`zhibo_shared::takedown`]): a banned room's
+//! media (or a `close_replay` room's replays) is removed again until a run finds nothing left
+//! after the room's quiet time, so what a worker writes after the ban is taken down too.
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
@@ -33,6 +37,63 @@ pub struct SweepReport {
     pub rearmed: usize,
     /// Rooms that failed (logged; retried by the next sweep).
     pub failed: usize,
+    /// Pending takedowns run.
+    pub takedowns: usize,
+    /// Objects they removed.
+    pub taken_down: u64,
+    /// Takedowns confirmed (nothing left, room quiet) and no longer repeated.
+    pub takedowns_confirmed: usize,
+    /// Takedowns that failed (logged; retried by the next sweep).
+    pub takedowns_failed: usize,
+}
+
+/// Pending takedowns run per sweep.
+const TAKEDOWNS_PER_SWEEP: i32 = 100;
+/// Time budget of one takedown run in a sweep.
+const TAKEDOWN_BUDGET: Duration = Duration::from_secs(20);
+
+/// Runs every pending takedown once; confirms those that found nothing after their quiet time.
+async fn sweep_takedowns(
+    state: &ApiState,
+    now_ms: i64,
+    report: &mut SweepReport,
+) -> Result<(), zhibo_shared::Error> {
+    let pending = state.store.pending_takedowns(TAKEDOWNS_PER_SWEEP).await?;
+    let results: Vec<_> = stream::iter(pending)
+        .map(|t| async move {
+            let quiet = now_ms >= t.quiet_after_ms;
+            // The confirming run invalidates the CDN once more (a failed invalidation of an
+            // earlier run is not lost).
+            let r = state
+                .takedown
+                .run(&state.store, &t, TAKEDOWN_BUDGET, quiet)
+                .await;
+            let confirmed = match &r {
+                Ok(removed) if quiet && removed.complete && removed.objects == 0 => {
+                    state.store.confirm_takedown(&t).await
+                }
+                Ok(_) => Ok(false),
+                Err(_) => Ok(false),
+            };
+            (t, r, confirmed)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    for (t, r, confirmed) in results {
+        report.takedowns += 1;
+        match (r, confirmed) {
+            (Ok(removed), Ok(c)) => {
+                report.taken_down += removed.objects;
+                report.takedowns_confirmed += usize::from(c);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(app = %t.app_id, room = t.room_id, "takedown failed: {e}");
+                report.takedowns_failed += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Applies the timers of every room due at `now_ms`.
@@ -74,7 +135,8 @@ pub async fn sweep(state: &ApiState, now_ms: i64) -> Result<SweepReport, zhibo_s
             }
         }
     }
-    if report.due > 0 {
+    sweep_takedowns(state, now_ms, &mut report).await?;
+    if report.due > 0 || report.taken_down > 0 || report.takedowns_failed > 0 {
         tracing::info!(?report, "sweep");
     }
     Ok(report)

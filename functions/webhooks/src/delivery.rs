@@ -33,8 +33,6 @@ pub const ROOMS_PER_SHARD: i32 = 200;
 const MAX_ROUNDS: usize = 4;
 /// Outbox reads in one leased drain (deliveries plus the reads that find nothing due).
 const MAX_STEPS: usize = 2 * MAX_DELIVERIES_PER_DRAIN + 8;
-/// Longest `last_error` kept.
-const MAX_ERROR_CHARS: usize = 300;
 
 /// The `User-Agent` of every delivery.
 pub const USER_AGENT: &str = concat!("zhibo-webhooks/", env!("CARGO_PKG_VERSION"));
@@ -155,33 +153,83 @@ pub fn outbox_room_of(pk: &str, sk: &str) -> Option<(String, RoomId)> {
     Some((app.to_string(), room))
 }
 
-fn truncate(mut s: String) -> String {
-    if let Some((i, _)) = s.char_indices().nth(MAX_ERROR_CHARS) {
-        s.truncate(i);
-        s.push('…');
-    }
-    s
-}
-
-/// A reqwest error with its causes, without the URL (it may carry the customer's tokens).
+/// A delivery error as the customer sees it in `last_error`: a coarse class, never the HTTP
+/// client's cause chain (which told apart refused, filtered and open ports of any host).
 fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        return format!("timeout: no response within {ATTEMPT_TIMEOUT_MS} ms");
-    }
-    let kind = if e.is_connect() {
-        "connect error"
-    } else {
-        "request error"
-    };
-    let e = e.without_url();
-    let mut text = format!("{kind}: {e}");
     let mut source = std::error::Error::source(&e);
+    let mut tls = false;
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        if s.downcast_ref::<NotPublic>().is_some() || s.to_string() == NotPublic::MESSAGE {
+            return NotPublic::MESSAGE.to_string();
+        }
+        // rustls failures reach reqwest as io::Error InvalidData (tokio-rustls).
+        tls |= s
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData);
         source = s.source();
     }
-    truncate(text)
+    if e.is_timeout() {
+        format!("timed out: no answer within {ATTEMPT_TIMEOUT_MS} ms")
+    } else if tls {
+        "TLS error: the endpoint's certificate or TLS handshake was refused".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    }
+}
+
+/// Which addresses deliveries may connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destinations {
+    /// Public addresses only (deployed): every address a name resolves to is checked with
+    /// [`crate::is_internal`] and the connection goes to the checked addresses.
+    PublicOnly,
+    /// Any address (`WEBHOOK_ALLOW_HTTP=1`: local development and tests, whose receivers
+    /// listen on loopback).
+    Any,
+}
+
+/// Why a destination was refused (found in the error chain by [`describe`]).
+#[derive(Debug)]
+struct NotPublic;
+
+impl NotPublic {
+    const MESSAGE: &'static str =
+        "refused: the host resolves to no public address, or to an internal one; point the \
+         webhook at a public https endpoint";
+}
+
+impl std::fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(NotPublic::MESSAGE)
+    }
+}
+impl std::error::Error for NotPublic {}
+
+/// The DNS resolver of public-only deliveries: resolves the name, refuses it when any address
+/// is internal (or there is none), and hands the client exactly the addresses it checked, so
+/// nothing resolves differently between the check and the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicResolver;
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|_| Box::new(NotPublic))?
+                .collect();
+            if addrs.is_empty() || addrs.iter().any(|a| crate::is_internal(a.ip())) {
+                tracing::info!(%host, ?addrs, "webhook host refused: not public");
+                return Err(Box::new(NotPublic) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok::<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>>(Box::new(
+                addrs.into_iter(),
+            ))
+        })
+    }
 }
 
 // ---- reports -----------------------------------------------------------------------------
@@ -236,22 +284,53 @@ pub struct Deliverer {
     store: DynamoStore,
     http: reqwest::Client,
     policy: RetryPolicy,
+    destinations: Destinations,
     owner: String,
 }
 
 impl Deliverer {
-    /// A deliverer over `store` retrying with `policy`: 5 s per attempt, redirects not followed.
+    /// A deliverer over `store` retrying with `policy` to public addresses only
+    /// ([`Destinations::PublicOnly`]): 5 s per attempt, redirects not followed.
     pub fn new(store: DynamoStore, policy: RetryPolicy) -> Result<Deliverer, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        Deliverer::with_destinations(store, policy, Destinations::PublicOnly)
+    }
+
+    /// The deliverer the configuration asks for: its retry policy, and any destination only
+    /// with `WEBHOOK_ALLOW_HTTP=1` (local development).
+    pub fn from_config(
+        store: DynamoStore,
+        config: &zhibo_shared::Config,
+    ) -> Result<Deliverer, reqwest::Error> {
+        let destinations = if config.webhook_allow_http {
+            Destinations::Any
+        } else {
+            Destinations::PublicOnly
+        };
+        Deliverer::with_destinations(store, config.webhook_retry, destinations)
+    }
+
+    /// A deliverer to `destinations`. Public-only deliveries resolve names with
+    /// [`PublicResolver`] and use no proxy (a proxy would connect on their behalf, unchecked).
+    pub fn with_destinations(
+        store: DynamoStore,
+        policy: RetryPolicy,
+        destinations: Destinations,
+    ) -> Result<Deliverer, reqwest::Error> {
+        let mut b = reqwest::Client::builder()
             .timeout(Duration::from_millis(ATTEMPT_TIMEOUT_MS))
             .connect_timeout(Duration::from_millis(ATTEMPT_TIMEOUT_MS))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
-            .build()?;
+            .user_agent(USER_AGENT);
+        if destinations == Destinations::PublicOnly {
+            b = b
+                .dns_resolver(std::sync::Arc::new(PublicResolver))
+                .no_proxy();
+        }
         Ok(Deliverer {
             store,
-            http,
+            http: b.build()?,
             policy,
+            destinations,
             owner: format!("dlv-{}", zhibo_shared::ids::random_hex(6)),
         })
     }
@@ -421,6 +500,19 @@ impl Deliverer {
 
     /// POSTs the event's stored body, byte for byte, signed for time `now_ms`.
     async fn post(&self, ep: &WebhookEndpoint, event: &OutboxEvent, now_ms: i64) -> AttemptResult {
+        // An IP literal is not resolved, so it is checked here (a URL stored before a range
+        // was refused); names are checked by the resolver.
+        if self.destinations == Destinations::PublicOnly
+            && reqwest::Url::parse(&ep.url)
+                .ok()
+                .and_then(|u| u.host_str().map(crate::is_internal_host))
+                .unwrap_or(true)
+        {
+            return AttemptResult::Failed {
+                status: None,
+                error: NotPublic::MESSAGE.to_string(),
+            };
+        }
         let body = event.body.as_bytes();
         let signature = webhook::signature_header(&ep.secret, now_ms.div_euclid(1000), body);
         let res = self
@@ -693,14 +785,6 @@ mod tests {
         assert_eq!(outbox_room_of("OUTBOX#demo#7", "EVT#000000000001"), None);
         assert_eq!(outbox_room_of("OUTBOX##000000000007", "EVT#1"), None);
         assert_eq!(outbox_room_of("OUTBOX#demo#abc", "EVT#1"), None);
-    }
-
-    #[test]
-    fn errors_are_truncated_on_a_char_boundary() {
-        let long = "é".repeat(1000);
-        let t = truncate(long);
-        assert_eq!(t.chars().count(), MAX_ERROR_CHARS + 1);
-        assert_eq!(truncate("short".into()), "short");
     }
 
     fn stream_event(records: serde_json::Value) -> dynamodb::Event {

@@ -62,6 +62,7 @@ struct Publishing {
     started: Instant,
     last_media: Instant,
     next_heartbeat: Instant,
+    heartbeats: Option<Arc<crate::hooks::HeartbeatWatch>>,
     warned_unsupported: bool,
 }
 
@@ -445,6 +446,7 @@ impl Connection {
             started: Instant::now(),
             last_media: Instant::now(),
             next_heartbeat: Instant::now() + heartbeat,
+            heartbeats: self.worker.hooks.as_ref().map(|h| h.heartbeat_watch()),
             warned_unsupported: false,
         })
     }
@@ -463,8 +465,19 @@ impl Connection {
         let hooks = hooks.clone();
         let kick: Arc<Notify> = p.claim.kick.clone();
         let stream = p.publish.stream_name.clone();
+        let watch = p.heartbeats.clone();
+        // Fail open, but not forever: a ban must reach the publisher during a hooks outage.
+        if let Some(outage) = watch.as_ref().and_then(|w| w.outage(now_ms())) {
+            tracing::warn!(%stream, "no heartbeat answered for {outage:?} (hooks outage limit): dropping the publisher");
+            kick.notify_one();
+            return;
+        }
         tokio::spawn(async move {
-            match hooks.call(&event).await {
+            let answer = hooks.call(&event).await;
+            if let (Ok(_), Some(w)) = (&answer, &watch) {
+                w.answered(now_ms());
+            }
+            match answer {
                 Ok(answer) if !answer.allow => {
                     tracing::info!(%stream, "heartbeat answer drops the publisher: {}", answer.reason.unwrap_or_default());
                     kick.notify_one();

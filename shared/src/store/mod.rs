@@ -9,6 +9,7 @@ pub mod item;
 mod lifecycle;
 mod outbox;
 mod replays;
+mod takedown;
 
 pub use dynamo::{
     CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError, IDEMPOTENCY_TTL_S,
@@ -19,3 +20,4 @@ pub use outbox::{
     WebhookEndpoint, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE,
 };
 pub use replays::{RecordedReplay, ReplayPage};
+pub use takedown::PendingTakedown;

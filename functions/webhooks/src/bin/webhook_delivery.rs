@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = zhibo_shared::aws::sdk_config().await;
     let config = zhibo_shared::aws::config_with_secrets(&sdk).await?;
     let state = zhibo_shared::http::ApiState::new(config, &sdk);
-    let deliverer = Deliverer::new(state.store.clone(), state.config.webhook_retry)?;
+    let deliverer = Deliverer::from_config(state.store.clone(), &state.config)?;
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
