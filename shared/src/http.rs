@@ -104,7 +104,7 @@ pub struct SignedRequest {
 /// The answer to an unknown app id and to a wrong signature alike, so app ids cannot be
 /// probed (a caller with a typo in `X-Zhibo-App` gets the same hint).
 pub const UNKNOWN_APP_OR_MISMATCH: &str = "signature does not match, or X-Zhibo-App names no app; \
-     check X-Zhibo-App, the app secret and the string to sign (README \"Signing a request\")";
+     check X-Zhibo-App, the app secret and the string to sign (README \"Signing: rules and a test vector\")";
 
 /// The checks that need no read, in order: header formats, the clock window, the nonce and
 /// signature formats, and the query's shape (no repeated keys). Returns the parsed timestamp.
