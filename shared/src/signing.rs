@@ -3,8 +3,8 @@
 //! | what | algorithm |
 //! |---|---|
 //! | management API requests | HMAC-SHA256(app_secret, `METHOD\nPATH\nCANONICAL_QUERY\nTIMESTAMP\nNONCE\nhex(SHA256(body))`), ±300 s |
-//! | push / play URLs (Tencent-compatible) | `txTime` = uppercase hex expiry, `txSecret` = hex MD5(key + stream_name + txTime) |
-//! | webhooks and worker hooks | `Zhibo-Signature: t={unix},v1={hex HMAC-SHA256(secret, t + "." + body)}`, ±300 s |
+//! | push / play URLs (Tencent-compatible) | `txTime` = exactly 8 uppercase hex digits of the expiry (≤ 7 days ahead), `txSecret` = hex MD5(app key + stream_name + txTime); app key = hex HMAC-SHA256(master, `push`/`play` + `\0` + app_id) |
+//! | webhooks and worker hooks | `Zhibo-Signature: t={unix},v1={hex HMAC-SHA256(secret, t + "." + body)}`, ±300 s (hooks ±60 s) |
 //!
 //! All comparisons are constant-time.
 

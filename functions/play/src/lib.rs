@@ -1,8 +1,9 @@
 //! Signed playback (API.md "Stream URLs"): `GET /play/{app_id}/{room_id}/index.m3u8` and
 //! `GET /play/{app_id}/{room_id}/replays/{replay_id}.m3u8`, each with `?txSecret=..&txTime=..`
-//! signed with the app's key derived from `PLAY_KEY` over the room's stream name (the push URL's algorithm). A valid
-//! request gets the playlist from the private media bucket with every segment URI replaced by a
-//! presigned S3 GET, so viewers play without a CDN and without the bucket being public.
+//! signed with the app's key derived from `PLAY_KEY` over the room's stream name (the push
+//! URL's algorithm). A valid request gets the playlist from the private media bucket with
+//! every segment URI replaced by a presigned S3 GET, so viewers play without a CDN and without
+//! the bucket being public.
 //!
 //! Trigger: API Gateway HTTP API (`events/play-*.apigw-v2.json`); `zhibo serve` merges
 //! [`router`] with the others. Layers: the signature check and
