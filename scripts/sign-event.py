@@ -9,6 +9,9 @@ app's secret is another). This prints the event signed now (Python standard libr
       ZHIBO_APP_ID / ZHIBO_APP_SECRET (`make dev` writes them to .stack/dev-app.env)
   worker hooks (rawPath /internal/hooks), with --hook-secret SECRET: sets Zhibo-Signature
       (t=NOW,v1=hex HMAC-SHA256(SECRET, "NOW." + raw body)); SECRET is the function's HOOK_SECRET
+  signed playback (rawPath /play/{app}/{room}/...), with --play-key KEY: sets txSecret/txTime
+      for an hour from NOW with the app's key derived from the master PLAY_KEY KEY (README
+      "Push and play URLs")
 
 and sets requestContext.time/timeEpoch to the signing time. The other fixtures (wechat-*,
 play-*, and the non-HTTP ones) are invoked as they are.
@@ -33,8 +36,9 @@ and in a third:
   cargo lambda invoke hooks --data-file /tmp/h.json
   cargo lambda invoke sweeper --data-file events/sweeper-schedule.json
 
-The play-* fixtures are signed until 2100 with PLAY_KEY zhibo-example-play-key-0123456789 (set
-it and PLAYBACK_MODE=signed on the watch); the wechat-* ones need a real token in place of
+The play-* fixtures are signed at the fixtures' time (valid for an hour) with PLAY_KEY
+zhibo-example-play-key-0123456789: re-sign them with --play-key (and set that PLAY_KEY and
+PLAYBACK_MODE=signed on the watch); the wechat-* ones need a real token in place of
 ACCESS_TOKEN (from /cgi-bin/token with your app id and secret). The fixtures name app `demo`'s
 room 1, which `make dev` creates on a fresh stack (its dev app is `demo`).
 
@@ -71,6 +75,17 @@ def body_signature(secret: str, ts: int, body: bytes) -> str:
     return f"t={ts},v1={mac}"
 
 
+def app_url_key(master: str, purpose: str, app_id: str) -> str:
+    """An app's push or play URL key: hex HMAC-SHA256(master, purpose + "\\0" + app_id)."""
+    return hmac.new(master.encode(), f"{purpose}\0{app_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def url_signature(key: str, stream_name: str, expires_at: int) -> tuple:
+    """(txSecret, txTime): hex MD5(key + stream_name + txTime), txTime 8 uppercase hex digits."""
+    tx_time = f"{expires_at:08X}"
+    return hashlib.md5(f"{key}{stream_name}{tx_time}".encode()).hexdigest(), tx_time
+
+
 def raw_body(event: dict) -> bytes:
     body = event.get("body") or ""
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
@@ -91,11 +106,21 @@ def set_time(event: dict, ts: int) -> None:
 
 
 def sign_event(event: dict, ts: int, nonce: str, app_id=None, app_secret=None,
-               hook_secret=None) -> dict:
+               hook_secret=None, play_key=None) -> dict:
     """Signs `event` (an API Gateway v2 event) at `ts`; raises ValueError when it can't be."""
     if event.get("version") != "2.0" or "rawPath" not in event:
         raise ValueError("not an API Gateway HTTP API (payload v2) event: no version 2.0 / rawPath")
     path = event["rawPath"]
+    if play_key is not None:
+        parts = path.split("/")
+        if len(parts) < 4 or parts[1] != "play":
+            raise ValueError(f"--play-key signs /play/{{app}}/{{room}}/... events; this one is {path}")
+        secret, tx_time = url_signature(app_url_key(play_key, "play", parts[2]),
+                                        f"{parts[2]}_{parts[3]}", ts + 3600)
+        event["rawQueryString"] = f"txSecret={secret}&txTime={tx_time}"
+        event["queryStringParameters"] = {"txSecret": secret, "txTime": tx_time}
+        set_time(event, ts)
+        return event
     method = event.get("requestContext", {}).get("http", {}).get("method", "")
     if not method:
         raise ValueError("requestContext.http.method is missing")
@@ -127,6 +152,7 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("event", help="an events/*.apigw-v2.json file")
     ap.add_argument("--hook-secret", help="sign a /internal/hooks event with this HOOK_SECRET")
+    ap.add_argument("--play-key", help="sign a /play/... event with this (master) PLAY_KEY")
     ap.add_argument("--at", type=int, help="signing time, unix seconds (default: now)")
     ap.add_argument("--nonce", help="X-Zhibo-Nonce (default: random)")
     args = ap.parse_args()
@@ -136,7 +162,7 @@ def main() -> int:
     nonce = args.nonce or secrets.token_hex(12)
     try:
         sign_event(event, ts, nonce, os.environ.get("ZHIBO_APP_ID"),
-                   os.environ.get("ZHIBO_APP_SECRET"), args.hook_secret)
+                   os.environ.get("ZHIBO_APP_SECRET"), args.hook_secret, args.play_key)
     except ValueError as e:
         print(f"{args.event}: {e}", file=sys.stderr)
         return 2

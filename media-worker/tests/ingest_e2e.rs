@@ -240,9 +240,15 @@ async fn wrong_expired_and_duplicate_publishes_are_refused() {
     let worker = WorkerProc::start(&[]).await;
     let room = unique_room();
     let name = format!("{APP}_{room}");
-    let expired = zhibo_shared::signing::UrlSignature::sign(PUSH_KEY, &name, now_s() - 10);
-    let wrong =
-        zhibo_shared::signing::UrlSignature::sign("not-the-push-key-000", &name, now_s() + 600);
+    use zhibo_shared::signing::{UrlPurpose, UrlSignature};
+    let expired = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, APP, room, now_s() - 10);
+    let wrong = UrlSignature::sign_room(
+        "not-the-push-key-000",
+        UrlPurpose::Push,
+        APP,
+        room,
+        now_s() + 600,
+    );
     for key in [
         format!("{name}?{}", expired.query()),
         format!("{name}?{}", wrong.query()),

@@ -49,8 +49,8 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("ZHIBO_CLOUDFRONT_ENDPOINT", VarUse::LocalOnly),
 ];
 
-/// Everything a function reads from its environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything a function reads from its environment. `Debug` hides the keys.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// `ZHIBO_TABLE`: the single DynamoDB table. Required.
     pub table: String,
@@ -70,8 +70,9 @@ pub struct Config {
     /// `QUOTA_UTC_OFFSET_MINUTES`: the time zone of the quota day. It defaults to 480 (UTC+8,
     /// China Standard Time, as WeChat).
     pub quota_utc_offset_minutes: i32,
-    /// `PUSH_KEY`: the key push URLs are signed with (the media worker verifies them with the
-    /// same key). At least 16 characters; `POST /v1/rooms/{id}/push-url` needs it.
+    /// `PUSH_KEY`: the master key each app's push-URL key is derived from
+    /// ([`crate::signing::app_url_key`]; the media worker derives the same). At least 16
+    /// characters, not equal to `PLAY_KEY`; `POST /v1/rooms/{id}/push-url` needs it.
     pub push_key: Option<String>,
     /// `INGEST_HOST`: host[:port] of the RTMP ingest in push URLs. It defaults to
     /// `localhost:1935`.
@@ -106,6 +107,32 @@ pub struct Config {
     pub cdn_distribution_id: Option<String>,
     /// `ZHIBO_CLOUDFRONT_ENDPOINT`: CloudFront API endpoint override (tests); unset on AWS.
     pub cloudfront_endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("table", &self.table)
+            .field("dynamo_endpoint", &self.dynamo_endpoint)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("media_bucket", &self.media_bucket)
+            .field("min_start_lead_s", &self.min_start_lead_s)
+            .field("max_lives_per_day", &self.max_lives_per_day)
+            .field("max_concurrent_lives", &self.max_concurrent_lives)
+            .field("quota_utc_offset_minutes", &self.quota_utc_offset_minutes)
+            .field("push_key", &hidden(&self.push_key))
+            .field("ingest_host", &self.ingest_host)
+            .field("hook_secret", &hidden(&self.hook_secret))
+            .field("timers", &self.timers)
+            .field("webhook_retry", &self.webhook_retry)
+            .field("webhook_allow_http", &self.webhook_allow_http)
+            .field("playback", &self.playback)
+            .field("replay_ttl_days", &self.replay_ttl_days)
+            .field("event_bus", &self.event_bus)
+            .field("eventbridge_endpoint", &self.eventbridge_endpoint)
+            .finish()
+    }
 }
 
 impl Config {
@@ -270,6 +297,17 @@ impl Config {
                 }
             }
         };
+        if let (Some(push), crate::playback::Playback::Signed { play_key, .. }) =
+            (&push_key, &playback)
+        {
+            if crate::signing::constant_time_eq(push.as_bytes(), play_key.as_bytes()) {
+                problems.push(
+                    "PLAY_KEY equals PUSH_KEY: use two different random keys, or a play URL's key \
+                     would be derived from the push master key"
+                        .to_string(),
+                );
+            }
+        }
         if !problems.is_empty() {
             return Err(Error::Config(problems.join("\n")));
         }
@@ -359,6 +397,38 @@ mod tests {
             crate::playback::Playback::Signed { ref api_base_url, ttl_s: 3600, .. }
                 if api_base_url.as_deref() == Some("https://api.example.com")
         ));
+    }
+
+    /// L5: one key for both would make the two derivations share a master.
+    #[test]
+    fn play_key_equal_to_push_key_is_refused() {
+        let err = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PUSH_KEY", "same-key-0123456789"),
+            ("PLAYBACK_MODE", "signed"),
+            ("PLAY_KEY", "same-key-0123456789"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PLAY_KEY equals PUSH_KEY"), "{err}");
+    }
+
+    /// L6: `Debug` never prints a key.
+    #[test]
+    fn debug_hides_the_keys() {
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PUSH_KEY", "push-secret-0123456789"),
+            ("HOOK_SECRET", "hook-secret-0123456789"),
+            ("PLAYBACK_MODE", "signed"),
+            ("PLAY_KEY", "play-secret-0123456789"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        for key in ["push-secret", "hook-secret", "play-secret"] {
+            assert!(!shown.contains(key), "{key} in {shown}");
+        }
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -10,6 +10,11 @@ use crate::room::RoomId;
 pub const HOOKS_PATH: &str = "/internal/hooks";
 /// Header carrying the body signature.
 pub const SIGNATURE_HEADER: &str = "Zhibo-Signature";
+/// How far a hook's signed time may be from the receiver's clock, seconds. Narrower than the
+/// webhooks' 300 s: the worker signs every attempt afresh, and a captured hook replayed
+/// within it changes nothing (sessions and `seq` make hooks idempotent; see
+/// [`crate::lifecycle`]).
+pub const HOOK_CLOCK_WINDOW_S: i64 = 60;
 
 /// What happened on the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

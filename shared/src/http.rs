@@ -1,8 +1,9 @@
 //! The HTTP shell every router shares: [`ApiState`], the [`SignedRequest`] extractor (body
-//! limit, then signature, then nonce), JSON and query parsing that name the bad field, and the
+//! limit; header formats, clock window and query shape before any read; then the app (cached
+//! briefly), the signature and the nonce), JSON and query parsing that name the bad field, and the
 //! JSON 404/405 fallbacks. The same routers run in Lambda (lambda_http) and in the local server.
 
-use crate::app::App;
+use crate::app::{App, AppCache};
 use crate::error::ApiError;
 use crate::signing::{self, headers, RequestToSign};
 use crate::store::DynamoStore;
@@ -25,6 +26,8 @@ pub struct ApiState {
     pub config: Arc<Config>,
     /// Removes banned and `close_replay` media from the bucket and the CDN.
     pub takedown: crate::takedown::MediaTakedown,
+    /// App records read in the last minute (shared by clones of this state).
+    pub apps: Arc<AppCache>,
 }
 
 impl ApiState {
@@ -35,7 +38,19 @@ impl ApiState {
             store: DynamoStore::new(client, config.table.clone()),
             takedown: crate::takedown::MediaTakedown::from_config(&config, sdk),
             config: Arc::new(config),
+            apps: Arc::new(AppCache::default()),
         }
+    }
+
+    /// The app `app_id` (validated `[a-z0-9]{4,32}` by the caller) from the cache, or read
+    /// from the table and cached ([`crate::app::APP_CACHE_TTL_S`], unknown ids too).
+    pub async fn app(&self, app_id: &str, now: i64) -> Result<Option<App>, ApiError> {
+        if let Some(cached) = self.apps.get(app_id, now) {
+            return Ok(cached);
+        }
+        let app = self.store.get_app(app_id).await?;
+        self.apps.put(app_id, app.clone(), now);
+        Ok(app)
     }
 
     /// Quotas for room creation, from configuration.
@@ -89,6 +104,70 @@ pub struct SignedRequest {
     pub body: Bytes,
 }
 
+/// The answer to an unknown app id and to a wrong signature alike, so app ids cannot be
+/// probed (a caller with a typo in `X-Zhibo-App` gets the same hint).
+pub const UNKNOWN_APP_OR_MISMATCH: &str = "signature does not match, or X-Zhibo-App names no app; \
+     check X-Zhibo-App, the app secret and the string to sign (README \"Signing: rules and a test vector\")";
+
+/// The checks that need no read, in order: header formats, the clock window, the nonce and
+/// signature formats, and the query's shape (no repeated keys). Returns the parsed timestamp.
+fn precheck<'a>(
+    h: &'a HeaderMap,
+    query: Option<&str>,
+    now: i64,
+) -> Result<(i64, &'a str), ApiError> {
+    let app_id = header(h, headers::APP)?;
+    if !crate::app::is_valid_app_id(app_id) {
+        return Err(ApiError::unauthorized(format!(
+            "header {} must be an app id ([a-z0-9]{{4,32}})",
+            headers::APP
+        )));
+    }
+    let ts_raw = header(h, headers::TIMESTAMP)?;
+    let timestamp: i64 = ts_raw.parse().map_err(|_| {
+        ApiError::unauthorized(format!(
+            "header {} must be unix seconds (an integer)",
+            headers::TIMESTAMP
+        ))
+    })?;
+    if !signing::within_window(timestamp, now) {
+        return Err(ApiError::unauthorized(
+            signing::SignatureError::OutsideWindow {
+                ts: timestamp,
+                now,
+                window_s: signing::CLOCK_WINDOW_S,
+            }
+            .to_string(),
+        ));
+    }
+    signing::validate_nonce(header(h, headers::NONCE)?)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let signature = header(h, headers::SIGNATURE)?;
+    if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::unauthorized(format!(
+            "header {} must be 64 hex characters (HMAC-SHA256)",
+            headers::SIGNATURE
+        )));
+    }
+    if let Some(key) = repeated_query_key(query) {
+        return Err(ApiError::bad_field(
+            &key,
+            "appears more than once in the query; send each parameter once",
+        ));
+    }
+    Ok((timestamp, app_id))
+}
+
+/// The first query key that appears more than once (decoded as [`query_pairs`] does).
+pub fn repeated_query_key(query: Option<&str>) -> Option<String> {
+    let pairs = query_pairs(query);
+    let mut seen = std::collections::HashSet::new();
+    pairs
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| !seen.insert(k.clone()))
+}
+
 impl FromRequest<ApiState> for SignedRequest {
     type Rejection = ApiError;
 
@@ -96,23 +175,15 @@ impl FromRequest<ApiState> for SignedRequest {
         let (parts, body) = req.into_parts();
         let body = read_body(body).await?;
         let h = &parts.headers;
-        let app_id = header(h, headers::APP)?;
-        let ts_raw = header(h, headers::TIMESTAMP)?;
+        let now = now();
+        // Everything that can be refused without a read is refused here.
+        let (timestamp, app_id) = precheck(h, parts.uri.query(), now)?;
         let nonce = header(h, headers::NONCE)?;
         let signature = header(h, headers::SIGNATURE)?;
-        let timestamp: i64 = ts_raw.parse().map_err(|_| {
-            ApiError::unauthorized(format!(
-                "header {} must be unix seconds; got {ts_raw:?}",
-                headers::TIMESTAMP
-            ))
-        })?;
-        signing::validate_nonce(nonce).map_err(|e| ApiError::unauthorized(e.to_string()))?;
         let app = state
-            .store
-            .get_app(app_id)
+            .app(app_id, now)
             .await?
-            .ok_or_else(|| ApiError::unauthorized(format!("unknown app {app_id:?}")))?;
-        let now = now();
+            .ok_or_else(|| ApiError::unauthorized(UNKNOWN_APP_OR_MISMATCH))?;
         let to_sign = RequestToSign {
             method: parts.method.as_str(),
             path: parts.uri.path(),
@@ -123,7 +194,12 @@ impl FromRequest<ApiState> for SignedRequest {
         };
         to_sign
             .verify(app.app_secret.as_bytes(), signature, now)
-            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+            .map_err(|e| match e {
+                signing::SignatureError::Mismatch => {
+                    ApiError::unauthorized(UNKNOWN_APP_OR_MISMATCH)
+                }
+                e => ApiError::unauthorized(e.to_string()),
+            })?;
         if !state
             .store
             .remember_nonce(&app.app_id, nonce, now, signing::NONCE_TTL_S)
@@ -178,7 +254,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     })
 }
 
-/// The query string as decoded `(key, value)` pairs.
+/// The query string as decoded `(key, value)` pairs: percent-decoded exactly as the signature's
+/// canonical query reads it (a `+` is a literal plus, RFC 3986), so a handler sees what was
+/// signed.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query
         .unwrap_or("")
@@ -187,7 +265,7 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             let dec = |s: &str| {
-                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                percent_encoding::percent_decode_str(s)
                     .decode_utf8_lossy()
                     .into_owned()
             };
@@ -307,5 +385,68 @@ mod tests {
         assert!(parse_room_id("0").is_err());
         assert!(parse_room_id("-1").is_err());
         assert_eq!(parse_room_id("12").unwrap(), 12);
+    }
+
+    fn signed_headers(app: &str, ts: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(headers::APP, app.parse().unwrap());
+        h.insert(headers::TIMESTAMP, ts.parse().unwrap());
+        h.insert(headers::NONCE, "nonce-0001".parse().unwrap());
+        h.insert(headers::SIGNATURE, "ab".repeat(32).parse().unwrap());
+        h
+    }
+
+    /// Item 6 / L2 / L15: refused before any read, with the reason, never a panic.
+    #[test]
+    fn precheck_refuses_without_a_read() {
+        let now = 1_800_000_000;
+        let ok = signed_headers("demo", &now.to_string());
+        assert!(precheck(&ok, Some("limit=10"), now).is_ok());
+        let status = |h: &HeaderMap, q: Option<&str>| {
+            let e = precheck(h, q, now).unwrap_err();
+            (e.status.as_u16(), e.body.errmsg)
+        };
+        for ts in [
+            i64::MIN.to_string(),
+            i64::MAX.to_string(),
+            (now - 301).to_string(),
+        ] {
+            let (code, msg) = status(&signed_headers("demo", &ts), None);
+            assert_eq!(code, 401);
+            assert!(msg.contains("more than 300 s away"), "{msg}");
+        }
+        let (code, msg) = status(&signed_headers(&"a".repeat(3000), &now.to_string()), None);
+        assert_eq!(code, 401);
+        assert!(msg.contains("must be an app id"), "{msg}");
+        let mut bad_sig = ok.clone();
+        bad_sig.insert(headers::SIGNATURE, "zz".parse().unwrap());
+        assert_eq!(status(&bad_sig, None).0, 401);
+        let (code, msg) = status(&ok, Some("limit=10&limit=100"));
+        assert_eq!(code, 400);
+        assert!(msg.starts_with("limit: appears more than once"), "{msg}");
+        assert_eq!(
+            status(&ok, Some("a=1&%61=2")).0,
+            400,
+            "decoded keys compare"
+        );
+    }
+
+    /// L1: the handler reads the query as the signature's canonical form does.
+    #[test]
+    fn handlers_read_the_query_as_it_was_signed() {
+        let raw = "c=1+1&d=a%20b&e=%2B";
+        let pairs = query_pairs(Some(raw));
+        let rebuilt: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    signing::rfc3986_encode(k),
+                    signing::rfc3986_encode(v)
+                )
+            })
+            .collect();
+        assert_eq!(signing::canonical_query(Some(raw)), rebuilt.join("&"));
+        assert_eq!(pairs[0].1, "1+1");
     }
 }

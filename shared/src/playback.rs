@@ -1,11 +1,11 @@
 //! Where viewers play from (API.md "Stream URLs"): the public URL of a playlist in the bucket
 //! (or the CDN in front of it), or, for a private deployment, a signed playback URL on the API
-//! (`/play/...?txSecret=..&txTime=..`, signed with `PLAY_KEY` over the room's stream name).
+//! (`/play/...?txSecret=..&txTime=..`, signed with the app's key derived from `PLAY_KEY` over the room's stream name).
 //! Pure: the caller passes `now`.
 
 use crate::keys;
-use crate::room::{stream_name, RoomId};
-use crate::signing::UrlSignature;
+use crate::room::RoomId;
+use crate::signing::{UrlPurpose, UrlSignature};
 
 /// How playback URLs are made (`PLAYBACK_MODE`).
 #[derive(Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum Playback {
         /// `API_BASE_URL`, without a trailing slash; unset, each request's own
         /// `https://{Host}` ([`Playback::for_request`]), else a root-relative URL.
         api_base_url: Option<String>,
-        /// `PLAY_KEY`.
+        /// `PLAY_KEY`: the master key each app's play-URL key is derived from.
         play_key: String,
         /// `PLAY_URL_TTL_S`.
         ttl_s: i64,
@@ -128,7 +128,13 @@ impl Playback {
                 ttl_s,
             } => {
                 let expires_at = now.saturating_add(*ttl_s);
-                let sig = UrlSignature::sign(play_key, &stream_name(app_id, room_id), expires_at);
+                let sig = UrlSignature::sign_room(
+                    play_key,
+                    UrlPurpose::Play,
+                    app_id,
+                    room_id,
+                    expires_at,
+                );
                 PlayUrl {
                     url: format!(
                         "{}/play/{app_id}/{room_id}/{play_path}?{}",
@@ -254,8 +260,9 @@ mod tests {
             .collect();
         let get = |k| q.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         assert_eq!(
-            UrlSignature::verify(
+            UrlSignature::verify_stream(
                 "play-key-0123456789",
+                UrlPurpose::Play,
                 "demo_7",
                 get("txSecret"),
                 get("txTime"),

@@ -86,9 +86,13 @@ pub fn stream_name(app_id: &str, room_id: RoomId) -> String {
     format!("{app_id}_{room_id}")
 }
 
-/// Splits a stream name back into app id and room id (no lookup needed).
+/// Splits a stream name back into app id and room id (no lookup needed). Only the canonical
+/// form [`stream_name`] makes is accepted: `demo_07`, `demo_+7` and `demo_0` are not names.
 pub fn parse_stream_name(stream_name: &str) -> Option<(&str, RoomId)> {
     let (app, room) = stream_name.rsplit_once('_')?;
+    if room.starts_with('0') || !room.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let room: RoomId = room.parse().ok().filter(|r| *r > 0)?;
     crate::app::validate_app_id(app).ok()?;
     Some((app, room))
@@ -491,5 +495,8 @@ mod tests {
         assert_eq!(parse_stream_name("Demo_1"), None);
         assert_eq!(parse_stream_name("demo1"), None);
         assert_eq!(parse_stream_name("demo1_x"), None);
+        for non_canonical in ["demo1_07", "demo1_+7", "demo1_ 7", "demo1_7 "] {
+            assert_eq!(parse_stream_name(non_canonical), None, "{non_canonical}");
+        }
     }
 }

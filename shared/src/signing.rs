@@ -3,8 +3,8 @@
 //! | what | algorithm |
 //! |---|---|
 //! | management API requests | HMAC-SHA256(app_secret, `METHOD\nPATH\nCANONICAL_QUERY\nTIMESTAMP\nNONCE\nhex(SHA256(body))`), ±300 s |
-//! | push / play URLs (Tencent-compatible) | `txTime` = uppercase hex expiry, `txSecret` = hex MD5(key + stream_name + txTime) |
-//! | webhooks and worker hooks | `Zhibo-Signature: t={unix},v1={hex HMAC-SHA256(secret, t + "." + body)}`, ±300 s |
+//! | push / play URLs (Tencent-compatible) | `txTime` = exactly 8 uppercase hex digits of the expiry (≤ 7 days ahead), `txSecret` = hex MD5(app key + stream_name + txTime); app key = hex HMAC-SHA256(master, `push`/`play` + `\0` + app_id) |
+//! | webhooks and worker hooks | `Zhibo-Signature: t={unix},v1={hex HMAC-SHA256(secret, t + "." + body)}`, ±300 s (hooks ±60 s) |
 //!
 //! All comparisons are constant-time.
 
@@ -20,6 +20,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const CLOCK_WINDOW_S: i64 = 300;
 /// How long a request nonce is remembered, in seconds.
 pub const NONCE_TTL_S: i64 = 600;
+/// The furthest ahead a push or play URL's expiry may be (7 days); a later `txTime` is refused.
+pub const MAX_URL_TTL_S: i64 = 7 * 86_400;
 
 /// Header names of the management API signature.
 pub mod headers {
@@ -44,13 +46,15 @@ pub enum SignatureError {
     /// A header or parameter is not in the expected format.
     #[error("malformed {0}")]
     Malformed(&'static str),
-    /// The timestamp is outside the ±300 s window.
-    #[error("timestamp {ts} is more than {CLOCK_WINDOW_S} s away from server time {now}; check the client clock")]
+    /// The timestamp is outside the clock window (±300 s; ±60 s for worker hooks).
+    #[error("timestamp {ts} is more than {window_s} s away from server time {now}; check the client clock")]
     OutsideWindow {
         /// The signed timestamp.
         ts: i64,
         /// Server time.
         now: i64,
+        /// The window, seconds.
+        window_s: i64,
     },
     /// The URL's expiry time has passed.
     #[error("signature expired at {expires_at} (server time {now}); request a new URL")]
@@ -140,10 +144,11 @@ impl RequestToSign<'_> {
     /// Checks `signature` (hex) and the ±300 s window against `now`. Nonce replay is checked
     /// by the caller, after this succeeds.
     pub fn verify(&self, secret: &[u8], signature: &str, now: i64) -> Result<(), SignatureError> {
-        if (now - self.timestamp).abs() > CLOCK_WINDOW_S {
+        if !within_window(self.timestamp, now) {
             return Err(SignatureError::OutsideWindow {
                 ts: self.timestamp,
                 now,
+                window_s: CLOCK_WINDOW_S,
             });
         }
         let expected = self.sign(secret);
@@ -156,6 +161,11 @@ impl RequestToSign<'_> {
             Err(SignatureError::Mismatch)
         }
     }
+}
+
+/// Whether `ts` is within ±[`CLOCK_WINDOW_S`] of `now` (no overflow for any input).
+pub fn within_window(ts: i64, now: i64) -> bool {
+    now.abs_diff(ts) <= CLOCK_WINDOW_S.unsigned_abs()
 }
 
 /// Checks a nonce's format: 8–64 visible ASCII characters.
@@ -192,23 +202,76 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// What a push or play URL key signs for: the two master keys are never used directly, and
+/// an app's push key never verifies a play URL (or the other way round).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPurpose {
+    /// RTMP push URLs (`PUSH_KEY`).
+    Push,
+    /// Signed playback URLs (`PLAY_KEY`).
+    Play,
+}
+
+impl UrlPurpose {
+    fn label(self) -> &'static str {
+        match self {
+            UrlPurpose::Push => "push",
+            UrlPurpose::Play => "play",
+        }
+    }
+}
+
+/// The key one app's push or play URLs are signed with: lowercase hex
+/// HMAC-SHA256(master, `"push\0" + app_id`) (or `"play\0" + app_id`). One tenant's key or
+/// URLs never sign for another tenant's streams; the master key never leaves the deployment.
+pub fn app_url_key(master: &str, purpose: UrlPurpose, app_id: &str) -> String {
+    let mut msg = Vec::with_capacity(5 + app_id.len());
+    msg.extend_from_slice(purpose.label().as_bytes());
+    msg.push(0);
+    msg.extend_from_slice(app_id.as_bytes());
+    hmac_hex(master.as_bytes(), &msg)
+}
+
+const STREAM_NAME_FORMAT: &str =
+    "stream name (expected {app_id}_{room_id}, the room id in decimal without leading zeros or sign)";
+
+/// Length of `txTime`: exactly 8 uppercase hex digits (Tencent's format; valid until 2106).
+pub const TX_TIME_LEN: usize = 8;
+
 /// A Tencent-compatible URL signature: `txSecret` and `txTime` query parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UrlSignature {
     /// Lowercase hex MD5(key + stream_name + tx_time).
     pub tx_secret: String,
-    /// Uppercase hex of the expiry unix time.
+    /// Exactly 8 uppercase hex digits of the expiry unix time.
     pub tx_time: String,
 }
 
 impl UrlSignature {
-    /// Signs `stream_name` with `key` until `expires_at` (unix seconds).
+    /// Signs `stream_name` with `key` until `expires_at` (unix seconds, clamped to what 8 hex
+    /// digits hold).
     pub fn sign(key: &str, stream_name: &str, expires_at: i64) -> UrlSignature {
-        let tx_time = format!("{:X}", expires_at.max(0));
+        let tx_time = format!("{:08X}", expires_at.clamp(0, i64::from(u32::MAX)));
         let tx_secret = hex::encode(Md5::digest(
             format!("{key}{stream_name}{tx_time}").as_bytes(),
         ));
         UrlSignature { tx_secret, tx_time }
+    }
+
+    /// Signs room `room_id` of `app_id` (its stream name) with the app's key derived from
+    /// `master` for `purpose` ([`app_url_key`]).
+    pub fn sign_room(
+        master: &str,
+        purpose: UrlPurpose,
+        app_id: &str,
+        room_id: crate::room::RoomId,
+        expires_at: i64,
+    ) -> UrlSignature {
+        UrlSignature::sign(
+            &app_url_key(master, purpose, app_id),
+            &crate::room::stream_name(app_id, room_id),
+            expires_at,
+        )
     }
 
     /// The query string `txSecret=..&txTime=..`.
@@ -216,7 +279,34 @@ impl UrlSignature {
         format!("txSecret={}&txTime={}", self.tx_secret, self.tx_time)
     }
 
-    /// Verifies `tx_secret`/`tx_time` for `stream_name`; returns the expiry time.
+    /// Verifies a URL for `stream_name` as it was sent (e.g. from the RTMP stream key):
+    /// the name must be canonical `{app_id}_{room_id}` (no `demo_07`, `demo_+7`), and the
+    /// signature must be made with that app's key derived from `master` for `purpose`.
+    /// Returns the expiry time.
+    pub fn verify_stream(
+        master: &str,
+        purpose: UrlPurpose,
+        stream_name: &str,
+        tx_secret: Option<&str>,
+        tx_time: Option<&str>,
+        now: i64,
+    ) -> Result<i64, SignatureError> {
+        let (app_id, _) = crate::room::parse_stream_name(stream_name)
+            .ok_or(SignatureError::Malformed(STREAM_NAME_FORMAT))?;
+        UrlSignature::verify(
+            &app_url_key(master, purpose, app_id),
+            stream_name,
+            tx_secret,
+            tx_time,
+            now,
+        )
+    }
+
+    /// Verifies `tx_secret`/`tx_time` for `stream_name` with `key`; returns the expiry time.
+    /// `tx_time` must be exactly 8 uppercase hex digits, at most [`MAX_URL_TTL_S`] (plus the
+    /// clock window) ahead of `now`; `stream_name` must be canonical. Anything else is
+    /// refused as malformed before hashing, so no digits can move between the name and
+    /// `txTime`.
     pub fn verify(
         key: &str,
         stream_name: &str,
@@ -226,11 +316,25 @@ impl UrlSignature {
     ) -> Result<i64, SignatureError> {
         let tx_secret = tx_secret.ok_or(SignatureError::Missing("txSecret"))?;
         let tx_time = tx_time.ok_or(SignatureError::Missing("txTime"))?;
-        if tx_time.is_empty() || tx_time.len() > 15 {
-            return Err(SignatureError::Malformed("txTime (hex unix time)"));
+        if tx_time.len() != TX_TIME_LEN
+            || !tx_time
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+        {
+            return Err(SignatureError::Malformed(
+                "txTime (exactly 8 uppercase hex digits of the expiry unix time)",
+            ));
         }
         let expires_at = i64::from_str_radix(tx_time, 16)
             .map_err(|_| SignatureError::Malformed("txTime (hex unix time)"))?;
+        if expires_at.saturating_sub(now) > MAX_URL_TTL_S + CLOCK_WINDOW_S {
+            return Err(SignatureError::Malformed(
+                "txTime (the expiry is more than 7 days ahead; request a new URL)",
+            ));
+        }
+        if crate::room::parse_stream_name(stream_name).is_none() {
+            return Err(SignatureError::Malformed(STREAM_NAME_FORMAT));
+        }
         let expected = hex::encode(Md5::digest(
             format!("{key}{stream_name}{tx_time}").as_bytes(),
         ));
@@ -258,13 +362,25 @@ impl BodySignature {
         format!("t={t},v1={}", hmac_hex(secret, &msg))
     }
 
-    /// Verifies a `Zhibo-Signature` header against `body`. Several `v1=` values are accepted
-    /// (any may match), so a secret can be rotated with both signatures sent for a while.
+    /// Verifies a `Zhibo-Signature` header against `body` within ±[`CLOCK_WINDOW_S`]. Several
+    /// `v1=` values are accepted (any may match), so a secret can be rotated with both
+    /// signatures sent for a while.
     pub fn verify(
         secret: &[u8],
         header: Option<&str>,
         body: &[u8],
         now: i64,
+    ) -> Result<(), SignatureError> {
+        BodySignature::verify_within(secret, header, body, now, CLOCK_WINDOW_S)
+    }
+
+    /// [`BodySignature::verify`] with a narrower clock window of `window_s` seconds.
+    pub fn verify_within(
+        secret: &[u8],
+        header: Option<&str>,
+        body: &[u8],
+        now: i64,
+        window_s: i64,
     ) -> Result<(), SignatureError> {
         let header = header.ok_or(SignatureError::Missing("Zhibo-Signature"))?;
         let mut t = None;
@@ -280,8 +396,12 @@ impl BodySignature {
         if sigs.is_empty() {
             return Err(SignatureError::Malformed("Zhibo-Signature (v1=...)"));
         }
-        if (now - t).abs() > CLOCK_WINDOW_S {
-            return Err(SignatureError::OutsideWindow { ts: t, now });
+        if now.abs_diff(t) > window_s.unsigned_abs() {
+            return Err(SignatureError::OutsideWindow {
+                ts: t,
+                now,
+                window_s,
+            });
         }
         let mut msg = format!("{t}.").into_bytes();
         msg.extend_from_slice(body);
@@ -362,7 +482,8 @@ mod tests {
             r.verify(secret, &sig, now + 301),
             Err(SignatureError::OutsideWindow {
                 ts: r.timestamp,
-                now: now + 301
+                now: now + 301,
+                window_s: CLOCK_WINDOW_S,
             })
         );
         assert!(r.verify(secret, &sig, now - 301).is_err());
@@ -399,20 +520,20 @@ mod tests {
         // txSecret is MD5 over key + stream name + uppercase-hex expiry, exactly as Tencent's.
         let s = UrlSignature::sign(
             "69e0daf7234b01f257a7adb9f807ae9f",
-            "12345_abcde",
+            "demo_12345",
             0x5B7C_3C00,
         );
         assert_eq!(s.tx_time, "5B7C3C00");
         assert_eq!(
             s.tx_secret,
             hex::encode(Md5::digest(
-                b"69e0daf7234b01f257a7adb9f807ae9f12345_abcde5B7C3C00"
+                b"69e0daf7234b01f257a7adb9f807ae9fdemo_123455B7C3C00"
             ))
         );
         assert_eq!(
             UrlSignature::verify(
                 "69e0daf7234b01f257a7adb9f807ae9f",
-                "12345_abcde",
+                "demo_12345",
                 Some(&s.tx_secret),
                 Some(&s.tx_time),
                 0x5B7C_3C00 - 1
@@ -422,7 +543,7 @@ mod tests {
         assert_eq!(
             UrlSignature::verify(
                 "69e0daf7234b01f257a7adb9f807ae9f",
-                "12345_abcde",
+                "demo_12345",
                 Some(&s.tx_secret),
                 Some(&s.tx_time),
                 0x5B7C_3C00 + 1
@@ -433,17 +554,208 @@ mod tests {
             })
         );
         assert_eq!(
-            UrlSignature::verify("k", "12345_abcde", Some(&s.tx_secret), Some(&s.tx_time), 0),
+            UrlSignature::verify(
+                "k",
+                "demo_12345",
+                Some(&s.tx_secret),
+                Some(&s.tx_time),
+                0x5B7C_3C00
+            ),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            UrlSignature::verify("k", "s", Some("x"), Some("zz"), 0),
-            Err(SignatureError::Malformed("txTime (hex unix time)"))
+            UrlSignature::verify("k", "demo_1", Some("x"), Some("zz"), 0),
+            Err(SignatureError::Malformed(
+                "txTime (exactly 8 uppercase hex digits of the expiry unix time)"
+            ))
         );
         assert_eq!(
-            UrlSignature::verify("k", "s", None, Some("1"), 0),
+            UrlSignature::verify("k", "demo_1", None, Some("1"), 0),
             Err(SignatureError::Missing("txSecret"))
         );
+    }
+
+    const K: &str = "push-key-for-tests-0123";
+    const NOW: i64 = 1_800_000_000;
+
+    /// H1: a room's digits moved into `txTime` (or a leading `0` / `+` on the room) must not
+    /// verify for another stream: `demo_17` + `69A1B2C3` == `demo_1` + `769A1B2C3` as MD5 input.
+    #[test]
+    fn moved_digits_do_not_open_another_stream() {
+        let s = UrlSignature::sign(K, "demo_17", NOW + 600);
+        assert_eq!(s.tx_time.len(), 8);
+        assert_eq!(
+            UrlSignature::verify(K, "demo_17", Some(&s.tx_secret), Some(&s.tx_time), NOW),
+            Ok(NOW + 600)
+        );
+        let moved = format!("7{}", s.tx_time);
+        assert!(matches!(
+            UrlSignature::verify(K, "demo_1", Some(&s.tx_secret), Some(&moved), NOW),
+            Err(SignatureError::Malformed(_))
+        ));
+        // Room 10's URL with its trailing 0 moved keeps the original expiry.
+        let s10 = UrlSignature::sign(K, "demo_10", NOW + 600);
+        let shifted = format!("0{}", s10.tx_time);
+        assert!(matches!(
+            UrlSignature::verify(K, "demo_1", Some(&s10.tx_secret), Some(&shifted), NOW),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn tx_time_is_exactly_eight_uppercase_hex_digits_and_capped() {
+        let name = "demo_7";
+        let s = UrlSignature::sign(K, name, NOW + 600);
+        let v = |secret: &str, t: &str, now: i64| {
+            UrlSignature::verify(K, name, Some(secret), Some(t), now)
+        };
+        // Nine characters (a leading zero), lowercase, short, empty, signs.
+        for t in [
+            format!("0{}", s.tx_time),
+            s.tx_time.to_lowercase(),
+            s.tx_time[1..].to_string(),
+            String::new(),
+            format!("+{}", &s.tx_time[1..]),
+        ] {
+            let forged = hex::encode(Md5::digest(format!("{K}{name}{t}").as_bytes()));
+            assert!(
+                matches!(v(&forged, &t, NOW), Err(SignatureError::Malformed(_))),
+                "txTime {t:?} must be refused as malformed"
+            );
+        }
+        // An expiry beyond now + 7 days (+ the clock window) is refused even when signed.
+        let far = UrlSignature::sign(K, name, NOW + MAX_URL_TTL_S + CLOCK_WINDOW_S + 1);
+        assert!(matches!(
+            v(&far.tx_secret, &far.tx_time, NOW),
+            Err(SignatureError::Malformed(_))
+        ));
+        let edge = UrlSignature::sign(K, name, NOW + MAX_URL_TTL_S);
+        assert!(v(&edge.tx_secret, &edge.tx_time, NOW).is_ok());
+    }
+
+    #[test]
+    fn non_canonical_stream_names_are_refused() {
+        for name in ["demo_07", "demo_+7", "demo_7 ", "Demo_7", "demo_0"] {
+            let s = UrlSignature::sign(K, name, NOW + 600);
+            assert!(
+                matches!(
+                    UrlSignature::verify(K, name, Some(&s.tx_secret), Some(&s.tx_time), NOW),
+                    Err(SignatureError::Malformed(_))
+                ),
+                "{name:?} must be refused"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// No other split of `stream_name + txTime` verifies: move 1..=8 characters between
+        /// the room id and `txTime` in either direction.
+        #[test]
+        fn no_other_split_verifies(room in 1u64..10_000_000_000, ttl in 1i64..MAX_URL_TTL_S) {
+            let name = format!("demo_{room}");
+            let s = UrlSignature::sign(K, &name, NOW + ttl);
+            let joined = format!("{name}{}", s.tx_time);
+            let split_at = name.len();
+            for cut in split_at.saturating_sub(12)..=(split_at + 8).min(joined.len()) {
+                if cut == split_at {
+                    continue;
+                }
+                let (n, t) = joined.split_at(cut);
+                proptest::prop_assert!(
+                    UrlSignature::verify(K, n, Some(&s.tx_secret), Some(t), NOW).is_err(),
+                    "{n:?} + {t:?} verified"
+                );
+            }
+        }
+    }
+
+    /// The derivation documented in the README ("Push and play URLs"), checked there with
+    /// Python's hmac/hashlib.
+    #[test]
+    fn per_app_url_keys_readme_vector() {
+        let master = "zhibo-example-push-key-0123456789";
+        let key = app_url_key(master, UrlPurpose::Push, "demo");
+        assert_eq!(
+            key,
+            "88d3b21e1871e2bfbf055f21cb945194b7d04180214390c3126fe0e7155b9683"
+        );
+        assert_eq!(
+            app_url_key(
+                "zhibo-example-play-key-0123456789",
+                UrlPurpose::Play,
+                "demo"
+            ),
+            "679ee4dca762366084a137c0aaeebad209a7777597d7d39376d41b015022b673"
+        );
+        let s = UrlSignature::sign_room(master, UrlPurpose::Push, "demo", 1, 1_767_229_200);
+        assert_eq!(s.tx_time, "6955C710");
+        assert_eq!(s.tx_secret, "0470694a3ef14116a351e647998b5a9b");
+        assert_eq!(s, UrlSignature::sign(&key, "demo_1", 1_767_229_200));
+    }
+
+    /// One app's URLs and key never verify another app's stream, and a push URL is not a
+    /// play URL.
+    #[test]
+    fn app_keys_do_not_cross_tenants_or_purposes() {
+        let master = "master-key-0123456789abcdef";
+        let a = UrlSignature::sign_room(master, UrlPurpose::Push, "appa", 7, NOW + 600);
+        let v = |purpose, name: &str, s: &UrlSignature| {
+            UrlSignature::verify_stream(
+                master,
+                purpose,
+                name,
+                Some(&s.tx_secret),
+                Some(&s.tx_time),
+                NOW,
+            )
+        };
+        assert_eq!(v(UrlPurpose::Push, "appa_7", &a), Ok(NOW + 600));
+        assert_eq!(
+            v(UrlPurpose::Push, "appb_7", &a),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            v(UrlPurpose::Play, "appa_7", &a),
+            Err(SignatureError::Mismatch)
+        );
+        // App A's derived key signing app B's stream name.
+        let key_a = app_url_key(master, UrlPurpose::Push, "appa");
+        let forged = UrlSignature::sign(&key_a, "appb_7", NOW + 600);
+        assert_eq!(
+            v(UrlPurpose::Push, "appb_7", &forged),
+            Err(SignatureError::Mismatch)
+        );
+        // The master key itself signs nothing.
+        let with_master = UrlSignature::sign(master, "appa_7", NOW + 600);
+        assert_eq!(
+            v(UrlPurpose::Push, "appa_7", &with_master),
+            Err(SignatureError::Mismatch)
+        );
+        assert!(matches!(
+            v(UrlPurpose::Push, "appa_07", &a),
+            Err(SignatureError::Malformed(_))
+        ));
+    }
+
+    /// L2: `i64::MIN` (or MAX) timestamps are refused, never an overflow panic.
+    #[test]
+    fn extreme_timestamps_are_refused_without_panic() {
+        let mut r = readme_request();
+        for ts in [i64::MIN, i64::MAX] {
+            r.timestamp = ts;
+            let sig = r.sign(README_SECRET.as_bytes());
+            for now in [0, 1_767_225_600] {
+                assert!(matches!(
+                    r.verify(README_SECRET.as_bytes(), &sig, now),
+                    Err(SignatureError::OutsideWindow { .. })
+                ));
+            }
+            let h = BodySignature::header(b"whsec", ts, b"{}");
+            assert!(matches!(
+                BodySignature::verify(b"whsec", Some(&h), b"{}", 1_767_225_600),
+                Err(SignatureError::OutsideWindow { .. })
+            ));
+        }
     }
 
     #[test]

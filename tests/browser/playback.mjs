@@ -6,7 +6,7 @@
 // Checks: the live stream plays in both modes (video.currentTime advances >= 5 s); a tampered
 // and an expired signed URL are refused and the page shows the reason instead of hanging; the
 // replay plays after the stream ends. Screenshots go to $ARTIFACTS (not committed).
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 
@@ -83,10 +83,13 @@ async function refused(browser, src, name, needle) {
   }
 }
 
+// README "Push and play URLs": the app's play key is hex HMAC-SHA256(PLAY_KEY, "play\0" + app),
+// txTime 8 uppercase hex digits, txSecret hex MD5(key + stream name + txTime).
 function signedUrl(expiresAt) {
-  const txTime = expiresAt.toString(16).toUpperCase();
+  const txTime = expiresAt.toString(16).toUpperCase().padStart(8, "0");
   const stream = `${APP}_${ROOM}`;
-  const txSecret = createHash("md5").update(PLAY_KEY + stream + txTime).digest("hex");
+  const key = createHmac("sha256", PLAY_KEY).update(`play\0${APP}`).digest("hex");
+  const txSecret = createHash("md5").update(key + stream + txTime).digest("hex");
   return `${SIGNED}/play/${APP}/${ROOM}/index.m3u8?txSecret=${txSecret}&txTime=${txTime}`;
 }
 

@@ -71,7 +71,7 @@ fn routes_in_source(src: &str) -> BTreeSet<(String, String)> {
     out
 }
 
-/// Per function resource of the template: its `Binary` and its HttpApi `(METHOD, path)`s.
+/// Per function resource of the template: its `Binary` and its HTTP API `(METHOD, path)`s.
 fn template_functions(t: &str) -> BTreeMap<String, BTreeSet<(String, String)>> {
     // Blocks of the top-level entries (`  Name:` at two spaces).
     let mut blocks: Vec<String> = Vec::new();
@@ -99,7 +99,11 @@ fn template_functions(t: &str) -> BTreeMap<String, BTreeSet<(String, String)>> {
             continue;
         };
         let mut routes = BTreeSet::new();
-        for line in block.lines().filter(|l| l.contains("ApiId: !Ref HttpApi")) {
+        // The public API and the worker hooks' own API.
+        for line in block
+            .lines()
+            .filter(|l| l.contains("ApiId: !Ref HttpApi") || l.contains("ApiId: !Ref HooksApi"))
+        {
             let field = |name: &str| {
                 let v = line.split(&format!("{name}: ")).nth(1).unwrap_or("");
                 match v.strip_prefix('"') {

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use tower::ServiceExt;
 use zhibo_e2e_tests::TestApi;
 use zhibo_shared::http::{now, now_ms, with_fallbacks};
-use zhibo_shared::signing::{BodySignature, RequestToSign, SignatureError, UrlSignature};
+use zhibo_shared::signing::{
+    BodySignature, RequestToSign, SignatureError, UrlPurpose, UrlSignature,
+};
 
 /// The README's example app secret (app `demo`), which the management fixtures are signed for.
 const README_SECRET: &str = "zhibo-example-secret-0123456789abcdef";
@@ -24,8 +26,8 @@ const FIXTURE_TIME: i64 = 1_767_225_600;
 const FIXTURE_HOOK_SECRET: &str = "zhibo-example-hook-secret-0123456789";
 /// The play key the `play-*` fixtures are signed with (`PLAY_KEY`, `PLAYBACK_MODE=signed`).
 const FIXTURE_PLAY_KEY: &str = "zhibo-example-play-key-0123456789";
-/// The `play-*` fixtures' expiry (2100-01-01), so they stay valid when invoked by hand.
-const FIXTURE_PLAY_EXPIRES: i64 = 4_102_444_800;
+/// The `play-*` fixtures' expiry: an hour after the fixtures' signing time (1767225600).
+const FIXTURE_PLAY_EXPIRES: i64 = 1_767_229_200;
 /// The replay the `play-replay` fixture and the `replay-indexer-created` fixture name.
 const FIXTURE_REPLAY_ID: &str = "019ab1c2d3e4f5a6b7c";
 /// The webhook event the `webhooks-redeliver` and `webhook-delivery-stream` fixtures name.
@@ -499,8 +501,9 @@ async fn rooms_function_serves_the_push_play_replay_and_action_fixtures() {
     let q = zhibo_shared::http::query_pairs(Some(query));
     let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(
-        UrlSignature::verify(
+        UrlSignature::verify_stream(
             zhibo_e2e_tests::TEST_PUSH_KEY,
+            UrlPurpose::Push,
             &stream,
             param("txSecret"),
             param("txTime"),
@@ -917,35 +920,50 @@ async fn webhooks_function_serves_its_fixtures() {
 
 // ---- play --------------------------------------------------------------------------------
 
+/// The play fixtures carry app `demo`'s room 1 URL signed (with the key derived from the
+/// fixture play key) at the fixtures' signing time, valid for an hour: play URLs last at most
+/// 7 days, so the invocations below re-sign them ([`play_request`]).
 #[test]
-fn play_fixtures_are_signed_with_the_fixture_play_key_until_2100() {
+fn play_fixtures_are_signed_with_the_fixture_play_key() {
+    let at = FIXTURE_PLAY_EXPIRES - 3600;
     for name in ["play-live.apigw-v2.json", "play-replay.apigw-v2.json"] {
         let req = request(&fixture(name));
         let q = zhibo_shared::http::query_pairs(req.uri().query());
         let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(
-            UrlSignature::verify(
+            UrlSignature::verify_stream(
                 FIXTURE_PLAY_KEY,
+                UrlPurpose::Play,
                 "demo_1",
                 param("txSecret"),
                 param("txTime"),
-                now()
+                at
             ),
             Ok(FIXTURE_PLAY_EXPIRES),
             "{name}"
         );
         assert_eq!(
-            UrlSignature::verify(
+            UrlSignature::verify_stream(
                 "another-play-key-0123456789",
+                UrlPurpose::Play,
                 "demo_1",
                 param("txSecret"),
                 param("txTime"),
-                now()
+                at
             ),
             Err(SignatureError::Mismatch),
             "{name}"
         );
     }
+}
+
+/// A play fixture with its URL re-signed for `demo_1` until `expires_at`.
+fn play_request(name: &str, expires_at: i64) -> lambda_http::Request {
+    let mut event: Value = serde_json::from_str(&fixture(name)).expect("fixture JSON");
+    let sig = UrlSignature::sign_room(FIXTURE_PLAY_KEY, UrlPurpose::Play, "demo", 1, expires_at);
+    event["rawQueryString"] = json!(sig.query());
+    event["queryStringParameters"] = json!({"txSecret": sig.tx_secret, "txTime": sig.tx_time});
+    request(&event.to_string())
 }
 
 #[tokio::test]
@@ -996,7 +1014,7 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
 
     // Nothing published yet: 404 with the reason (and CORS, so a web player can show it).
     let (status, headers, body) =
-        invoke_raw(&play, request(&fixture("play-live.apigw-v2.json"))).await;
+        invoke_raw(&play, play_request("play-live.apigw-v2.json", now() + 600)).await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no live stream yet"), "{body}");
     assert_eq!(headers["access-control-allow-origin"], "*");
@@ -1027,7 +1045,10 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
             7 * 86_400,
         ),
     ] {
-        let (status, headers, body) = invoke_raw(&play, request(&fixture(name))).await;
+        // As long as the longest play URL (7 days, with the clock window's slack on top), so
+        // replay segment URLs get the 7-day SigV4 maximum.
+        let expires_at = now() + zhibo_shared::signing::MAX_URL_TTL_S + 200;
+        let (status, headers, body) = invoke_raw(&play, play_request(name, expires_at)).await;
         assert_eq!(status, 200, "{name}: {body}");
         assert_eq!(headers["content-type"], "application/vnd.apple.mpegurl");
         assert_eq!(headers["cache-control"], cache, "{name}");

@@ -126,10 +126,10 @@ async fn hooks_refuse_bad_signatures_and_bodies() {
         (
             Some(BodySignature::header(
                 TEST_HOOK_SECRET.as_bytes(),
-                now - 301,
+                now - 61,
                 &body,
             )),
-            "300 s",
+            "60 s",
         ),
         (Some("t=abc,v1=00".to_string()), "Zhibo-Signature"),
     ];
@@ -170,6 +170,70 @@ async fn hooks_refuse_bad_signatures_and_bodies() {
         .hook(&api.hook_event(Unpublish, room + 100, &session(0), 1))
         .await;
     assert_eq!(r.status, 200);
+}
+
+/// L4: a hook signed more than 60 s ago (or at `i64::MIN`) is refused, and a captured hook
+/// replayed verbatim within the window changes nothing: after the session's unpublish, its
+/// publish and heartbeat are refused and the stored room (its version) does not move.
+#[tokio::test]
+async fn replayed_hooks_have_no_effect() {
+    let api = TestApi::start().await;
+    let room = api.create_room("replay", 5).await;
+    let s = session(0);
+    let signed = |event: &zhibo_shared::hooks::HookEvent, t: i64| {
+        let body = serde_json::to_vec(event).unwrap();
+        let sig = BodySignature::header(TEST_HOOK_SECRET.as_bytes(), t, &body);
+        (body, sig)
+    };
+    let send = |(body, sig): (Vec<u8>, String)| {
+        let api = &api;
+        async move {
+            api.raw(
+                "POST",
+                "/internal/hooks",
+                body,
+                &[
+                    ("content-type".into(), "application/json".into()),
+                    ("Zhibo-Signature".into(), sig),
+                ],
+            )
+            .await
+        }
+    };
+    let now = zhibo_shared::http::now();
+    let publish = signed(&api.hook_event(Publish, room, &s, 0), now);
+    for t in [now - 61, now + 61, i64::MIN] {
+        let r = send(signed(&api.hook_event(Publish, room, &s, 0), t)).await;
+        assert_eq!(r.status, 401, "t={t}: {}", r.text);
+        assert!(r.errmsg().contains("60 s"), "{}", r.errmsg());
+    }
+    assert_eq!(status(&api, room).await, 102);
+    let heartbeat = signed(&api.hook_event(Heartbeat, room, &s, 1), now);
+    let unpublish = signed(&api.hook_event(Unpublish, room, &s, 2), now);
+    assert_eq!(send(publish.clone()).await.status, 200);
+    assert_eq!(send(heartbeat.clone()).await.status, 200);
+    assert_eq!(send(unpublish.clone()).await.status, 200);
+    assert_eq!(status(&api, room).await, 106);
+    let before = api.stored_room(room).await;
+    for (name, captured) in [
+        ("publish", publish),
+        ("heartbeat", heartbeat),
+        ("unpublish", unpublish),
+    ] {
+        let r = send(captured).await;
+        assert!(
+            r.status == 403 || (name == "unpublish" && r.status == 200),
+            "replayed {name}: {} {}",
+            r.status,
+            r.text
+        );
+    }
+    let after = api.stored_room(room).await;
+    assert_eq!(
+        (after.live_status, after.version),
+        (before.live_status, before.version),
+        "replays changed the room"
+    );
 }
 
 #[tokio::test]

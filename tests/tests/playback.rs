@@ -7,7 +7,7 @@
 use serde_json::Value;
 use zhibo_e2e_tests::TestApi;
 use zhibo_shared::http::now;
-use zhibo_shared::signing::UrlSignature;
+use zhibo_shared::signing::{app_url_key, UrlPurpose, UrlSignature};
 
 const PLAY_KEY: &str = "play-key-for-tests-0123";
 
@@ -167,26 +167,37 @@ async fn bad_playback_signatures_are_refused_with_the_reason() {
     )
     .await;
     let name = zhibo_shared::room::stream_name(&app, room);
-    let good = UrlSignature::sign(PLAY_KEY, &name, now() + 60);
+    let good = UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Play, &app, room, now() + 60);
     let path = format!("/play/{app}/{room}/index.m3u8");
     let tampered = format!(
         "txSecret={}&txTime={}",
         good.tx_secret.replace(&good.tx_secret[..2], "00"),
         good.tx_time
     );
-    let expired = UrlSignature::sign(PLAY_KEY, &name, now() - 5).query();
+    let expired =
+        UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Play, &app, room, now() - 5).query();
     let wrong_key = UrlSignature::sign("another-key-0123456789", &name, now() + 60).query();
-    let for_other_room = UrlSignature::sign(
-        PLAY_KEY,
-        &zhibo_shared::room::stream_name(&app, other),
+    let for_other_room =
+        UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Play, &app, other, now() + 60).query();
+    // Another app's derived key over this app's stream name, the master key itself, and a
+    // push URL's signature: none opens the room.
+    let other_app_key = UrlSignature::sign(
+        &app_url_key(PLAY_KEY, UrlPurpose::Play, "othr1"),
+        &name,
         now() + 60,
     )
     .query();
+    let master_key = UrlSignature::sign(PLAY_KEY, &name, now() + 60).query();
+    let push_sig =
+        UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Push, &app, room, now() + 60).query();
     for (query, needle) in [
         (tampered.as_str(), "does not match"),
         (expired.as_str(), "expired"),
         (wrong_key.as_str(), "does not match"),
         (for_other_room.as_str(), "does not match"),
+        (other_app_key.as_str(), "does not match"),
+        (master_key.as_str(), "does not match"),
+        (push_sig.as_str(), "does not match"),
         ("", "missing txSecret"),
         ("txSecret=abc", "missing txTime"),
         ("txSecret=abc&txTime=zz", "malformed txTime"),
@@ -201,11 +212,7 @@ async fn bad_playback_signatures_are_refused_with_the_reason() {
     // The good one works; an unknown room or replay is 404, a room not live yet too.
     let (status, _, body) = get(&format!("{}{path}?{}", api.base, good.query())).await;
     assert_eq!(status, 200, "{body}");
-    let other_sig = UrlSignature::sign(
-        PLAY_KEY,
-        &zhibo_shared::room::stream_name(&app, other),
-        now() + 60,
-    );
+    let other_sig = UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Play, &app, other, now() + 60);
     let (status, _, body) = get(&format!(
         "{}/play/{app}/{other}/index.m3u8?{}",
         api.base,
@@ -256,11 +263,7 @@ async fn signed_replays_get_segment_urls_that_last_as_long_as_the_play_url() {
         segment(9),
     )
     .await;
-    let sig = UrlSignature::sign(
-        PLAY_KEY,
-        &zhibo_shared::room::stream_name(&app, room),
-        now() + 7200,
-    );
+    let sig = UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Play, &app, room, now() + 7200);
     let (status, headers, body) = get(&format!(
         "{}/play/{app}/{room}/replays/{replay}.m3u8?{}",
         api.base,
@@ -352,4 +355,40 @@ async fn without_api_base_url_signed_urls_point_at_the_host_that_was_asked() {
     let (status, _, body) = get(hls).await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no live stream yet"), "{body}");
+}
+
+/// H1: room 10's play URL with its last digit moved into `txTime` (`{app}_1` + `0` + T is
+/// the MD5 input of `{app}_10` + T) does not open room 1, and `/play/{app}/010/...` is not
+/// room 10's URL.
+#[tokio::test]
+async fn a_play_url_opens_exactly_one_room() {
+    let Private { api, bucket } = signed_api().await;
+    let app = api.app.app_id.clone();
+    let mut rooms = Vec::new();
+    for i in 0..10 {
+        rooms.push(api.create_room(&format!("room {i}"), 5).await);
+    }
+    assert_eq!((rooms[0], rooms[9]), (1, 10), "room ids are sequential");
+    for room in [1, 10] {
+        put(
+            &api,
+            &bucket,
+            &format!("live/{app}/{room}/index.m3u8"),
+            live_playlist().into_bytes(),
+        )
+        .await;
+    }
+    let r = api.call("GET", "/v1/rooms/10/play-urls", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (_, query) = r.json["hls"].as_str().unwrap().split_once('?').unwrap();
+    let (status, _, body) = get(&format!("{}/play/{app}/10/index.m3u8?{query}", api.base)).await;
+    assert_eq!(status, 200, "the genuine URL plays: {body}");
+    let moved = query.replace("txTime=", "txTime=0");
+    for (path, query) in [
+        (format!("/play/{app}/1/index.m3u8"), moved.as_str()),
+        (format!("/play/{app}/010/index.m3u8"), query),
+    ] {
+        let (status, _, body) = get(&format!("{}{path}?{query}", api.base)).await;
+        assert_eq!(status, 401, "{path}?{query} must be refused: {body}");
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zhibo_e2e_tests::TestApi;
 use zhibo_shared::replay::metadata;
-use zhibo_shared::signing::UrlSignature;
+use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 
 use fn_replays::RecordOutcome;
 
@@ -536,8 +536,9 @@ async fn signed_playback_lists_urls_signed_with_the_play_key() {
             .find(|(n, _)| *n == k)
             .map(|(_, v)| v.to_string())
     };
-    let expires = UrlSignature::verify(
+    let expires = UrlSignature::verify_stream(
         "play-key-for-tests-0123",
+        UrlPurpose::Play,
         &zhibo_shared::room::stream_name(&app, room),
         get("txSecret").as_deref(),
         get("txTime").as_deref(),

@@ -376,7 +376,26 @@ async fn bad_signatures_are_refused_with_401() {
                 h[0].1 = "nosuchapp".into();
                 h
             },
-            "unknown app",
+            // L9: the same answer as a wrong signature.
+            "signature does not match, or X-Zhibo-App names no app",
+        ),
+        (
+            "app id over DynamoDB's key size",
+            {
+                let mut h = api.sign_headers("GET", path, b"", now(), "nonce-app-2");
+                h[0].1 = "a".repeat(3000);
+                h
+            },
+            "must be an app id",
+        ),
+        (
+            "i64::MIN timestamp",
+            {
+                let mut h = api.sign_headers("GET", path, b"", now(), "nonce-ts-2");
+                h[1].1 = i64::MIN.to_string();
+                h
+            },
+            "away from server time",
         ),
         (
             "wrong signature",
@@ -385,7 +404,7 @@ async fn bad_signatures_are_refused_with_401() {
                 h[3].1 = "0".repeat(64);
                 h
             },
-            "does not match",
+            "signature does not match, or X-Zhibo-App names no app",
         ),
         (
             "missing signature",
@@ -446,6 +465,11 @@ async fn bad_input_names_the_field() {
     // query and path errors
     for (path, needle) in [
         ("/v1/rooms?limit=101", "limit: "),
+        // L1: a repeated key is refused, not read as its first occurrence.
+        (
+            "/v1/rooms?limit=10&limit=100",
+            "limit: appears more than once",
+        ),
         ("/v1/rooms?limit=0", "limit: "),
         ("/v1/rooms?start=-1", "start: "),
         ("/v1/rooms?live_status=100", "live_status: "),
@@ -553,6 +577,28 @@ async fn wechat_token_and_room_list_match_wechat_shapes() {
     // wrong secret, missing fields, wrong grant
     let r = api.raw("GET", &token_url("nope"), vec![], &[]).await;
     assert_eq!((r.status, r.json["errcode"].clone()), (401, json!(40125)));
+    // L9: an unknown app gets the same answer as a wrong secret; an app id of the wrong
+    // format (over DynamoDB's key size too) is refused with the reason, not a 500.
+    let unknown = api
+        .raw(
+            "GET",
+            "/cgi-bin/token?grant_type=client_credential&appid=nosuchapp1&secret=nope",
+            vec![],
+            &[],
+        )
+        .await;
+    assert_eq!((unknown.status, &unknown.json), (r.status, &r.json));
+    let long = format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={}&secret=nope",
+        "a".repeat(3000)
+    );
+    let r = api.raw("GET", &long, vec![], &[]).await;
+    assert_eq!(
+        (r.status, r.json["errcode"].clone()),
+        (401, json!(40013)),
+        "{}",
+        r.text
+    );
     let r = api
         .raw(
             "GET",
@@ -679,7 +725,7 @@ async fn random_bytes_at_every_route_never_crash() {
 
 #[tokio::test]
 async fn push_url_is_signed_as_the_worker_checks_it() {
-    use zhibo_shared::signing::UrlSignature;
+    use zhibo_shared::signing::{UrlPurpose, UrlSignature};
     let api = TestApi::start().await;
     let id = api.create_room("push", 60).await;
     let r = api
@@ -711,23 +757,44 @@ async fn push_url_is_signed_as_the_worker_checks_it() {
     let t = param("txTime").unwrap();
     assert_eq!(
         t,
-        format!("{expires_at:X}"),
-        "txTime is the uppercase hex expiry"
+        format!("{expires_at:08X}"),
+        "txTime is the 8 uppercase hex digits of the expiry"
     );
-    let verified = UrlSignature::verify(
+    let verified = UrlSignature::verify_stream(
         TEST_PUSH_KEY,
+        UrlPurpose::Push,
         name,
         param("txSecret").as_deref(),
         Some(&t),
         now(),
     );
     assert_eq!(verified.ok(), Some(expires_at));
-    // Default lifetime, bad lifetimes, unknown room, and a room that can never go live again.
-    let r = api
-        .call("POST", &format!("/v1/rooms/{id}/push-url"), "")
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    // Signed with the app's derived key, not the master key.
+    assert!(UrlSignature::verify(
+        TEST_PUSH_KEY,
+        name,
+        param("txSecret").as_deref(),
+        Some(&t),
+        now()
+    )
+    .is_err());
+    // By default (and at most) valid until the room's end_time + 1 h.
+    let end_time = api.call("GET", &format!("/v1/rooms/{id}"), "").await.json["end_time"]
+        .as_i64()
+        .expect("end_time");
+    for body in ["", r#"{"expires_in":604800}"#] {
+        let r = api
+            .call("POST", &format!("/v1/rooms/{id}/push-url"), body)
+            .await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text);
+        assert_eq!(
+            r.json["expires_at"].as_i64(),
+            Some(end_time + 3600),
+            "{body}"
+        );
+    }
     for body in [
+        r#"{"expires_in":604801}"#,
         r#"{"expires_in":5}"#,
         r#"{"expires_in":"soon"}"#,
         r#"{"ttl":60}"#,

@@ -434,13 +434,15 @@ fn worker_task_definition_provides_what_the_worker_requires() {
             "{var} as a plain environment value"
         );
     }
-    // Hooks go to this stack's API, to the route the hooks function serves.
+    // Hooks go to this stack's hooks API (not the public one), to the route the hooks
+    // function serves.
     let hook_url = env_value("ZHIBO_HOOK_URL").expect("ZHIBO_HOOK_URL");
     assert!(
-        hook_url.starts_with("!Sub \"https://${HttpApi}.") && hook_url.ends_with("/internal/hooks"),
+        hook_url.starts_with("!Sub \"https://${HooksApi}.")
+            && hook_url.ends_with("/internal/hooks"),
         "ZHIBO_HOOK_URL = {hook_url}"
     );
-    assert!(t.contains("Method: POST, Path: /internal/hooks}"));
+    assert!(t.contains("{ApiId: !Ref HooksApi, Method: POST, Path: /internal/hooks}"));
     assert_eq!(env_value("ZHIBO_SINK"), Some("s3"));
     assert_eq!(
         env_value("MEDIA_BUCKET"),
@@ -734,4 +736,50 @@ fn takedown_functions_may_delete_room_media_and_invalidate_the_cdn() {
         "play reads the room's status"
     );
     assert!(!play.contains("s3:DeleteObject"));
+}
+
+/// Item 6 (M3): the worker hooks do not share a throttle with the public API: the hooks route
+/// is only on its own HTTP API, the public API throttles every route, and the hooks function
+/// has reserved concurrency (unless the operator sets 0).
+#[test]
+fn hooks_have_their_own_api_and_the_public_api_is_throttled() {
+    let t = read_repo_file("template.yaml");
+    // A top-level resource's lines: from `  Name:` to the next line indented two spaces.
+    let block = |name: &str| -> String {
+        let header = format!("  {name}:");
+        let mut lines = t.lines().skip_while(|l| *l != header);
+        let first = lines.next().unwrap_or_else(|| panic!("resource {name}"));
+        let body: Vec<&str> = lines
+            .take_while(|l| l.is_empty() || l.starts_with("   "))
+            .collect();
+        format!("{first}\n{}", body.join("\n"))
+    };
+    for (api, what) in [("HttpApi", "the public API"), ("HooksApi", "the hooks API")] {
+        let b = block(api);
+        assert!(b.contains("Type: AWS::Serverless::HttpApi"), "{api}: {b}");
+        assert!(
+            b.contains("DefaultRouteSettings:")
+                && b.contains("ThrottlingRateLimit:")
+                && b.contains("ThrottlingBurstLimit:"),
+            "{what} needs default route throttles: {b}"
+        );
+    }
+    assert!(block("HttpApi").contains("ThrottlingRateLimit: !Ref ApiRateLimit"));
+    assert!(
+        !t.contains("{ApiId: !Ref HttpApi, Method: POST, Path: /internal/hooks}"),
+        "the hooks route must not be on the public API"
+    );
+    let hooks_api_routes = t.matches("ApiId: !Ref HooksApi").count();
+    assert_eq!(
+        hooks_api_routes, 1,
+        "only the hooks route is on the hooks API"
+    );
+    let hooks = block("HooksFunction");
+    assert!(
+        hooks.contains(
+            "ReservedConcurrentExecutions: !If [ReserveHooksConcurrency, !Ref HooksReservedConcurrency, !Ref \"AWS::NoValue\"]"
+        ),
+        "{hooks}"
+    );
+    assert!(t.contains("HookUrl:"), "the hooks URL is an output");
 }

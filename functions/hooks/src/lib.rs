@@ -12,7 +12,9 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use http::StatusCode;
-use zhibo_shared::hooks::{HookAnswer, HookEvent, HookEventKind, HOOKS_PATH, SIGNATURE_HEADER};
+use zhibo_shared::hooks::{
+    HookAnswer, HookEvent, HookEventKind, HOOKS_PATH, HOOK_CLOCK_WINDOW_S, SIGNATURE_HEADER,
+};
 use zhibo_shared::http::{json_response, parse_json, read_body, ApiState};
 use zhibo_shared::lifecycle::{Input, Verdict};
 use zhibo_shared::room::{parse_stream_name, stream_name};
@@ -77,8 +79,14 @@ async fn hook(State(st): State<ApiState>, req: Request) -> Result<Response, ApiE
         .headers
         .get(SIGNATURE_HEADER)
         .map(|v| v.to_str().unwrap_or(""));
-    BodySignature::verify(secret.as_bytes(), header, &body, zhibo_shared::http::now())
-        .map_err(|e| ApiError::unauthorized(format!("hook signature: {e}")))?;
+    BodySignature::verify_within(
+        secret.as_bytes(),
+        header,
+        &body,
+        zhibo_shared::http::now(),
+        HOOK_CLOCK_WINDOW_S,
+    )
+    .map_err(|e| ApiError::unauthorized(format!("hook signature: {e}")))?;
     let event: HookEvent = parse_json(&body)?;
     check_event(&event)?;
     let applied = st

@@ -1,8 +1,9 @@
 //! Signed playback (API.md "Stream URLs"): `GET /play/{app_id}/{room_id}/index.m3u8` and
 //! `GET /play/{app_id}/{room_id}/replays/{replay_id}.m3u8`, each with `?txSecret=..&txTime=..`
-//! signed with `PLAY_KEY` over the room's stream name (the push URL's algorithm). A valid
-//! request gets the playlist from the private media bucket with every segment URI replaced by a
-//! presigned S3 GET, so viewers play without a CDN and without the bucket being public.
+//! signed with the app's key derived from `PLAY_KEY` over the room's stream name (the push
+//! URL's algorithm). A valid request gets the playlist from the private media bucket with
+//! every segment URI replaced by a presigned S3 GET, so viewers play without a CDN and without
+//! the bucket being public.
 //!
 //! Trigger: API Gateway HTTP API (`events/play-*.apigw-v2.json`); `zhibo serve` merges
 //! [`router`] with the others. Layers: the signature check and
@@ -21,8 +22,8 @@ use std::time::Duration;
 use zhibo_shared::http::{now, query_pairs};
 use zhibo_shared::playback::{playlist_keys, rewrite_playlist, Playback};
 use zhibo_shared::replay::is_valid_replay_id;
-use zhibo_shared::room::{stream_name, RoomId};
-use zhibo_shared::signing::UrlSignature;
+use zhibo_shared::room::RoomId;
+use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 use zhibo_shared::{keys, ApiError, Config};
 
 /// Lifetime of the presigned segment URLs in a live playlist (players reload it every target
@@ -175,9 +176,11 @@ async fn serve(
     let q = query_pairs(query);
     let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let now = now();
-    let expires_at = UrlSignature::verify(
+    // Verified over the path's own spelling: `/play/demo/07/...` is not room 7's URL.
+    let expires_at = UrlSignature::verify_stream(
         play_key,
-        &stream_name(app_id, room_id),
+        UrlPurpose::Play,
+        &format!("{app_id}_{raw_room}"),
         param("txSecret"),
         param("txTime"),
         now,

@@ -17,7 +17,7 @@ use zhibo_shared::http::{
 };
 use zhibo_shared::lifecycle::{Action, Input, Verdict};
 use zhibo_shared::room::{CreateRoom, PatchRoom, Room};
-use zhibo_shared::signing::UrlSignature;
+use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 use zhibo_shared::store::{IdempotencyKey, StoreError};
 use zhibo_shared::{ApiError, LiveStatus};
 
@@ -360,10 +360,27 @@ async fn room_status(
     Ok(res)
 }
 
-/// Default lifetime of a push URL, seconds.
-pub const DEFAULT_PUSH_URL_TTL_S: i64 = 3600;
-/// Longest lifetime of a push URL, seconds (a week, for OBS profiles set up ahead).
-pub const MAX_PUSH_URL_TTL_S: i64 = 7 * 86400;
+/// How long after the room's `end_time` a push URL stays valid (an encoder that reconnects
+/// late is not locked out).
+pub const PUSH_URL_AFTER_END_S: i64 = 3600;
+/// Shortest lifetime of a push URL, seconds.
+pub const MIN_PUSH_URL_TTL_S: i64 = 60;
+/// Longest lifetime of a push URL, seconds (a week, for OBS profiles set up ahead): the most
+/// the worker accepts.
+pub const MAX_PUSH_URL_TTL_S: i64 = zhibo_shared::signing::MAX_URL_TTL_S;
+
+/// The expiry of a push URL (API.md "Stream URLs"): `now + expires_in`, by default the room's
+/// `end_time` + 1 h, never later than that nor more than 7 days ahead. `None` when the room's
+/// `end_time` + 1 h is less than a minute away.
+pub fn push_url_expiry(end_time: i64, expires_in: Option<i64>, now: i64) -> Option<i64> {
+    let cap = end_time
+        .saturating_add(PUSH_URL_AFTER_END_S)
+        .min(now.saturating_add(MAX_PUSH_URL_TTL_S));
+    if cap < now.saturating_add(MIN_PUSH_URL_TTL_S) {
+        return None;
+    }
+    Some(expires_in.map_or(cap, |ttl| now.saturating_add(ttl).min(cap)))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -393,14 +410,18 @@ async fn push_url(
     } else {
         parse_json(&req.body)?
     };
-    let ttl = body.expires_in.unwrap_or(DEFAULT_PUSH_URL_TTL_S);
-    if !(60..=MAX_PUSH_URL_TTL_S).contains(&ttl) {
+    if body
+        .expires_in
+        .is_some_and(|ttl| !(MIN_PUSH_URL_TTL_S..=MAX_PUSH_URL_TTL_S).contains(&ttl))
+    {
         return Err(ApiError::bad_field(
             "expires_in",
-            format!("must be 60..={MAX_PUSH_URL_TTL_S} seconds"),
+            format!(
+                "must be {MIN_PUSH_URL_TTL_S}..={MAX_PUSH_URL_TTL_S} seconds (or absent: valid until the room's end_time + 1 h)"
+            ),
         ));
     }
-    let Some(key) = st.config.push_key.as_deref() else {
+    let Some(master) = st.config.push_key.as_deref() else {
         return Err(ApiError::internal(
             &"PUSH_KEY is not configured, so push URLs cannot be signed",
         ));
@@ -421,8 +442,22 @@ async fn push_url(
             room.live_status.code()
         )));
     }
-    let expires_at = now() + ttl;
-    let sig = UrlSignature::sign(key, &room.stream_name, expires_at);
+    let now = now();
+    let Some(expires_at) = push_url_expiry(room.end_time, body.expires_in, now) else {
+        return Err(ApiError::conflict(format!(
+            "room {}'s end_time + 1 h ({}) has passed: push URLs are valid until then; \
+             PATCH the room's end_time or create a new room",
+            room.room_id,
+            room.end_time.saturating_add(PUSH_URL_AFTER_END_S)
+        )));
+    };
+    let sig = UrlSignature::sign_room(
+        master,
+        UrlPurpose::Push,
+        &room.app_id,
+        room.room_id,
+        expires_at,
+    );
     let server = format!("rtmp://{}/live/", st.config.ingest_host);
     let stream_key = format!("{}?{}", room.stream_name, sig.query());
     Ok(json_response(

@@ -68,7 +68,11 @@ struct TokenResponse {
     expires_in: i64,
 }
 
-/// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`.
+/// Longest `secret` compared (app secrets are 64 hex characters).
+const MAX_SECRET_LEN: usize = 128;
+
+/// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`. Malformed app ids are
+/// refused before any read; app records come through [`ApiState::app`]'s short cache.
 async fn token(State(st): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = query_pairs(raw.as_deref());
     match param(&q, "grant_type") {
@@ -95,19 +99,28 @@ async fn token(State(st): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Re
             "secret missing",
         )
     })?;
-    let app = st.store.get_app(app_id).await?.ok_or_else(|| {
-        wx(
-            StatusCode::UNAUTHORIZED,
-            wx_codes::INVALID_APPID,
-            format!("invalid appid {app_id:?}"),
-        )
-    })?;
-    if !constant_time_eq(app.app_secret.as_bytes(), secret.as_bytes()) {
+    // Refused before any read: an app id of the wrong format, a secret of the wrong length.
+    if !zhibo_shared::app::is_valid_app_id(app_id) {
         return Err(wx(
             StatusCode::UNAUTHORIZED,
-            wx_codes::INVALID_APPSECRET,
-            "invalid appsecret: check the app_secret printed when the app was created",
+            wx_codes::INVALID_APPID,
+            "invalid appid: an app id is [a-z0-9]{4,32}",
         ));
+    }
+    // One answer for an unknown app and a wrong secret, so app ids cannot be probed.
+    let refused = || {
+        wx(
+            StatusCode::UNAUTHORIZED,
+            wx_codes::INVALID_APPSECRET,
+            "invalid appid or appsecret: check both against what was printed when the app was created",
+        )
+    };
+    if secret.len() > MAX_SECRET_LEN {
+        return Err(refused());
+    }
+    let app = st.app(app_id, now()).await?.ok_or_else(refused)?;
+    if !constant_time_eq(app.app_secret.as_bytes(), secret.as_bytes()) {
+        return Err(refused());
     }
     let access_token = zhibo_shared::ids::random_hex(32);
     st.store

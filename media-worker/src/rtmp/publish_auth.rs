@@ -1,9 +1,10 @@
 //! Who may publish: the RTMP app must be `live` and the stream key must be
-//! `{stream_name}?txSecret=..&txTime=..` signed with the push key (API.md "Stream URLs",
-//! Tencent-compatible). Pure: the caller passes `now`.
+//! `{stream_name}?txSecret=..&txTime=..` signed with the app's push key, derived from the
+//! master `PUSH_KEY` and the stream name's app id (API.md "Stream URLs", Tencent-compatible).
+//! Pure: the caller passes `now`.
 
 use zhibo_shared::room::{parse_stream_name, RoomId};
-use zhibo_shared::signing::UrlSignature;
+use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 
 /// The only RTMP application zhibo serves.
 pub const RTMP_APP: &str = "live";
@@ -50,7 +51,7 @@ impl PublishRefusal {
 /// How publishes are authenticated.
 #[derive(Clone)]
 pub enum PublishAuth {
-    /// Verify `txSecret`/`txTime` with this push key.
+    /// Verify `txSecret`/`txTime` with the app's key derived from this master push key.
     PushKey(String),
     /// Accept any well-formed stream name (benchmarks and local experiments only).
     Off,
@@ -85,19 +86,26 @@ pub fn authorize_publish(
             "stream name {name:?} is not {{app_id}}_{{room_id}}; use the push_url from POST /v1/rooms/{{room_id}}/push-url"
         )));
     };
-    if let PublishAuth::PushKey(key) = auth {
+    if let PublishAuth::PushKey(master) = auth {
         let mut tx_secret = None;
         let mut tx_time = None;
         for pair in key_query.split('&').chain(app_query.split('&')) {
-            match pair.split_once('=') {
-                Some(("txSecret", v)) => tx_secret = Some(v),
-                Some(("txTime", v)) => tx_time = Some(v),
-                _ => {}
+            let (slot, v) = match pair.split_once('=') {
+                Some(("txSecret", v)) => (&mut tx_secret, v),
+                Some(("txTime", v)) => (&mut tx_time, v),
+                _ => continue,
+            };
+            // A repeated parameter is ambiguous: refuse rather than pick one.
+            if slot.replace(v).is_some() {
+                return Err(PublishRefusal::denied(format!(
+                    "push URL for {name} repeats txSecret or txTime: use the push_url exactly as issued"
+                )));
             }
         }
-        UrlSignature::verify(key, name, tx_secret, tx_time, now).map_err(|e| {
-            PublishRefusal::denied(format!("push signature refused for {name}: {e}"))
-        })?;
+        UrlSignature::verify_stream(master, UrlPurpose::Push, name, tx_secret, tx_time, now)
+            .map_err(|e| {
+                PublishRefusal::denied(format!("push signature refused for {name}: {e}"))
+            })?;
     }
     Ok(AuthorizedPublish {
         stream_name: name.to_string(),
@@ -114,7 +122,11 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn signed(name: &str, expires: i64) -> String {
-        format!("{name}?{}", UrlSignature::sign(KEY, name, expires).query())
+        let (app, room) = parse_stream_name(name).unwrap();
+        format!(
+            "{name}?{}",
+            UrlSignature::sign_room(KEY, UrlPurpose::Push, app, room, expires).query()
+        )
     }
 
     #[test]
@@ -172,6 +184,37 @@ mod tests {
                 "NetStream.Publish.Denied",
                 "txTime",
             ),
+            // H1: room 17's URL with a digit moved into txTime does not open room 1.
+            ("live", moved_digit(), "NetStream.Publish.Denied", "txTime"),
+            (
+                "live",
+                signed("demo_7", NOW + 60).replace("demo_7", "demo_07"),
+                "NetStream.Publish.BadName",
+                "is not {app_id}_{room_id}",
+            ),
+            // Another app's URL (its own derived key) does not open this app's room.
+            (
+                "live",
+                signed("othr_7", NOW + 60).replace("othr_7", "demo_7"),
+                "NetStream.Publish.Denied",
+                "does not match",
+            ),
+            // The master key itself signs nothing.
+            (
+                "live",
+                format!(
+                    "demo_7?{}",
+                    UrlSignature::sign(KEY, "demo_7", NOW + 60).query()
+                ),
+                "NetStream.Publish.Denied",
+                "does not match",
+            ),
+            (
+                "live",
+                format!("{good}&txTime=FFFFFFFF"),
+                "NetStream.Publish.Denied",
+                "repeats",
+            ),
         ];
         for (app, key, code, text) in cases {
             let err = authorize_publish(&auth, app, key, NOW).unwrap_err();
@@ -182,6 +225,13 @@ mod tests {
                 err.description
             );
         }
+    }
+
+    /// `demo_17?txSecret=S&txTime=T` rewritten as `demo_1?txSecret=S&txTime=7T`.
+    fn moved_digit() -> String {
+        let url = signed("demo_17", NOW + 600);
+        let (_, q) = url.split_once('?').unwrap();
+        format!("demo_1?{}", q.replace("txTime=", "txTime=7"))
     }
 
     #[test]

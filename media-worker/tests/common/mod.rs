@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
-use zhibo_shared::signing::UrlSignature;
+use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 
 /// The push key every test worker is started with.
 pub const PUSH_KEY: &str = "e2e-push-key-0123456789";
@@ -59,7 +59,7 @@ fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
 /// `{stream_name}?txSecret=..&txTime=..` valid for an hour.
 pub fn signed_key(room: u64) -> String {
     let name = format!("{APP}_{room}");
-    let sig = UrlSignature::sign(PUSH_KEY, &name, now_s() + 3600);
+    let sig = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, APP, room, now_s() + 3600);
     format!("{name}?{}", sig.query())
 }
 
@@ -315,9 +315,10 @@ pub async fn api_status(api: &zhibo_e2e_tests::TestApi, room: u64) -> u64 {
     r.json["live_status"].as_u64().unwrap_or(0)
 }
 
-/// The worker's RTMP URL for a room of `app`, signed with [`PUSH_KEY`] for an hour.
+/// The worker's RTMP URL for a room of `app`, signed with the app's key derived from
+/// [`PUSH_KEY`] for an hour.
 pub fn push_url(worker: &WorkerProc, app: &str, room: u64) -> String {
     let name = zhibo_shared::room::stream_name(app, room);
-    let sig = UrlSignature::sign(PUSH_KEY, &name, now_s() + 3600);
+    let sig = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, app, room, now_s() + 3600);
     worker.url(&format!("{name}?{}", sig.query()))
 }
