@@ -40,6 +40,16 @@ pub enum HookError {
     },
 }
 
+impl HookError {
+    /// Whether another attempt may succeed: no answer, throttled (429) or a server error (5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            HookError::Unreachable { .. } => true,
+            HookError::BadAnswer { status, .. } => *status == 429 || *status >= 500,
+        }
+    }
+}
+
 /// Whether a live session's heartbeats still reach the room service. Heartbeats fail open (a
 /// failed one is not retried and the publisher goes on), but not forever: when none was
 /// answered for the outage limit (`ZHIBO_HEARTBEAT_OUTAGE_S`), the publisher is dropped, so a
@@ -176,6 +186,20 @@ impl HookClient {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// [`HookClient::call`], and once more (re-signed, same event) when the first attempt
+    /// failed in a way a retry can mend: no answer, 429 or 5xx. For the `publish` hook, which
+    /// fails closed: a hooks function's cold start or a throttled burst must not refuse a live.
+    /// The room service treats the same event twice as once (session and `seq`).
+    pub async fn call_retrying_once(&self, event: &HookEvent) -> Result<HookAnswer, HookError> {
+        match self.call(event).await {
+            Err(e) if e.is_transient() => {
+                tracing::info!("publish hook failed ({e}); retrying once");
+                self.call(event).await
+            }
+            answer => answer,
+        }
     }
 
     async fn call_once(&self, event: &HookEvent) -> Result<HookAnswer, HookError> {

@@ -25,6 +25,8 @@ struct Receiver {
     deny_publish: Mutex<HashSet<u64>>,
     deny_heartbeat: Mutex<HashSet<u64>>,
     bad_signatures: Mutex<u32>,
+    /// Answer this many of the next publish hooks 503 (a cold or throttled hooks function).
+    fail_publishes: Mutex<u32>,
 }
 
 async fn hook(
@@ -44,6 +46,20 @@ async fn hook(
         );
     }
     let event: HookEvent = serde_json::from_slice(&body).expect("a hook event");
+    if event.event == HookEventKind::Publish {
+        let mut failing = r.fail_publishes.lock().unwrap();
+        if *failing > 0 {
+            *failing -= 1;
+            r.events.lock().unwrap().push(event);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(HookAnswer {
+                    allow: false,
+                    reason: Some("cold start".into()),
+                }),
+            );
+        }
+    }
     let deny = match event.event {
         HookEventKind::Publish => r.deny_publish.lock().unwrap().contains(&event.room_id),
         HookEventKind::Heartbeat => r.deny_heartbeat.lock().unwrap().contains(&event.room_id),
@@ -202,4 +218,38 @@ async fn an_unreachable_hook_refuses_publishes() {
     assert!(!ok);
     assert!(worker.log_text().contains("unreachable"));
     assert_eq!(worker.metric("zhibo_publishes_total").await, 0.0);
+}
+
+/// Security review L13: the publish hook fails closed, so one transient failure (a cold start,
+/// a throttled burst) is retried once with the same event before the publish is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_hook_failing_once_is_retried() {
+    let (receiver, url) = start_receiver().await;
+    let worker = WorkerProc::start(&[("ZHIBO_HOOK_URL", &url), ("HOOK_SECRET", SECRET)]).await;
+    let room = unique_room();
+    *receiver.fail_publishes.lock().unwrap() = 1;
+    let (ok, log) = finish(
+        publish(&worker.url(&signed_key(room)), 4),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(ok, "the publish must succeed on the retry: {log}");
+    assert_eq!(worker.metric("zhibo_publishes_total").await, 1.0);
+    let publishes: Vec<HookEvent> = events_of(&receiver, room)
+        .into_iter()
+        .filter(|e| e.event == HookEventKind::Publish)
+        .collect();
+    assert_eq!(publishes.len(), 2, "one failed attempt, one retry");
+    assert_eq!(publishes[0].event_id, publishes[1].event_id);
+
+    // Failing twice refuses the publish: one retry, not a loop.
+    let room = unique_room();
+    *receiver.fail_publishes.lock().unwrap() = 2;
+    let (ok, _) = finish(
+        publish(&worker.url(&signed_key(room)), 4),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(!ok);
+    assert_eq!(worker.metric("zhibo_publishes_total").await, 1.0);
 }

@@ -405,7 +405,7 @@ impl Connection {
         );
         if let Some(hooks) = &self.worker.hooks {
             let event = hook.event(HookEventKind::Publish, hooks.worker_id(), now);
-            let answer = hooks.call(&event).await;
+            let answer = hooks.call_retrying_once(&event).await;
             let refusal = match answer {
                 Ok(a) if a.allow => None,
                 Ok(a) => Some(PublishRefusal::denied(format!(
