@@ -322,3 +322,67 @@ async fn a_close_replay_room_s_replays_are_not_publicly_served() {
         "still served after close_replay: {after:?}"
     );
 }
+
+/// What a CloudFront stand-in received: (path, authorization header, body).
+type Invalidations = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+#[tokio::test]
+async fn a_ban_invalidates_the_cdn_paths_of_the_room() {
+    use axum::routing::post;
+    let seen: Invalidations = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/2020-05-31/distribution/{id}/invalidation",
+            post(
+                |axum::extract::State(seen): axum::extract::State<Invalidations>,
+                 uri: http::Uri,
+                 headers: http::HeaderMap,
+                 body: String| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    seen.lock()
+                        .unwrap()
+                        .push((uri.path().to_string(), auth, body));
+                    (http::StatusCode::CREATED, "<Invalidation/>")
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let api = TestApi::start_with(&[
+        ("CDN_DISTRIBUTION_ID", "E2TESTDIST"),
+        ("ZHIBO_CLOUDFRONT_ENDPOINT", &endpoint),
+    ])
+    .await;
+    let room = api.create_room("cdn", 5).await;
+    let session = keys::time_ordered_id(zhibo_shared::http::now_ms());
+    go_live(&api, room, &session).await;
+    write_media(&api, room, &session, "0190000000000abcdef", 1).await;
+
+    let answer = ban(&api, room).await;
+    assert_eq!(answer["media_takedown"], "complete", "{answer}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one invalidation: {seen:?}");
+    let (path, auth, body) = &seen[0];
+    assert_eq!(path, "/2020-05-31/distribution/E2TESTDIST/invalidation");
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=")
+            && auth.contains("/us-east-1/cloudfront/aws4_request"),
+        "signed for CloudFront: {auth}"
+    );
+    let app_id = &api.app.app_id;
+    assert!(body.contains("<Quantity>2</Quantity>"), "{body}");
+    assert!(
+        body.contains(&format!("<Path>/live/{app_id}/{room}/*</Path>")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("<Path>/replays/{app_id}/{room}/*</Path>")),
+        "{body}"
+    );
+}

@@ -54,11 +54,14 @@ pub fn refusal(room_id: RoomId, facts: Option<RoomFacts>, replay: bool) -> Optio
     None
 }
 
+/// Cached facts: when read, and the room's facts (`None`: no such room).
+type Cache = HashMap<(String, RoomId), (Instant, Option<RoomFacts>)>;
+
 /// Rooms' facts, read from the table and cached briefly.
 #[derive(Debug, Clone)]
 pub struct RoomGate {
     store: DynamoStore,
-    cache: Arc<Mutex<HashMap<(String, RoomId), (Instant, Option<RoomFacts>)>>>,
+    cache: Arc<Mutex<Cache>>,
 }
 
 impl RoomGate {
@@ -102,9 +105,7 @@ impl RoomGate {
         Ok(facts)
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, RoomId), (Instant, Option<RoomFacts>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
