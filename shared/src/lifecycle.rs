@@ -75,6 +75,9 @@ pub struct LiveItem {
     pub version: u64,
     /// The deadline its due-work index entry holds (unix ms), if one.
     pub timer_ms: Option<i64>,
+    /// The room status it was last written with (every status change writes both items): a
+    /// read whose room item says otherwise saw the two items at different times.
+    pub status: Option<LiveStatus>,
 }
 
 /// Whether a write that changes only the live session (a heartbeat) may leave the stored

@@ -6,7 +6,7 @@
 //! | app | `APP#{app}` | `#APP` | `next_room_id` counter |
 //! | counts | `APP#{app}` | `#COUNTS` | `total`, `s101`..`s107` (maintained in every room transaction) |
 //! | room | `APP#{app}` | `ROOM#{room_id:012}` | gsi1: `ROOMS#{app}` / `{start:012}#{room:012}`; gsi2: `ROOMS#{app}#{status}` / same |
-//! | live session | `LIVE#{app}#{room:012}` | `#LIVE` | the room's lifecycle, `lver`; gsi3 timer once it left 102 |
+//! | live session | `LIVE#{app}#{room:012}` | `#LIVE` | the room's lifecycle, a copy of its status, `lver`; gsi3 timer once it left 102 |
 //! | day quota | `APP#{app}` | `QUOTA#{yyyy-mm-dd}` | `lives`, TTL |
 //! | nonce | `NONCE#{app}#{nonce}` | `NONCE` | TTL |
 //! | idempotency key | `IDEM#{app}#{key}` | `IDEM` | `room_id`, `body_sha256`, TTL |

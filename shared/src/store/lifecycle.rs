@@ -64,6 +64,8 @@ pub const LIFECYCLE_ATTRS: [&str; 8] = [
 
 /// The live-session item's version attribute.
 const LIVE_VERSION: &str = "lver";
+/// The live-session item's copy of the room's status (see [`LiveItem::status`]).
+const LIVE_STATUS: &str = "live_status";
 
 /// The lifecycle attributes of a room, named as [`LIFECYCLE_ATTRS`] (`None`: removed).
 pub(super) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 8] {
@@ -130,6 +132,7 @@ pub(super) fn lifecycle_from_item(
         LiveItem {
             version: r.n_or(LIVE_VERSION, 0)?,
             timer_ms,
+            status: r.n_opt::<u16>(LIVE_STATUS)?.and_then(LiveStatus::from_code),
         },
     ))
 }
@@ -237,6 +240,14 @@ impl DynamoStore {
                 .get_room(app_id, room_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
+            if before
+                .live_item
+                .status
+                .is_some_and(|s| s != before.live_status)
+            {
+                // The two items were read on either side of a status change: read again.
+                continue;
+            }
             let outcome = lifecycle::transition(&before, input, timers, now_ms.div_euclid(1000));
             if !outcome.changed {
                 return Ok(Applied {
@@ -307,6 +318,7 @@ impl DynamoStore {
                 TimerWrite::Set(ms) => Some(ms),
                 TimerWrite::Remove => None,
             },
+            status: Some(room.live_status),
         };
         let live = self.live_update(before.live_item.version, &room, live_timer)?;
         if session_only {
@@ -411,13 +423,15 @@ impl DynamoStore {
         room: &Room,
         timer: TimerWrite,
     ) -> Result<Update, Error> {
-        let mut sets = vec!["#lver = :nlv".to_string()];
+        let mut sets = vec!["#lver = :nlv".to_string(), "#lst = :lst".to_string()];
         let mut removes = Vec::new();
         let mut u = Update::builder()
             .table_name(self.table())
             .set_key(Some(live_key(&room.app_id, room.room_id)))
             .expression_attribute_names("#lver", LIVE_VERSION)
-            .expression_attribute_values(":nlv", n(room.live_item.version));
+            .expression_attribute_values(":nlv", n(room.live_item.version))
+            .expression_attribute_names("#lst", LIVE_STATUS)
+            .expression_attribute_values(":lst", n(room.live_status.code()));
         u = if read_version == 0 {
             u.condition_expression("attribute_not_exists(#lver)")
         } else {
@@ -587,6 +601,7 @@ mod tests {
             }
         }
         item.insert(LIVE_VERSION.into(), n(version));
+        item.insert(LIVE_STATUS.into(), n(room.live_status.code()));
         if let Some(ms) = timer_ms {
             let (pk, sk) = timer_keys_at(room, ms);
             item.insert(schema::GSI_DUE.hash_key.into(), s(pk));
@@ -605,7 +620,8 @@ mod tests {
             live,
             LiveItem {
                 version: 5,
-                timer_ms: Some(1_279_000)
+                timer_ms: Some(1_279_000),
+                status: Some(LiveStatus::Live),
             }
         );
         // Absent options are absent attributes, and read back as None.
