@@ -1,5 +1,5 @@
-//! Hook calls to the functions (`POST /internal/hooks`, API.md "Worker hooks"), signed with the
-//! hook secret. `publish` is awaited and decides; `heartbeat` answers may drop a publisher;
+//! Hook calls to the functions (`POST /internal/hooks`, docs/api.md "Worker hooks"), signed
+//! with the hook secret. `publish` is awaited and decides; `heartbeat` answers may drop a publisher;
 //! `unpublish` is retried in the background until delivered (or given up after a day).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};

@@ -217,7 +217,7 @@ async fn live_hls_plays_every_segment_and_the_replay_is_whole() {
     assert_eq!(summary["segments"], n as u64);
     assert_eq!(summary["room_id"], room);
 
-    // Content types and cache headers as API.md fixes them.
+    // Content types and cache headers as docs/api.md "Object layout and HLS" fixes them.
     let seg_key = format!("live/{APP}/{room}/{}", live.segments[0].uri);
     for (key, ctype, cache) in [
         (

@@ -1,5 +1,5 @@
-//! Takedown with the real parts (API.md "Takedown"): ffmpeg → worker → `/internal/hooks` of the
-//! API (DynamoDB Local) → SeaweedFS, whose bucket viewers read anonymously. `ban` makes the
+//! Takedown with the real parts (docs/api.md "Takedown"): ffmpeg → worker → `/internal/hooks`
+//! of the API (DynamoDB Local) → SeaweedFS, whose bucket viewers read anonymously. `ban` makes the
 //! public live playlist and segments answer 404 at once; the worker, which learns of the ban at
 //! its next heartbeat, then writes its last playlist and the replay, and those are taken down
 //! too (the sweeper repeats the takedown, the replay indexer removes the replay).

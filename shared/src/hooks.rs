@@ -1,5 +1,5 @@
-//! The worker → functions hook contract (API.md "Worker hooks"): `POST /internal/hooks`, a JSON
-//! body signed with the hook secret in the `Zhibo-Signature` format of
+//! The worker → functions hook contract (docs/api.md "Worker hooks"): `POST /internal/hooks`, a
+//! JSON body signed with the hook secret in the `Zhibo-Signature` format of
 //! [`crate::signing::BodySignature`].
 
 use serde::{Deserialize, Serialize};

@@ -321,7 +321,7 @@ pub fn with_fallbacks(router: axum::Router) -> axum::Router {
 /// JSON 404 for unknown routes.
 pub async fn not_found_fallback(req: Request) -> ApiError {
     ApiError::not_found(format!(
-        "no route {} {}; see API.md for the routes",
+        "no route {} {}; see docs/api.md for the routes",
         req.method(),
         req.uri().path()
     ))

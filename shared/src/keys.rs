@@ -1,4 +1,4 @@
-//! The one place that knows the media bucket's object layout (API.md "Object layout and HLS"):
+//! The one place that knows the media bucket's object layout (docs/api.md "Object layout and HLS"):
 //! keys, relative URIs between playlists and segments, content types and cache headers.
 
 use crate::room::RoomId;

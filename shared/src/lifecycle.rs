@@ -1,4 +1,4 @@
-//! The live-status state machine (API.md "live_status"), pure: the caller passes the room as
+//! The live-status state machine (docs/api.md "live_status"), pure: the caller passes the room as
 //! read, the input and `now`; [`transition`] returns the room to write, the webhook events to
 //! emit and the answer to give. The store writes the result with a conditional write and
 //! retries on a race, so this module decides everything and touches nothing.
@@ -24,7 +24,7 @@ use crate::live_status::LiveStatus;
 use crate::room::Room;
 use crate::webhook::EventType;
 
-/// The timers of the lifecycle (configurable for tests; defaults from API.md).
+/// The timers of the lifecycle (configurable for tests; defaults from docs/api.md "live_status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timers {
     /// 106 for this long → 103 (default 15 min).

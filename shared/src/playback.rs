@@ -1,4 +1,4 @@
-//! Where viewers play from (API.md "Stream URLs"): the public URL of a playlist in the bucket
+//! Where viewers play from (docs/api.md "Stream URLs"): the public URL of a playlist in the bucket
 //! (or the CDN in front of it), or, for a private deployment, a signed playback URL on the API
 //! (`/play/...?txSecret=..&txTime=..`, signed with the app's key derived from `PLAY_KEY` over the room's stream name).
 //! Pure: the caller passes `now`.

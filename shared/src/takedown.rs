@@ -1,4 +1,4 @@
-//! Takedown (API.md "Object layout and HLS", "Takedown"): `ban` stops a room's media being
+//! Takedown (docs/api.md "Object layout and HLS", "Takedown"): `ban` stops a room's media being
 //! served, and `close_replay` its replays, in both playback modes.
 //!
 //! How: the room's objects are **deleted** from the media bucket (`live/{app}/{room}/` and

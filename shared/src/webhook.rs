@@ -1,4 +1,4 @@
-//! Webhooks to the customer (API.md "Webhooks to the customer"): the event body, its
+//! Webhooks to the customer (docs/api.md "Webhooks to the customer"): the event body, its
 //! `Zhibo-Signature`, the retry schedule, and [`verify`] — the helper a receiver written in Rust
 //! uses to check a delivery (the README has the same check in JavaScript).
 
@@ -11,7 +11,7 @@ use crate::signing::{BodySignature, SignatureError};
 pub const SIGNATURE_HEADER: &str = "Zhibo-Signature";
 /// Header repeating the event id, so a receiver can de-duplicate before parsing.
 pub const EVENT_ID_HEADER: &str = "Zhibo-Event-Id";
-/// How long one delivery attempt may take (API.md: 5 s).
+/// How long one delivery attempt may take (docs/api.md "Webhooks to the customer": 5 s).
 pub const ATTEMPT_TIMEOUT_MS: u64 = 5_000;
 
 /// What happened.
@@ -134,7 +134,8 @@ pub struct RetryPolicy {
     pub base_ms: u64,
     /// Longest delay between two attempts.
     pub cap_ms: u64,
-    /// How long after its creation an event is retried (API.md: at least 24 h).
+    /// How long after its creation an event is retried (docs/api.md "Webhooks to the customer":
+    /// at least 24 h).
     pub window_s: i64,
 }
 

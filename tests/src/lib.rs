@@ -2,8 +2,8 @@
 //!
 //! [`TestApi::start`] creates a fresh table in DynamoDB Local (`ZHIBO_DYNAMO_ENDPOINT`, which
 //! `make test` sets), serves every function's router on a real TCP port, and creates an app;
-//! [`TestApi::call`] signs requests exactly as API.md specifies. Each test gets its own table,
-//! so tests run in parallel without seeing each other's rooms.
+//! [`TestApi::call`] signs requests exactly as docs/api.md "Request signing" specifies. Each test
+//! gets its own table, so tests run in parallel without seeing each other's rooms.
 
 pub mod capacity;
 pub mod receiver;

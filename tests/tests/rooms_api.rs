@@ -529,7 +529,8 @@ async fn a_live_room_cannot_be_deleted_or_edited() {
     assert_eq!(counts.json["total"], 0);
 }
 
-/// The WeChat example of API.md / the live-player-plugin doc, with its exact field names.
+/// The WeChat example of docs/api.md "WeChat-compatible endpoints" / the live-player-plugin doc,
+/// with its exact field names.
 const WECHAT_EXAMPLE: &str = r#"{
   "errcode": 0, "errmsg": "ok",
   "room_info": [{

@@ -1,4 +1,4 @@
-//! Takedown (API.md "Takedown", security review M2) on the local stack: DynamoDB Local and
+//! Takedown (docs/api.md "Takedown", security review M2) on the local stack: DynamoDB Local and
 //! SeaweedFS, whose `hls` bucket anonymous clients read as viewers read the CDN. Objects are
 //! written where and as the worker writes them.
 //!

@@ -702,7 +702,7 @@ fn every_http_api_has_a_5xx_alarm() {
     }
 }
 
-/// Takedown (API.md "Takedown"): the functions that take media down may delete under live/
+/// Takedown (docs/api.md "Takedown"): the functions that take media down may delete under live/
 /// and replays/ only, and invalidate the distribution they are told about.
 #[test]
 fn takedown_functions_may_delete_room_media_and_invalidate_the_cdn() {

@@ -1,7 +1,7 @@
 // Example backend (服务端) for a mini-program that uses zhibo: Node.js 20, no dependencies.
 //
 // The mini-program calls this server with wx.request; this server calls zhibo's API with a
-// signed request (API.md "Request signing"). The app secret lives here, never in the
+// signed request (docs/api.md "Request signing"). The app secret lives here, never in the
 // mini-program.
 //
 //   ZHIBO_API=http://127.0.0.1:18080 ZHIBO_APP_ID=demo ZHIBO_APP_SECRET=... \

@@ -1,4 +1,4 @@
-//! The hooks function: `POST /internal/hooks` (API.md "Worker hooks").
+//! The hooks function: `POST /internal/hooks` (docs/api.md "Worker hooks").
 //!
 //! The media worker signs every call with the hook secret (`Zhibo-Signature`); this function
 //! verifies it, runs the live-status state machine ([`zhibo_shared::lifecycle`]) through

@@ -1,4 +1,4 @@
-//! Signed playback (API.md "Stream URLs"): `GET /play/{app_id}/{room_id}/index.m3u8` and
+//! Signed playback (docs/api.md "Stream URLs"): `GET /play/{app_id}/{room_id}/index.m3u8` and
 //! `GET /play/{app_id}/{room_id}/replays/{replay_id}.m3u8`, each with `?txSecret=..&txTime=..`
 //! signed with the app's key derived from `PLAY_KEY` over the room's stream name (the push
 //! URL's algorithm). A valid request gets the playlist from the private media bucket with
@@ -10,7 +10,7 @@
 //! [`zhibo_shared::playback::rewrite_playlist`] are pure; this crate adds the S3 reads, the
 //! presigner and the HTTP answers (CORS on every answer, errors included, so a web player can
 //! show why it was refused). A valid URL of a banned room, a deleted room or a `close_replay`
-//! room's replay is refused ([`status`], API.md "Takedown").
+//! room's replay is refused ([`status`], docs/api.md "Takedown").
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};

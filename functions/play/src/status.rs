@@ -1,4 +1,4 @@
-//! The room check of signed playback (API.md "Takedown"): a banned room, a deleted room, and
+//! The room check of signed playback (docs/api.md "Takedown"): a banned room, a deleted room, and
 //! the replays of a `close_replay` room are refused even with a valid play URL. The room's
 //! status is read after the signature is verified and cached for [`STATUS_CACHE_TTL`] per warm
 //! instance, so a player reloading the live playlist every second costs one read per few

@@ -1,4 +1,4 @@
-//! The rooms function: every `/v1/rooms` route of API.md.
+//! The rooms function: every `/v1/rooms` route of docs/api.md "Rooms".
 //!
 //! Trigger: API Gateway HTTP API (events: `events/rooms-*.apigw-v2.json`). [`router`] is an
 //! axum Router that lambda_http runs directly, and that the local server (`zhibo serve`)
@@ -267,7 +267,7 @@ async fn patch_room(
             .await
         {
             Ok(saved) => {
-                // close_replay set: the room's replays stop being served (API.md "Takedown").
+                // close_replay set: the room's replays stop being served (docs/api.md "Takedown").
                 if saved.close_replay && !room.close_replay {
                     take_down(
                         &st,
@@ -369,7 +369,7 @@ pub const MIN_PUSH_URL_TTL_S: i64 = 60;
 /// the worker accepts.
 pub const MAX_PUSH_URL_TTL_S: i64 = zhibo_shared::signing::MAX_URL_TTL_S;
 
-/// The expiry of a push URL (API.md "Stream URLs"): `now + expires_in`, by default the room's
+/// The expiry of a push URL (docs/api.md "Stream URLs"): `now + expires_in`, by default the room's
 /// `end_time` + 1 h, never later than that nor more than 7 days ahead. `None` when the room's
 /// `end_time` + 1 h is less than a minute away.
 pub fn push_url_expiry(end_time: i64, expires_in: Option<i64>, now: i64) -> Option<i64> {
@@ -486,7 +486,7 @@ struct ActionResult {
     changed: bool,
     updated_at: i64,
     /// After `ban`: `"complete"` when the room's media is already gone from the bucket (and
-    /// CDN), `"pending"` when the sweeper finishes it (API.md "Takedown").
+    /// CDN), `"pending"` when the sweeper finishes it (docs/api.md "Takedown").
     #[serde(skip_serializing_if = "Option::is_none")]
     media_takedown: Option<&'static str>,
 }

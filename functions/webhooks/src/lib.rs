@@ -1,4 +1,4 @@
-//! The webhooks function: the customer's webhook endpoint (`/v1/webhook` routes of API.md
+//! The webhooks function: the customer's webhook endpoint (`/v1/webhook` routes of docs/api.md
 //! "Webhooks to the customer") and the delivery of the outbox ([`delivery`]).
 //!
 //! Two Lambda functions are built from this crate: `webhooks` (API Gateway HTTP API, runs

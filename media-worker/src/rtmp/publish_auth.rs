@@ -1,6 +1,6 @@
 //! Who may publish: the RTMP app must be `live` and the stream key must be
 //! `{stream_name}?txSecret=..&txTime=..` signed with the app's push key, derived from the
-//! master `PUSH_KEY` and the stream name's app id (API.md "Stream URLs", Tencent-compatible).
+//! master `PUSH_KEY` and the stream name's app id (docs/api.md "Stream URLs", Tencent-compatible).
 //! Pure: the caller passes `now`.
 
 use zhibo_shared::room::{parse_stream_name, RoomId};

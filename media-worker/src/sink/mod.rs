@@ -12,7 +12,8 @@ pub use s3::S3Sink;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-/// One object to write: key in the media bucket, body and the headers API.md fixes for it.
+/// One object to write: key in the media bucket, body and the headers docs/api.md "Object layout
+/// and HLS" fixes for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectPut {
     /// Key in the bucket (see `zhibo_shared::keys`).

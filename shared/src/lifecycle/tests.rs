@@ -31,7 +31,7 @@ const SINCE: i64 = T0 + 2000;
 const SEQ: u64 = 5;
 /// No timer is due at this time.
 const NOW: i64 = T0 + 2010;
-/// The defaults of API.md: 15 min abnormal, 12 h live, 45 s worker silence.
+/// The defaults of docs/api.md "live_status": 15 min abnormal, 12 h live, 45 s worker silence.
 const ABNORMAL_S: i64 = 15 * 60;
 const MAX_LIVE_S: i64 = 12 * 3600;
 const SILENCE_S: i64 = 45;

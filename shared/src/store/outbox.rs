@@ -100,7 +100,7 @@ const EVENTS_PER_TRANSACTION: usize = 99;
 /// How often a redelivery that lost a race is read again and redone.
 const REDELIVER_RETRIES: usize = 5;
 
-/// An app's webhook endpoint (API.md "Webhooks to the customer"). Its `Debug` output hides
+/// An app's webhook endpoint (docs/api.md "Webhooks to the customer"). Its `Debug` output hides
 /// the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {
