@@ -8,7 +8,8 @@
 //! - every ```` ```zhibo-vector ```` block of `docs/api.md` is recomputed with the signing code;
 //! - every live status, webhook event type and error code the code defines is in `docs/api.md`;
 //! - no tracked file refers to the product contract outside the repository, and every
-//!   `docs/api.md "Section"` reference names a section that exists.
+//!   reference to a section of `docs/api.md` (its file name, then the section name in double
+//!   quotes) names a section that exists.
 //!
 //! Needs neither DynamoDB nor S3.
 
@@ -65,15 +66,19 @@ fn path_constant(name: &str) -> Option<&'static str> {
     }
 }
 
-const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// `/v1/rooms/:room_id` and `/v1/rooms/{room_id}` alike → `/v1/rooms/{room_id}`.
 fn normalize_path(p: &str) -> String {
     p.split('/')
-        .map(|seg| match seg.strip_prefix(':').or_else(|| seg.strip_prefix('*')) {
-            Some(name) => format!("{{{name}}}"),
-            None => seg.to_string(),
-        })
+        .map(
+            |seg| match seg.strip_prefix(':').or_else(|| seg.strip_prefix('*')) {
+                Some(name) => format!("{{{name}}}"),
+                None => seg.to_string(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -208,7 +213,12 @@ fn routes_in_source(src: &str, file: &str) -> Vec<(String, String)> {
     for (at, _) in src.match_indices(".route(") {
         let open = at + ".route".len();
         let args = top_level_args(balanced(src, open));
-        assert_eq!(args.len(), 2, "{file}: .route with {} arguments", args.len());
+        assert_eq!(
+            args.len(),
+            2,
+            "{file}: .route with {} arguments",
+            args.len()
+        );
         let path = if let Some(lit) = args[0].strip_prefix('"') {
             lit.strip_suffix('"')
                 .unwrap_or_else(|| panic!("{file}: path literal {:?}", args[0]))
@@ -286,7 +296,11 @@ fn the_source_scanner_reads_method_chains_and_path_syntaxes() {
 fn openapi_and_router_sources_agree_both_ways() {
     let documented = openapi_routes();
     let served = source_routes();
-    assert!(served.len() >= 20, "found only {} routes in the sources", served.len());
+    assert!(
+        served.len() >= 20,
+        "found only {} routes in the sources",
+        served.len()
+    );
     let ignored: BTreeSet<(String, String)> = UNDOCUMENTED_ROUTES
         .iter()
         .map(|(m, p, _)| (m.to_string(), p.to_string()))
@@ -343,7 +357,11 @@ async fn routers() -> axum::Router {
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
-            "docs", "docs", None, None, "docs-test",
+            "docs",
+            "docs",
+            None,
+            None,
+            "docs-test",
         ))
         .load()
         .await;
@@ -404,7 +422,10 @@ async fn every_documented_route_is_served_by_the_routers() {
             .replace("{app_id}", "demo")
             .replace("{id}", "evt_0123456789abcdef")
             .replace("{file}", "0199a0b1c2d3e4f5.m3u8");
-        assert!(!concrete.contains('{'), "no example value for a parameter of {path}");
+        assert!(
+            !concrete.contains('{'),
+            "no example value for a parameter of {path}"
+        );
         let (status, body) = probe(&router, &method, &concrete).await;
         if is_fallback(status, &body) {
             unserved.push(format!("{method} {path}: {status} {body}"));
@@ -471,9 +492,9 @@ impl Vector {
         })
     }
     fn int(&self, k: &str) -> i64 {
-        self.get(k).parse().unwrap_or_else(|_| {
-            panic!("docs/api.md:{}: `{k}` must be an integer", self.line)
-        })
+        self.get(k)
+            .parse()
+            .unwrap_or_else(|_| panic!("docs/api.md:{}: `{k}` must be an integer", self.line))
     }
     /// Compares the documented outputs with `computed`, and checks that the block has exactly
     /// `inputs` and the computed keys.
@@ -523,7 +544,15 @@ fn request_signature(v: &Vector, errors: &mut Vec<String>) {
     assert_eq!(r.verify(secret, &signature, r.timestamp), Ok(()));
     let lines: Vec<&str> = to_sign.split('\n').collect();
     v.check(
-        &["secret", "method", "path", "query", "timestamp", "nonce", "body"],
+        &[
+            "secret",
+            "method",
+            "path",
+            "query",
+            "timestamp",
+            "nonce",
+            "body",
+        ],
         &[
             ("canonical_query", lines[2].to_string()),
             ("body_sha256", lines[5].to_string()),
@@ -552,7 +581,13 @@ fn push_url(v: &Vector, errors: &mut Vec<String>) {
         Ok(expires_at)
     );
     v.check(
-        &["master_key", "app_id", "room_id", "expires_at", "ingest_host"],
+        &[
+            "master_key",
+            "app_id",
+            "room_id",
+            "expires_at",
+            "ingest_host",
+        ],
         &[
             ("app_key", app_url_key(master, UrlPurpose::Push, app)),
             ("stream_name", name.clone()),
@@ -560,7 +595,11 @@ fn push_url(v: &Vector, errors: &mut Vec<String>) {
             ("txSecret", sig.tx_secret.clone()),
             (
                 "push_url",
-                format!("rtmp://{}/live/{name}?{}", v.get("ingest_host"), sig.query()),
+                format!(
+                    "rtmp://{}/live/{name}?{}",
+                    v.get("ingest_host"),
+                    sig.query()
+                ),
             ),
         ],
         errors,
@@ -592,7 +631,15 @@ fn play_url(v: &Vector, errors: &mut Vec<String>) {
         Ok(expires_at)
     );
     v.check(
-        &["master_key", "app_id", "room_id", "api_base_url", "now", "ttl_s", "replay_id"],
+        &[
+            "master_key",
+            "app_id",
+            "room_id",
+            "api_base_url",
+            "now",
+            "ttl_s",
+            "replay_id",
+        ],
         &[
             ("app_key", app_url_key(master, UrlPurpose::Play, app)),
             ("expires_at", expires_at.to_string()),
@@ -608,11 +655,20 @@ fn play_url(v: &Vector, errors: &mut Vec<String>) {
 fn hook_signature(v: &Vector, errors: &mut Vec<String>) {
     let (secret, t, body) = (v.get("secret").as_bytes(), v.int("t"), v.get("body"));
     serde_json::from_str::<HookEvent>(body).unwrap_or_else(|e| {
-        panic!("docs/api.md:{}: the hook body is not a hook event: {e}", v.line)
+        panic!(
+            "docs/api.md:{}: the hook body is not a hook event: {e}",
+            v.line
+        )
     });
     let header = BodySignature::header(secret, t, body.as_bytes());
     assert_eq!(
-        BodySignature::verify_within(secret, Some(&header), body.as_bytes(), t, HOOK_CLOCK_WINDOW_S),
+        BodySignature::verify_within(
+            secret,
+            Some(&header),
+            body.as_bytes(),
+            t,
+            HOOK_CLOCK_WINDOW_S
+        ),
         Ok(())
     );
     v.check(&["secret", "t", "body"], &[("header", header)], errors);
@@ -622,7 +678,10 @@ fn webhook_signature(v: &Vector, errors: &mut Vec<String>) {
     let (secret, t, body) = (v.get("secret"), v.int("t"), v.get("body"));
     let header = webhook::signature_header(secret, t, body.as_bytes());
     webhook::verify(secret, Some(&header), body.as_bytes(), t).unwrap_or_else(|e| {
-        panic!("docs/api.md:{}: the webhook body does not verify as an event: {e}", v.line)
+        panic!(
+            "docs/api.md:{}: the webhook body does not verify as an event: {e}",
+            v.line
+        )
     });
     v.check(&["secret", "t", "body"], &[("header", header)], errors);
 }
@@ -727,7 +786,11 @@ fn every_status_event_and_error_code_is_documented() {
     }
 
     let names = event_type_names();
-    assert_eq!(names.len(), 8, "event types read from the source: {names:?}");
+    assert_eq!(
+        names.len(),
+        8,
+        "event types read from the source: {names:?}"
+    );
     let webhooks = section(&md, "Webhooks to the customer");
     for n in &names {
         let t = webhook::EventType::parse(n)
@@ -777,7 +840,8 @@ fn tracked_files() -> Vec<PathBuf> {
 }
 
 /// Nothing in the repository points at the product contract outside it: the docs are
-/// `docs/api.md`, and every `docs/api.md "Section"` reference names one of its headings.
+/// `docs/api.md`, and every reference to one of its sections (the file name, then the section
+/// name in double quotes) names one of its headings.
 #[test]
 fn no_tracked_file_refers_outside_the_repository() {
     // Built from pieces so that this file does not match itself.
@@ -791,7 +855,11 @@ fn no_tracked_file_refers_outside_the_repository() {
     let mut problems = Vec::new();
     let root = repo_root();
     let files = tracked_files();
-    assert!(files.len() > 50, "git ls-files listed {} files", files.len());
+    assert!(
+        files.len() > 50,
+        "git ls-files listed {} files",
+        files.len()
+    );
     for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue; // binary or deleted in the work tree
