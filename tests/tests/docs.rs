@@ -115,6 +115,52 @@ fn openapi_routes() -> BTreeSet<(String, String)> {
     out
 }
 
+/// Every `$ref` string under `v`.
+fn refs(v: &serde_norway::Value, out: &mut Vec<String>) {
+    match v {
+        serde_norway::Value::Mapping(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v.as_str()) {
+                    (Some("$ref"), Some(r)) => out.push(r.to_string()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        serde_norway::Value::Sequence(s) => s.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Every `$ref` of `docs/openapi.yaml` points at a component that exists.
+#[test]
+fn openapi_references_resolve() {
+    let doc: serde_norway::Value =
+        serde_norway::from_str(&read("docs/openapi.yaml")).expect("docs/openapi.yaml is YAML");
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 50, "only {} $refs", all.len());
+    let broken: Vec<&String> = all
+        .iter()
+        .filter(|r| {
+            let Some(path) = r.strip_prefix("#/") else {
+                return true;
+            };
+            let mut node = &doc;
+            for part in path.split('/') {
+                match node.get(part) {
+                    Some(n) => node = n,
+                    None => return true,
+                }
+            }
+            false
+        })
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "unresolved $refs in docs/openapi.yaml: {broken:?}"
+    );
+}
+
 /// The `.rs` files under `dir`, recursively.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
