@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 
 use zhibo_shared::{
     error::codes,
-    hooks::{HookEvent, HOOK_CLOCK_WINDOW_S},
+    hooks::{HookEvent, HookEventKind, HOOK_CLOCK_WINDOW_S},
     http::{with_fallbacks, ApiState},
+    lifecycle::Action,
     playback::Playback,
     room::stream_name,
     signing::{app_url_key, BodySignature, RequestToSign, UrlPurpose, UrlSignature},
@@ -817,6 +818,87 @@ fn event_type_names() -> Vec<String> {
             rest[..rest.find('"').expect("closing quote")].to_string()
         })
         .collect()
+}
+
+/// The string literals after `=>` inside `{item} { … }` of a source file (a `match` of wire
+/// names).
+fn wire_names_in(src: &str, item: &str) -> Vec<String> {
+    let start = src
+        .find(&format!("{item} {{"))
+        .unwrap_or_else(|| panic!("no `{item}` in the source"));
+    let body = &src[start..];
+    let body = &body[..body.find("\n}").expect("end of item")];
+    body.match_indices("=> \"")
+        .map(|(i, m)| {
+            let rest = &body[i + m.len()..];
+            rest[..rest.find('"').expect("closing quote")].to_string()
+        })
+        .collect()
+}
+
+/// The unit variants of `pub enum {name}`, in snake_case (their serde names).
+fn snake_case_variants(src: &str, name: &str) -> Vec<String> {
+    let start = src
+        .find(&format!("pub enum {name} {{"))
+        .unwrap_or_else(|| panic!("no enum {name}"));
+    let body = &src[start..];
+    let body = &body[body.find('{').expect("{") + 1..body.find("\n}").expect("end of enum")];
+    body.lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_suffix(','))
+        .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|v| {
+            let mut out = String::new();
+            for (i, c) in v.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        })
+        .collect()
+}
+
+/// Hook events, actions and status-change reasons the code defines are in `docs/api.md`.
+#[test]
+fn every_hook_event_action_and_reason_is_documented() {
+    let md = api_md();
+    let hooks_src = read("shared/src/hooks.rs");
+    let kinds = snake_case_variants(&hooks_src, "HookEventKind");
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    let hooks = section(&md, "Worker hooks");
+    for k in &kinds {
+        serde_json::from_value::<HookEventKind>(serde_json::json!(k))
+            .unwrap_or_else(|e| panic!("hook event {k:?} read from the source: {e}"));
+        assert!(
+            hooks.contains(&format!("`{k}`")),
+            "hook event {k} is not in docs/api.md \"Worker hooks\""
+        );
+    }
+
+    let lifecycle = read("shared/src/lifecycle.rs");
+    let actions = wire_names_in(&lifecycle, "impl Action");
+    assert_eq!(actions.len(), 4, "{actions:?}");
+    let rooms = section(&md, "Rooms");
+    for a in &actions {
+        serde_json::from_value::<Action>(serde_json::json!(a))
+            .unwrap_or_else(|e| panic!("action {a:?} read from the source: {e}"));
+        assert!(
+            rooms.contains(&format!("\"{a}\"")),
+            "action {a} is not in docs/api.md \"Rooms\""
+        );
+    }
+
+    let reasons = wire_names_in(&lifecycle, "impl Cause");
+    assert!(reasons.len() >= 7, "{reasons:?}");
+    let statuses = section(&md, "live_status");
+    for r in reasons.iter().chain(actions.iter()) {
+        assert!(
+            statuses.contains(&format!("`{r}`")),
+            "reason {r} is not in the event data of docs/api.md \"live_status\""
+        );
+    }
 }
 
 #[test]
