@@ -1,6 +1,6 @@
 //! `zhibo`: the operator tool.
 //!
-//! - `zhibo init-storage`: creates the DynamoDB table (from `zhibo_shared::schema`) and the
+//! - `zhibo init-storage`: creates the DynamoDB table (from `zhibo_core::table`) and the
 //!   media bucket, if missing.
 //! - `zhibo create-app APP_ID`: creates an app and prints its secret (shown once).
 //! - `zhibo serve [--addr HOST:PORT] [--dev-app APP_ID] [--env-file FILE]`: serves every
@@ -13,9 +13,11 @@
 //! Configuration comes from the same environment variables as the functions.
 
 use std::process::ExitCode;
-use zhibo_shared::app::App;
-use zhibo_shared::http::{now, with_fallbacks, ApiState};
-use zhibo_shared::Config;
+use zhibo_api::with_fallbacks;
+use zhibo_core::app::App;
+use zhibo_core::clock::now;
+use zhibo_core::Config;
+use zhibo_store::Deps;
 
 const USAGE: &str = "usage:
   zhibo init-storage
@@ -61,8 +63,8 @@ async fn run(args: &[String]) -> Result<(), String> {
         return Err(USAGE.to_string());
     };
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let state = ApiState::new(config.clone(), &sdk);
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let state = Deps::new(config.clone(), &sdk);
     match cmd.as_str() {
         "init-storage" => {
             let created = state
@@ -75,7 +77,7 @@ async fn run(args: &[String]) -> Result<(), String> {
                 config.table,
                 if created { "created" } else { "already exists" }
             );
-            let s3 = zhibo_shared::aws::s3_client(&sdk, config.s3_endpoint.as_deref());
+            let s3 = zhibo_store::aws::s3_client(&sdk, config.s3_endpoint.as_deref());
             match s3.create_bucket().bucket(&config.media_bucket).send().await {
                 Ok(_) => println!("bucket {}: created", config.media_bucket),
                 Err(e) => {
@@ -96,7 +98,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         "create-app" => {
             let app_id = args.get(1).ok_or_else(|| USAGE.to_string())?;
-            let app = App::generate(app_id, now()).map_err(|e| e.body.errmsg)?;
+            let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
             if !state.store.put_app(&app).await.map_err(|e| e.to_string())? {
                 return Err(format!("app {app_id} already exists"));
             }
@@ -218,7 +220,7 @@ fn aws_sdk_s3_error(e: &dyn std::error::Error) -> String {
 }
 
 /// The dev app, created on first use.
-async fn dev_app(state: &ApiState, app_id: &str) -> Result<App, String> {
+async fn dev_app(state: &Deps, app_id: &str) -> Result<App, String> {
     if let Some(app) = state
         .store
         .get_app(app_id)
@@ -227,7 +229,7 @@ async fn dev_app(state: &ApiState, app_id: &str) -> Result<App, String> {
     {
         return Ok(app);
     }
-    let app = App::generate(app_id, now()).map_err(|e| e.body.errmsg)?;
+    let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
     state.store.put_app(&app).await.map_err(|e| e.to_string())?;
     // Another process may have created it first: read back what is stored.
     state

@@ -20,9 +20,9 @@
 //! ```
 
 use std::time::{Duration, Instant};
+use zhibo_core::replay::metadata;
 use zhibo_e2e_tests::TestApi;
 use zhibo_media::hls::{render_vod_playlist, PlaylistSegment};
-use zhibo_shared::replay::metadata;
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()
@@ -51,7 +51,12 @@ fn playlist(app: &str, room: u64, n: usize) -> String {
     let start_ms = 1_795_428_000_000i64;
     let segs: Vec<PlaylistSegment> = (0..n)
         .map(|i| PlaylistSegment {
-            uri: zhibo_shared::keys::replay_segment_uri(app, room, "0199a0b1c2d3e4f5a6b", i as u64),
+            uri: zhibo_core::object_keys::replay_segment_uri(
+                app,
+                room,
+                "0199a0b1c2d3e4f5a6b",
+                i as u64,
+            ),
             duration: 2.0,
             discontinuity: false,
             program_date_time_ms: Some(start_ms + 2000 * i as i64),
@@ -134,8 +139,8 @@ async fn main() {
     // zhibo: event → queryable.
     let mut handled = Vec::new();
     for _ in 0..runs {
-        let id = zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms());
-        let key = zhibo_shared::keys::replay_playlist(&app, room, &id);
+        let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+        let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
         put(key.clone(), text.clone(), true).await;
         let event = s3_event(&bucket, &key, text.len());
         let t0 = Instant::now();
@@ -156,8 +161,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await; // the tail has started
         let mut via = Vec::new();
         for _ in 0..runs {
-            let id = zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms());
-            let key = zhibo_shared::keys::replay_playlist(&app, room, &id);
+            let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+            let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
             put(key, text.clone(), true).await;
             let t0 = Instant::now();
             until_queryable(&api, room, &id).await;
@@ -171,7 +176,7 @@ async fn main() {
     }
 
     // Floor: GetObject of the playlist + one PutItem of a replay-sized item; parse alone.
-    let key = zhibo_shared::keys::replay_playlist(&app, room, "floor");
+    let key = zhibo_core::object_keys::replay_playlist(&app, room, "floor");
     put(key.clone(), text.clone(), true).await;
     let (mut io, mut parse) = (Vec::new(), Vec::new());
     for i in 0..runs {
@@ -221,15 +226,17 @@ async fn main() {
     if std::env::var("BENCH_WITHOUT_METADATA").as_deref() == Ok("1") {
         use futures::stream::{self, StreamExt};
         let seg_keys: Vec<String> = (0..n)
-            .map(|i| zhibo_shared::keys::live_segment(&app, room, "0199a0b1c2d3e4f5a6b", i as u64))
+            .map(|i| {
+                zhibo_core::object_keys::live_segment(&app, room, "0199a0b1c2d3e4f5a6b", i as u64)
+            })
             .collect();
         stream::iter(seg_keys)
             .for_each_concurrent(32, |k| put(k, "x".repeat(188), false))
             .await;
         let mut listed = Vec::new();
         for _ in 0..runs.min(3) {
-            let id = zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms());
-            let key = zhibo_shared::keys::replay_playlist(&app, room, &id);
+            let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+            let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
             put(key.clone(), text.clone(), false).await;
             let event = s3_event(&bucket, &key, text.len());
             let t0 = Instant::now();

@@ -10,10 +10,12 @@ pub mod receiver;
 
 pub use receiver::WebhookReceiver;
 use std::collections::HashMap;
-use zhibo_shared::app::App;
-use zhibo_shared::http::{now, with_fallbacks, ApiState};
-use zhibo_shared::signing::{headers, RequestToSign};
-use zhibo_shared::Config;
+use zhibo_api::with_fallbacks;
+use zhibo_core::app::App;
+use zhibo_core::clock::now;
+use zhibo_core::signing::{headers, RequestToSign};
+use zhibo_core::Config;
+use zhibo_store::Deps;
 
 /// The push key of every test API (the media worker's tests sign with their own).
 pub const TEST_PUSH_KEY: &str = "test-push-key-0123456789";
@@ -46,7 +48,7 @@ pub struct TestApi {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The state the server runs with (for direct store access in tests).
-    pub state: ApiState,
+    pub state: Deps,
     /// The test app.
     pub app: App,
     /// HTTP client.
@@ -83,7 +85,7 @@ impl TestApi {
 
     /// Starts an API with configuration overrides (`("MAX_LIVES_PER_DAY", "5")`, ...).
     pub async fn start_with(overrides: &[(&str, &str)]) -> TestApi {
-        let table = format!("zhibo_test_{}", zhibo_shared::ids::random_hex(6));
+        let table = format!("zhibo_test_{}", zhibo_core::ids::random_hex(6));
         let mut env: HashMap<String, String> = HashMap::from([
             ("ZHIBO_TABLE".into(), table),
             ("ZHIBO_DYNAMO_ENDPOINT".into(), dynamo_endpoint()),
@@ -110,10 +112,10 @@ impl TestApi {
             .load()
             .await;
         let play = fn_play::PlayState::new(config.clone(), &sdk);
-        let state = ApiState::new(config, &sdk);
+        let state = Deps::new(config, &sdk);
         state.store.create_table().await.expect("create test table");
-        let app = App::generate(&format!("t{}", zhibo_shared::ids::random_hex(5)), now())
-            .expect("app id");
+        let app =
+            App::generate(&format!("t{}", zhibo_core::ids::random_hex(5)), now()).expect("app id");
         assert!(state.store.put_app(&app).await.expect("put app"));
         let router = with_fallbacks(
             fn_rooms::router(state.clone())
@@ -140,7 +142,7 @@ impl TestApi {
 
     /// An S3 client for the local stack's media bucket (`ZHIBO_S3_ENDPOINT`).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        zhibo_shared::aws::s3_client(&self.sdk, Some(&s3_endpoint()))
+        zhibo_store::aws::s3_client(&self.sdk, Some(&s3_endpoint()))
     }
 
     /// The replay indexer over this API's table and the local media bucket, without an
@@ -222,7 +224,7 @@ impl TestApi {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Reply {
-        let nonce = zhibo_shared::ids::random_hex(12);
+        let nonce = zhibo_core::ids::random_hex(12);
         let mut hs = self.sign_headers(method, path_and_query, body, now(), &nonce);
         for (k, v) in extra {
             hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
@@ -270,7 +272,7 @@ impl TestApi {
     }
 
     /// Moves a room to `status` through the store (as the worker hooks will).
-    pub async fn set_status(&self, room_id: u64, status: zhibo_shared::LiveStatus) {
+    pub async fn set_status(&self, room_id: u64, status: zhibo_core::LiveStatus) {
         let store = &self.state.store;
         let room = store
             .get_room(&self.app.app_id, room_id)
@@ -286,37 +288,37 @@ impl TestApi {
     /// A worker hook event of the test app's room `room_id`.
     pub fn hook_event(
         &self,
-        kind: zhibo_shared::hooks::HookEventKind,
+        kind: zhibo_core::hooks::HookEventKind,
         room_id: u64,
         session_id: &str,
         seq: u64,
-    ) -> zhibo_shared::hooks::HookEvent {
-        zhibo_shared::hooks::HookEvent {
+    ) -> zhibo_core::hooks::HookEvent {
+        zhibo_core::hooks::HookEvent {
             event: kind,
-            event_id: zhibo_shared::ids::random_hex(8),
+            event_id: zhibo_core::ids::random_hex(8),
             session_id: session_id.to_string(),
             seq,
             app_id: self.app.app_id.clone(),
             room_id,
-            stream_name: zhibo_shared::room::stream_name(&self.app.app_id, room_id),
+            stream_name: zhibo_core::room::stream_name(&self.app.app_id, room_id),
             worker_id: "test-worker".into(),
             client_ip: "127.0.0.1".into(),
-            at_ms: zhibo_shared::http::now_ms(),
+            at_ms: zhibo_core::clock::now_ms(),
         }
     }
 
     /// Sends a worker hook as the media worker does (signed with [`TEST_HOOK_SECRET`]).
-    pub async fn hook(&self, event: &zhibo_shared::hooks::HookEvent) -> Reply {
+    pub async fn hook(&self, event: &zhibo_core::hooks::HookEvent) -> Reply {
         let body = serde_json::to_vec(event).expect("hook JSON");
         let sig =
-            zhibo_shared::signing::BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now(), &body);
+            zhibo_core::signing::BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now(), &body);
         self.raw(
             "POST",
-            zhibo_shared::hooks::HOOKS_PATH,
+            zhibo_core::hooks::HOOKS_PATH,
             body,
             &[
                 ("content-type".into(), "application/json".into()),
-                (zhibo_shared::hooks::SIGNATURE_HEADER.into(), sig),
+                (zhibo_core::hooks::SIGNATURE_HEADER.into(), sig),
             ],
         )
         .await
@@ -336,7 +338,7 @@ impl TestApi {
     }
 
     /// The room as stored.
-    pub async fn stored_room(&self, room_id: u64) -> zhibo_shared::room::Room {
+    pub async fn stored_room(&self, room_id: u64) -> zhibo_core::room::Room {
         self.state
             .store
             .get_room(&self.app.app_id, room_id)

@@ -14,9 +14,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use zhibo_core::replay::metadata;
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::replay::metadata;
-use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 
 use fn_replays::RecordOutcome;
 
@@ -281,7 +281,7 @@ async fn a_landed_replay_is_indexed_once_announced_once_and_listed_by_both_apis(
         wx,
         json!({
             "live_replay": [{
-                "expire_time": zhibo_shared::schema::iso8601_utc(1_795_428_000 + 30 * 86_400),
+                "expire_time": zhibo_core::table::iso8601_utc(1_795_428_000 + 30 * 86_400),
                 "create_time": "2026-11-23T10:00:00Z",
                 "media_url": media_url,
             }],
@@ -539,14 +539,14 @@ async fn signed_playback_lists_urls_signed_with_the_play_key() {
     let expires = UrlSignature::verify_stream(
         "play-key-for-tests-0123",
         UrlPurpose::Play,
-        &zhibo_shared::room::stream_name(&app, room),
+        &zhibo_core::room::stream_name(&app, room),
         get("txSecret").as_deref(),
         get("txTime").as_deref(),
-        zhibo_shared::http::now(),
+        zhibo_core::clock::now(),
     )
     .expect("signed with PLAY_KEY");
     assert_eq!(item["media_url_expires_at"], expires);
-    assert!((expires - zhibo_shared::http::now() - 600).abs() <= 5);
+    assert!((expires - zhibo_core::clock::now() - 600).abs() <= 5);
 }
 
 // ---- EventBridge ---------------------------------------------------------------------------

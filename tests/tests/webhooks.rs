@@ -1,6 +1,6 @@
 //! Webhooks to the customer end to end: the `/v1/webhook` routes over real HTTP, the outbox in
 //! DynamoDB Local, and the delivery engine POSTing to a real receiver (an axum server in the
-//! test) that checks every delivery with `zhibo_shared::webhook::verify`.
+//! test) that checks every delivery with `zhibo_core::webhook::verify`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,11 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use zhibo_api::with_fallbacks;
+use zhibo_core::clock::now;
+use zhibo_core::room::RoomId;
+use zhibo_core::webhook::DeliveryStatus;
+use zhibo_core::webhook::{self, EventType, WebhookEvent};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::http::{now, with_fallbacks};
-use zhibo_shared::room::RoomId;
-use zhibo_shared::store::DeliveryStatus;
-use zhibo_shared::webhook::{self, EventType, WebhookEvent};
 
 use fn_webhooks::delivery::{now_ms, spawn_local_pump, Deliverer};
 
@@ -386,7 +387,7 @@ async fn failing_receiver_gets_every_event_in_seq_order_with_stable_ids() {
     // and the outboxes are empty and off the due-work list
     eventually("no outbox is due any more", || async {
         let mut any = false;
-        for shard in 0..zhibo_shared::schema::DUE_SHARDS {
+        for shard in 0..zhibo_core::table::DUE_SHARDS {
             any |= !store
                 .outboxes_due(shard, now_ms() + 60_000, 10)
                 .await
@@ -740,7 +741,7 @@ async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
     // The same seq again is refused.
     let dup = store.enqueue_events(&app, 3, &evs[..1], now_ms()).await;
     assert!(
-        matches!(dup, Err(zhibo_shared::store::StoreError::Conflict)),
+        matches!(dup, Err(zhibo_store::StoreError::Conflict)),
         "{dup:?}"
     );
     let report = deliverer(&api).drain_room(&app, 3, now_ms()).await.unwrap();
@@ -760,7 +761,7 @@ async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
         .unwrap()
         .expect("seq 3 queued");
     assert_eq!((head.seq, head.attempts, head.tracked), (3, 0, false));
-    let attempt = zhibo_shared::store::Attempt {
+    let attempt = zhibo_core::webhook::Attempt {
         at_ms: now_ms(),
         http_status: Some(503),
         error: Some("HTTP 503".into()),
@@ -805,10 +806,10 @@ async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
     );
     assert!(matches!(
         store.redeliver(&app, "evt_unknown", now_ms()).await,
-        Err(zhibo_shared::store::StoreError::NotFound)
+        Err(zhibo_store::StoreError::NotFound)
     ));
     // No room is left due.
-    for shard in 0..zhibo_shared::schema::DUE_SHARDS {
+    for shard in 0..zhibo_core::table::DUE_SHARDS {
         assert!(store
             .outboxes_due(shard, now_ms() + 60_000, 10)
             .await

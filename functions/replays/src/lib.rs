@@ -22,18 +22,19 @@ use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use zhibo_core::playback::Playback;
+use zhibo_core::replay::{is_valid_replay_id, metadata, Replay};
+use zhibo_core::room::RoomId;
+use zhibo_core::takedown::Scope;
+use zhibo_core::webhook::{EventType, WebhookEvent};
+use zhibo_core::LiveStatus;
+use zhibo_core::{object_keys, Config};
 use zhibo_media::hls::{parse_media_playlist, PlaylistType};
-use zhibo_shared::playback::Playback;
-use zhibo_shared::replay::{is_valid_replay_id, metadata, Replay};
-use zhibo_shared::room::RoomId;
-use zhibo_shared::store::{DynamoStore, RecordedReplay, StoreError};
-use zhibo_shared::takedown::{MediaTakedown, Scope};
-use zhibo_shared::webhook::{EventType, WebhookEvent};
-use zhibo_shared::LiveStatus;
-use zhibo_shared::{keys, Config};
+use zhibo_store::MediaTakedown;
+use zhibo_store::{DynamoStore, RecordedReplay, StoreError};
 
 /// Largest replay playlist read.
-pub const MAX_PLAYLIST_BYTES: u64 = zhibo_shared::replay::MAX_PLAYLIST_BYTES;
+pub const MAX_PLAYLIST_BYTES: u64 = zhibo_core::replay::MAX_PLAYLIST_BYTES;
 /// EventBridge `Source` of zhibo's events.
 pub const EVENT_SOURCE: &str = "zhibo";
 /// EventBridge `DetailType` of a replay being ready (the `detail` is the webhook event body).
@@ -88,10 +89,10 @@ pub enum Rejected {
 
 /// Checks a replay playlist and sums it up. `key` is its bucket key (segment URIs are
 /// resolved against it); every segment must be media of the key's own room
-/// ([`keys::is_room_media`]): a playlist cannot name another room's or app's objects.
+/// ([`object_keys::is_room_media`]): a playlist cannot name another room's or app's objects.
 pub fn inspect_playlist(key: &str, body: &[u8]) -> Result<PlaylistFacts, Rejected> {
-    let (app_id, room_id, _) =
-        keys::parse_replay_playlist(key).ok_or_else(|| Rejected::NotAReplayKey(key.to_string()))?;
+    let (app_id, room_id, _) = object_keys::parse_replay_playlist(key)
+        .ok_or_else(|| Rejected::NotAReplayKey(key.to_string()))?;
     let text = std::str::from_utf8(body)
         .map_err(|e| Rejected::Malformed(format!("not UTF-8 text ({e})")))?;
     let playlist = parse_media_playlist(text).map_err(|e| Rejected::Malformed(e.to_string()))?;
@@ -112,17 +113,17 @@ pub fn inspect_playlist(key: &str, body: &[u8]) -> Result<PlaylistFacts, Rejecte
         .segments
         .iter()
         .map(|s| {
-            let k = keys::resolve_uri(key, &s.uri).ok_or_else(|| {
+            let k = object_keys::resolve_uri(key, &s.uri).ok_or_else(|| {
                 Rejected::Malformed(format!(
                     "segment URI {:?} does not name an object of this bucket",
                     s.uri
                 ))
             })?;
-            if !keys::is_room_media(app_id, room_id, &k) {
+            if !object_keys::is_room_media(app_id, room_id, &k) {
                 return Err(Rejected::Malformed(format!(
                     "segment URI {:?} names {k:?}, outside this room's media ({})",
                     s.uri,
-                    keys::live_room_prefix(app_id, room_id)
+                    object_keys::live_room_prefix(app_id, room_id)
                 )));
             }
             Ok(k)
@@ -344,7 +345,7 @@ impl Indexer {
 
     /// Invalidates `cdn` when the indexer removes replays (the deployed indexer; tests have no
     /// CDN).
-    pub fn with_cdn(mut self, cdn: Option<zhibo_shared::cdn::Invalidator>) -> Indexer {
+    pub fn with_cdn(mut self, cdn: Option<zhibo_store::cdn::Invalidator>) -> Indexer {
         self.takedown = MediaTakedown::new(self.s3.clone(), &self.config.media_bucket, cdn);
         self
     }
@@ -382,7 +383,7 @@ impl Indexer {
                 app_id,
                 room_id,
                 scope,
-                zhibo_shared::http::now_ms(),
+                zhibo_core::clock::now_ms(),
                 TAKEDOWN_BUDGET,
             )
             .await
@@ -394,16 +395,16 @@ impl Indexer {
     /// endpoint overrides.
     pub fn from_config(config: Config, sdk: &aws_config::SdkConfig) -> Indexer {
         let store = DynamoStore::new(
-            zhibo_shared::aws::dynamo_client(sdk, &config),
+            zhibo_store::aws::dynamo_client(sdk, &config),
             config.table.clone(),
         );
-        let s3 = zhibo_shared::aws::s3_client(sdk, config.s3_endpoint.as_deref());
+        let s3 = zhibo_store::aws::s3_client(sdk, config.s3_endpoint.as_deref());
         let events = EventBus::from_config(sdk, &config);
         if events.is_none() {
             tracing::info!("EVENT_BUS_NAME is not set: replay.ready goes to webhooks only");
         }
         let cdn = config.cdn_distribution_id.as_ref().map(|id| {
-            zhibo_shared::cdn::Invalidator::new(sdk, id, config.cloudfront_endpoint.as_deref())
+            zhibo_store::cdn::Invalidator::new(sdk, id, config.cloudfront_endpoint.as_deref())
         });
         Indexer::new(store, s3, events, Arc::new(config)).with_cdn(cdn)
     }
@@ -480,7 +481,7 @@ impl Indexer {
         key: &str,
         object_time_ms: i64,
     ) -> Result<RecordOutcome, IndexError> {
-        let (app_id, room_id, replay_id) = keys::parse_replay_playlist(key)
+        let (app_id, room_id, replay_id) = object_keys::parse_replay_playlist(key)
             .filter(|(_, _, id)| is_valid_replay_id(id))
             .ok_or_else(|| Rejected::NotAReplayKey(key.to_string()))?;
         self.refuse_taken_down(app_id, room_id).await?;
@@ -493,7 +494,7 @@ impl Indexer {
             Some(n) => n,
             None => self.segment_bytes(bucket, &facts.segment_keys).await?,
         };
-        let now_ms = zhibo_shared::http::now_ms();
+        let now_ms = zhibo_core::clock::now_ms();
         let replay = replay_record(
             (app_id, room_id, replay_id),
             key,

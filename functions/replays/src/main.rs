@@ -9,8 +9,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let config = zhibo_shared::aws::config_with_secrets(&sdk).await?;
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let config = zhibo_store::aws::config_with_secrets(&sdk).await?;
     let indexer = fn_replays::Indexer::from_config(config, &sdk);
     let indexer = &indexer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {

@@ -461,7 +461,7 @@ fn s3_notification_key(key: &str) -> String {
 fn event_time(ts_ns: u64) -> String {
     let secs = i64::try_from(ts_ns / 1_000_000_000).unwrap_or(i64::MAX);
     let millis = ts_ns % 1_000_000_000 / 1_000_000;
-    let whole = zhibo_shared::schema::iso8601_utc(secs);
+    let whole = zhibo_core::table::iso8601_utc(secs);
     match whole.strip_suffix('Z') {
         Some(base) => format!("{base}.{millis:03}Z"),
         None => whole,

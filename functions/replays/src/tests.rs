@@ -110,16 +110,16 @@ fn incomplete_or_malformed_playlists_are_rejected_with_the_reason() {
 #[test]
 fn keys_resolve_inside_the_bucket_only() {
     assert_eq!(
-        keys::resolve_uri(KEY, "../../../live/demo/7/s/0.ts").as_deref(),
+        object_keys::resolve_uri(KEY, "../../../live/demo/7/s/0.ts").as_deref(),
         Some("live/demo/7/s/0.ts")
     );
     assert_eq!(
-        keys::resolve_uri(KEY, "seg/0.ts").as_deref(),
+        object_keys::resolve_uri(KEY, "seg/0.ts").as_deref(),
         Some("replays/demo/7/seg/0.ts")
     );
-    assert_eq!(keys::resolve_uri(KEY, "../../../../x.ts"), None);
-    assert_eq!(keys::resolve_uri(KEY, "/abs/x.ts"), None);
-    assert_eq!(keys::resolve_uri(KEY, "x.ts?sig=1"), None);
+    assert_eq!(object_keys::resolve_uri(KEY, "../../../../x.ts"), None);
+    assert_eq!(object_keys::resolve_uri(KEY, "/abs/x.ts"), None);
+    assert_eq!(object_keys::resolve_uri(KEY, "x.ts?sig=1"), None);
 }
 
 #[test]

@@ -12,11 +12,12 @@ use futures::StreamExt;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use zhibo_shared::room::RoomId;
-use zhibo_shared::schema::{self, keys};
-use zhibo_shared::store::{Attempt, DynamoStore, OutboxEvent, WebhookEndpoint};
-use zhibo_shared::webhook::{self, RetryPolicy, ATTEMPT_TIMEOUT_MS};
-use zhibo_shared::Error;
+use zhibo_core::room::RoomId;
+use zhibo_core::table::{self, keys};
+use zhibo_core::webhook::{self, RetryPolicy, ATTEMPT_TIMEOUT_MS};
+use zhibo_core::webhook::{Attempt, OutboxEvent, WebhookEndpoint};
+use zhibo_core::Error;
+use zhibo_store::DynamoStore;
 
 /// Deliveries attempted by one drain before it hands the rest to the next one.
 pub const MAX_DELIVERIES_PER_DRAIN: usize = 100;
@@ -299,7 +300,7 @@ impl Deliverer {
     /// with `WEBHOOK_ALLOW_HTTP=1` (local development).
     pub fn from_config(
         store: DynamoStore,
-        config: &zhibo_shared::Config,
+        config: &zhibo_core::Config,
     ) -> Result<Deliverer, reqwest::Error> {
         let destinations = if config.webhook_allow_http {
             Destinations::Any
@@ -331,7 +332,7 @@ impl Deliverer {
             http: b.build()?,
             policy,
             destinations,
-            owner: format!("dlv-{}", zhibo_shared::ids::random_hex(6)),
+            owner: format!("dlv-{}", zhibo_core::ids::random_hex(6)),
         })
     }
 
@@ -352,7 +353,7 @@ impl Deliverer {
         let clock = move || now_ms.saturating_add(started.elapsed().as_millis() as i64);
         let mut report = DrainReport::default();
         for round in 0..MAX_ROUNDS {
-            let token = format!("{}:{}", self.owner, zhibo_shared::ids::random_hex(4));
+            let token = format!("{}:{}", self.owner, zhibo_core::ids::random_hex(4));
             let Some(ver) = self
                 .store
                 .acquire_outbox_lease(app_id, room_id, &token, clock(), LEASE_MS)
@@ -576,7 +577,7 @@ impl Deliverer {
     pub async fn run_due(&self, now_ms: i64) -> RunReport {
         let mut rooms = Vec::new();
         let mut errors = 0;
-        for shard in 0..schema::DUE_SHARDS {
+        for shard in 0..table::DUE_SHARDS {
             match self
                 .store
                 .outboxes_due(shard, now_ms, ROOMS_PER_SHARD)
@@ -628,8 +629,7 @@ pub fn stream_rooms(event: &dynamodb::Event) -> Vec<(String, RoomId)> {
         if record.event_name != "INSERT" {
             continue;
         }
-        let (Some(pk), Some(sk)) = (key_str(record, schema::PK), key_str(record, schema::SK))
-        else {
+        let (Some(pk), Some(sk)) = (key_str(record, table::PK), key_str(record, table::SK)) else {
             tracing::warn!(
                 event_id = %record.event_id,
                 "stream record without string pk/sk keys: skipped"

@@ -16,10 +16,13 @@ use axum::Router;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use zhibo_shared::http::SignedRequest;
-use zhibo_shared::http::{json_response, now, parse_json, query_number, query_pairs, ApiState};
-use zhibo_shared::store::{DeliveryRecord, DeliveryStatus, StoreError, MAX_DELIVERY_PAGE};
-use zhibo_shared::ApiError;
+use zhibo_api::ApiError;
+use zhibo_api::SignedRequest;
+use zhibo_api::{json_response, parse_json, query_number, query_pairs};
+use zhibo_core::clock::now;
+use zhibo_core::webhook::{DeliveryRecord, DeliveryStatus};
+use zhibo_store::Deps;
+use zhibo_store::{StoreError, MAX_DELIVERY_PAGE};
 
 pub use delivery::{spawn_local_pump, Deliverer, DrainReport, RunReport};
 
@@ -29,7 +32,7 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const DEFAULT_DELIVERY_PAGE: u64 = 20;
 
 /// The routes of this function.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: Deps) -> Router {
     Router::new()
         .route(
             "/v1/webhook",
@@ -180,7 +183,7 @@ struct WebhookShown {
 
 /// `PUT /v1/webhook {"url", "rotate_secret"?}` → the endpoint with its secret. The secret is
 /// generated on the first call and kept when only the URL changes.
-async fn put_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+async fn put_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let body: PutWebhook = parse_json(&req.body)?;
     validate_url(&body.url, st.config.webhook_allow_http)?;
     let ep = st
@@ -198,7 +201,7 @@ async fn put_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<R
 }
 
 /// `GET /v1/webhook` → the endpoint with the secret's last 4 characters; 404 when none is set.
-async fn get_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+async fn get_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let ep = st
         .store
         .get_webhook(&req.app.app_id)
@@ -218,10 +221,7 @@ async fn get_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<R
 }
 
 /// `DELETE /v1/webhook` → 204 (also when none was set). Events are no longer delivered.
-async fn delete_webhook(
-    State(st): State<ApiState>,
-    req: SignedRequest,
-) -> Result<Response, ApiError> {
+async fn delete_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     st.store.delete_webhook(&req.app.app_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -275,10 +275,7 @@ fn is_event_id(s: &str) -> bool {
 
 /// `GET /v1/webhook/deliveries?status=&limit=&cursor=` → the events that failed at least once,
 /// newest first.
-async fn list_deliveries(
-    State(st): State<ApiState>,
-    req: SignedRequest,
-) -> Result<Response, ApiError> {
+async fn list_deliveries(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let q = query_pairs(req.query.as_deref());
     let limit = query_number(
         &q,
@@ -328,7 +325,7 @@ struct Redelivered {
 /// `POST /v1/webhook/deliveries/{id}/redeliver` → 202: the event goes back into its room's
 /// outbox with its id and `seq`; 404 for an event that never failed or is unknown.
 async fn redeliver(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {

@@ -8,9 +8,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let config = zhibo_shared::aws::config_with_secrets(&sdk).await?;
-    let state = zhibo_shared::http::ApiState::new(config, &sdk);
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let config = zhibo_store::aws::config_with_secrets(&sdk).await?;
+    let state = zhibo_store::Deps::new(config, &sdk);
     let deliverer = Deliverer::from_config(state.store.clone(), &state.config)?;
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(

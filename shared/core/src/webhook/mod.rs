@@ -2,6 +2,11 @@
 //! `Zhibo-Signature`, the retry schedule, and [`verify`] — the helper a receiver written in Rust
 //! uses to check a delivery (the README has the same check in JavaScript).
 
+mod delivery;
+
+pub use delivery::{
+    new_webhook_secret, Attempt, DeliveryRecord, DeliveryStatus, OutboxEvent, WebhookEndpoint,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::room::RoomId;
@@ -93,7 +98,7 @@ pub struct WebhookEvent {
 impl WebhookEvent {
     /// A fresh event id for an event created at `now_ms`.
     pub fn new_id(now_ms: i64) -> String {
-        format!("evt_{}", crate::keys::time_ordered_id(now_ms))
+        format!("evt_{}", crate::object_keys::time_ordered_id(now_ms))
     }
 }
 

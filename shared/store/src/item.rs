@@ -1,8 +1,8 @@
 //! Reading and writing DynamoDB attribute maps with errors that name the item and attribute.
 
-use crate::error::Error;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
+use zhibo_core::error::Error;
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -29,8 +29,14 @@ impl<'a> ItemReader<'a> {
     }
 
     fn key(&self) -> String {
-        let pk = self.item.get(crate::schema::PK).and_then(|v| v.as_s().ok());
-        let sk = self.item.get(crate::schema::SK).and_then(|v| v.as_s().ok());
+        let pk = self
+            .item
+            .get(zhibo_core::table::PK)
+            .and_then(|v| v.as_s().ok());
+        let sk = self
+            .item
+            .get(zhibo_core::table::SK)
+            .and_then(|v| v.as_s().ok());
         format!(
             "{}/{}",
             pk.map_or("?", String::as_str),

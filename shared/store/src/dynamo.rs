@@ -1,11 +1,6 @@
 //! The DynamoDB adapter.
 
-use super::item::{n, s, Item, ItemReader};
-use crate::app::App;
-use crate::error::Error;
-use crate::live_status::LiveStatus;
-use crate::room::{Room, RoomId};
-use crate::schema::{self, keys, quota_day, IndexSpec, PK, SK, TTL_ATTR};
+use crate::item::{n, s, Item, ItemReader};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -16,6 +11,11 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
+use zhibo_core::app::App;
+use zhibo_core::error::Error;
+use zhibo_core::live_status::LiveStatus;
+use zhibo_core::room::{Room, RoomId};
+use zhibo_core::table::{self, keys, quota_day, IndexSpec, PK, SK, TTL_ATTR};
 
 /// How long an idempotency key is remembered (24 h, as Stripe).
 pub const IDEMPOTENCY_TTL_S: i64 = 24 * 3600;
@@ -163,18 +163,18 @@ fn room_item(room: &Room) -> Result<Item, Error> {
         (PK.into(), s(keys::app_pk(&room.app_id))),
         (SK.into(), s(keys::room_sk(room.room_id))),
         (
-            schema::GSI_ROOMS_BY_START.hash_key.into(),
+            table::GSI_ROOMS_BY_START.hash_key.into(),
             s(keys::rooms_by_start_pk(&room.app_id)),
         ),
         (
-            schema::GSI_ROOMS_BY_START.range_key.into(),
+            table::GSI_ROOMS_BY_START.range_key.into(),
             s(start_sk.clone()),
         ),
         (
-            schema::GSI_ROOMS_BY_STATUS.hash_key.into(),
+            table::GSI_ROOMS_BY_STATUS.hash_key.into(),
             s(keys::rooms_by_status_pk(&room.app_id, room.live_status)),
         ),
-        (schema::GSI_ROOMS_BY_STATUS.range_key.into(), s(start_sk)),
+        (table::GSI_ROOMS_BY_STATUS.range_key.into(), s(start_sk)),
         ("type".into(), s("room")),
         ("app_id".into(), s(&room.app_id)),
         ("room_id".into(), n(room.room_id)),
@@ -202,12 +202,12 @@ fn room_item(room: &Room) -> Result<Item, Error> {
     // Whole-item writes happen only outside a live session (create, patch). The room item
     // carries the timer only while 102 (its end_time, which does not depend on the lifecycle
     // timers); the lifecycle is in the live-session item.
-    if !super::lifecycle::timer_on_live_item(room.live_status) {
+    if !crate::lifecycle::timer_on_live_item(room.live_status) {
         if let Some((pk, sk)) =
-            super::lifecycle::timer_keys(room, &crate::lifecycle::Timers::default())
+            crate::lifecycle::timer_keys(room, &zhibo_core::lifecycle::Timers::default())
         {
-            item.insert(schema::GSI_DUE.hash_key.into(), s(pk));
-            item.insert(schema::GSI_DUE.range_key.into(), s(sk));
+            item.insert(table::GSI_DUE.hash_key.into(), s(pk));
+            item.insert(table::GSI_DUE.range_key.into(), s(sk));
         }
     }
     Ok(item)
@@ -224,11 +224,11 @@ fn room_from_items(item: &Item, live: Option<&Item>) -> Result<Room, Error> {
         what: format!("live_status {code} is not 101-107"),
     })?;
     let updated_at: i64 = r.n("updated_at")?;
-    let (lifecycle, live_item) = super::lifecycle::lifecycle_from_item(live, updated_at)?;
+    let (lifecycle, live_item) = crate::lifecycle::lifecycle_from_item(live, updated_at)?;
     Ok(Room {
         lifecycle,
         live_item,
-        stream_name: crate::room::stream_name(&app_id, room_id),
+        stream_name: zhibo_core::room::stream_name(&app_id, room_id),
         app_id,
         room_id,
         name: r.s("name")?,
@@ -320,7 +320,7 @@ impl DynamoStore {
 
     // ---- table lifecycle -------------------------------------------------------------
 
-    /// Creates the table (keys, GSIs, streams) and enables TTL, as [`crate::schema`] defines
+    /// Creates the table (keys, GSIs, streams) and enables TTL, as [`zhibo_core::table`] defines
     /// it. Returns false if it already existed.
     pub async fn create_table(&self) -> Result<bool, Error> {
         let key = |name: &str, kt: KeyType| {
@@ -344,7 +344,7 @@ impl DynamoStore {
             hash_key,
             range_key,
             keys_only,
-        } in schema::INDEXES
+        } in table::INDEXES
         {
             attrs.push(attr(hash_key)?);
             attrs.push(attr(range_key)?);
@@ -721,7 +721,7 @@ impl DynamoStore {
     pub async fn create_room(
         &self,
         app_id: &str,
-        req: crate::room::CreateRoom,
+        req: zhibo_core::room::CreateRoom,
         idempotency: Option<&IdempotencyKey>,
         limits: &CreateLimits,
         now: i64,
@@ -894,7 +894,7 @@ impl DynamoStore {
             items.push(
                 TransactWriteItem::builder()
                     .delete(
-                        delete(super::lifecycle::live_key(&room.app_id, room.room_id))
+                        delete(crate::lifecycle::live_key(&room.app_id, room.room_id))
                             .build()
                             .map_err(build_err)?,
                     )
@@ -949,17 +949,17 @@ impl DynamoStore {
             new.lifecycle.last_seen = now;
             new.lifecycle.live_started_at.get_or_insert(now);
         }
-        let outcome = crate::lifecycle::Outcome {
+        let outcome = zhibo_core::lifecycle::Outcome {
             room: new,
             changes: Vec::new(),
-            verdict: crate::lifecycle::Verdict::Allow,
+            verdict: zhibo_core::lifecycle::Verdict::Allow,
             changed: true,
         };
         self.write_transition(
             room,
             &outcome,
             &[],
-            &crate::lifecycle::Timers::default(),
+            &zhibo_core::lifecycle::Timers::default(),
             max_concurrent_lives,
             now * 1000,
         )
@@ -991,9 +991,9 @@ impl DynamoStore {
     ) -> Result<RoomPage, Error> {
         let total = self.room_count(app_id, status).await?;
         let (index, hash) = match status {
-            None => (schema::GSI_ROOMS_BY_START, keys::rooms_by_start_pk(app_id)),
+            None => (table::GSI_ROOMS_BY_START, keys::rooms_by_start_pk(app_id)),
             Some(st) => (
-                schema::GSI_ROOMS_BY_STATUS,
+                table::GSI_ROOMS_BY_STATUS,
                 keys::rooms_by_status_pk(app_id, st),
             ),
         };
@@ -1064,7 +1064,7 @@ mod tests {
 
     #[test]
     fn room_items_round_trip() {
-        let req: crate::room::CreateRoom = serde_json::from_value(serde_json::json!({
+        let req: zhibo_core::room::CreateRoom = serde_json::from_value(serde_json::json!({
             "name": "r", "anchor_name": "a", "start_time": 1_000, "end_time": 4_600,
             "cover_img": "https://example.com/c.png", "close_like": true,
             "goods": [{"cover_img": "https://example.com/g.png", "url": "pages/g", "price": 5, "name": "g"}],
@@ -1073,18 +1073,18 @@ mod tests {
         let room = Room::new("demo", 7, req, 900);
         let item = room_item(&room).expect("room item");
         // No lifecycle on the room item: a heartbeat never has to rewrite it.
-        for attr in super::super::LIFECYCLE_ATTRS {
+        for attr in crate::LIFECYCLE_ATTRS {
             assert!(!item.contains_key(attr), "{attr} on the room item");
         }
         // 102 keeps its end_time timer on the room item.
-        assert!(item.contains_key(schema::GSI_DUE.range_key));
+        assert!(item.contains_key(table::GSI_DUE.range_key));
         assert_eq!(room_from_items(&item, None).expect("read back"), room);
         // Once live, the timer is the live item's.
         let mut live = room.clone();
         live.live_status = LiveStatus::Ended;
         assert!(!room_item(&live)
             .expect("room item")
-            .contains_key(schema::GSI_DUE.range_key));
+            .contains_key(table::GSI_DUE.range_key));
     }
 
     #[test]

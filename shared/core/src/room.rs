@@ -1,7 +1,7 @@
 //! Rooms: the stored [`Room`], the create and patch requests, and their validation rules
 //! (pure; the caller passes `now` and the start lead time).
 
-use crate::error::ApiError;
+use crate::error::Invalid;
 use crate::live_status::LiveStatus;
 use serde::{Deserialize, Serialize};
 
@@ -163,32 +163,29 @@ impl PatchRoom {
     }
 }
 
-fn check_name(field: &str, v: &str) -> Result<(), ApiError> {
+fn check_name(field: &str, v: &str) -> Result<(), Invalid> {
     let n = v.chars().count();
     if v.trim().is_empty() || n > MAX_NAME_CHARS {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             field,
             format_args!("must be 1-{MAX_NAME_CHARS} characters (got {n})"),
         ));
     }
     if v.chars().any(char::is_control) {
-        return Err(ApiError::bad_field(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(Invalid::field(field, "must not contain control characters"));
     }
     Ok(())
 }
 
 /// Empty, or an `http://`/`https://` URL without whitespace, ≤ 1024 bytes.
-fn check_url(field: &str, v: &str) -> Result<(), ApiError> {
+fn check_url(field: &str, v: &str) -> Result<(), Invalid> {
     if v.is_empty() {
         return Ok(());
     }
     let scheme_ok = v.starts_with("https://") || v.starts_with("http://");
     if !scheme_ok || v.len() > MAX_URL_LEN || v.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             field,
             format_args!("must be an http(s) URL of at most {MAX_URL_LEN} bytes without spaces"),
         ));
@@ -196,9 +193,9 @@ fn check_url(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_goods(goods: &[Goods]) -> Result<(), ApiError> {
+fn check_goods(goods: &[Goods]) -> Result<(), Invalid> {
     if goods.len() > MAX_GOODS {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             "goods",
             format_args!("at most {MAX_GOODS} items (got {})", goods.len()),
         ));
@@ -210,13 +207,13 @@ fn check_goods(goods: &[Goods]) -> Result<(), ApiError> {
             || g.url.len() > MAX_URL_LEN
             || g.url.chars().any(char::is_control)
         {
-            return Err(ApiError::bad_field(
+            return Err(Invalid::field(
                 &format!("goods[{i}].url"),
                 format_args!("must be a page path or URL of 1-{MAX_URL_LEN} bytes"),
             ));
         }
         if !(0..=MAX_PRICE_CENTS).contains(&g.price) {
-            return Err(ApiError::bad_field(
+            return Err(Invalid::field(
                 &format!("goods[{i}].price"),
                 format_args!("must be 0-{MAX_PRICE_CENTS} cents (got {})", g.price),
             ));
@@ -233,9 +230,9 @@ pub fn check_schedule(
     now: i64,
     min_start_lead_s: i64,
     check_lead: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), Invalid> {
     if check_lead && start_time < now.saturating_add(min_start_lead_s) {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             "start_time",
             format_args!(
                 "must be at least {min_start_lead_s} s after now ({now}); got {start_time}"
@@ -243,19 +240,19 @@ pub fn check_schedule(
         ));
     }
     if start_time > now.saturating_add(MAX_SCHEDULE_AHEAD_S) {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             "start_time",
             format_args!("must be within 180 days of now ({now}); got {start_time}"),
         ));
     }
     if end_time <= start_time {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             "end_time",
             format_args!("must be after start_time ({start_time}); got {end_time}"),
         ));
     }
     if end_time - start_time > MAX_DURATION_S {
-        return Err(ApiError::bad_field(
+        return Err(Invalid::field(
             "end_time",
             format_args!(
                 "a live lasts at most 12 h ({MAX_DURATION_S} s); end_time - start_time = {}",
@@ -268,7 +265,7 @@ pub fn check_schedule(
 
 impl CreateRoom {
     /// Validates every rule of `POST /v1/rooms`.
-    pub fn validate(&self, now: i64, min_start_lead_s: i64) -> Result<(), ApiError> {
+    pub fn validate(&self, now: i64, min_start_lead_s: i64) -> Result<(), Invalid> {
         check_name("name", &self.name)?;
         check_name("anchor_name", &self.anchor_name)?;
         check_url("cover_img", &self.cover_img)?;
@@ -314,9 +311,9 @@ impl Room {
         patch: &PatchRoom,
         now: i64,
         min_start_lead_s: i64,
-    ) -> Result<Room, ApiError> {
+    ) -> Result<Room, Invalid> {
         if self.live_status.session_in_progress() {
-            return Err(ApiError::conflict(format!(
+            return Err(Invalid::Conflict(format!(
                 "room {} is live (live_status {}); edit it after the live ends",
                 self.room_id, self.live_status
             )));
@@ -344,7 +341,7 @@ impl Room {
         }
         if patch.start_time.is_some() || patch.end_time.is_some() {
             if self.live_status != LiveStatus::NotStarted {
-                return Err(ApiError::conflict(format!(
+                return Err(Invalid::Conflict(format!(
                     "start_time and end_time can only change before the live starts (live_status 102); room {} is {}",
                     self.room_id, self.live_status
                 )));
@@ -394,8 +391,11 @@ mod tests {
         }
     }
 
-    fn field_of(e: ApiError) -> String {
-        e.body.errmsg.split(':').next().unwrap_or("").to_string()
+    fn field_of(e: Invalid) -> String {
+        match e {
+            Invalid::Field { field, .. } => field,
+            Invalid::Conflict(msg) => msg,
+        }
     }
 
     #[test]
@@ -430,7 +430,7 @@ mod tests {
             let mut r = req();
             mutate(&mut r);
             let err = r.validate(NOW, 600).expect_err(field);
-            assert_eq!(err.status, 400);
+            assert!(matches!(err, Invalid::Field { .. }), "{field}: {err}");
             assert_eq!(field_of(err), field);
         }
         // Exactly 12 h and exactly 100 goods are fine.
@@ -471,12 +471,10 @@ mod tests {
         for s in [LiveStatus::Live, LiveStatus::Paused, LiveStatus::Abnormal] {
             let mut live = room.clone();
             live.live_status = s;
-            assert_eq!(
-                live.apply_patch(&PatchRoom::default(), NOW, 600)
-                    .unwrap_err()
-                    .status,
-                409
-            );
+            assert!(matches!(
+                live.apply_patch(&PatchRoom::default(), NOW, 600),
+                Err(Invalid::Conflict(_))
+            ));
         }
         let mut ended = room.clone();
         ended.live_status = LiveStatus::Ended;
@@ -484,7 +482,10 @@ mod tests {
             start_time: Some(NOW + 900),
             ..Default::default()
         };
-        assert_eq!(ended.apply_patch(&p, NOW, 600).unwrap_err().status, 409);
+        assert!(matches!(
+            ended.apply_patch(&p, NOW, 600),
+            Err(Invalid::Conflict(_))
+        ));
     }
 
     #[test]

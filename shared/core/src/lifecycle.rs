@@ -14,7 +14,7 @@
 //! | 107 | refused | recorded | refused | refused | refused | refused | — |
 //!
 //! Hook events can arrive twice and in any order. Sessions ids sort by start time
-//! ([`crate::keys::time_ordered_id`]) and a newer session wins; within a session only an event
+//! ([`crate::object_keys::time_ordered_id`]) and a newer session wins; within a session only an event
 //! with a higher `seq` than the last applied one changes anything. So the session part of the
 //! state is a join over the events seen — the newest session, its highest `seq`, whether its
 //! `unpublish` was seen — and any order of the same events stores the same state.
@@ -507,6 +507,29 @@ pub fn transition(room: &Room, input: Input<'_>, timers: &Timers, now: i64) -> O
         verdict,
         changed,
     }
+}
+
+/// The webhook event of each status change in `outcome`.
+pub fn events_of(outcome: &Outcome, now_ms: i64) -> Vec<crate::webhook::WebhookEvent> {
+    let room = &outcome.room;
+    outcome
+        .changes
+        .iter()
+        .map(|c| crate::webhook::WebhookEvent {
+            id: crate::webhook::WebhookEvent::new_id(now_ms),
+            kind: c.event,
+            created_at: now_ms.div_euclid(1000),
+            app_id: room.app_id.clone(),
+            room_id: room.room_id,
+            seq: c.seq,
+            data: serde_json::json!({
+                "live_status": c.to.code(),
+                "previous_status": c.from.code(),
+                "reason": c.cause.as_str(),
+                "session_id": room.lifecycle.session_id,
+            }),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
-//! CloudFront invalidations for [`crate::takedown`]: one `CreateInvalidation` (REST API
+//! CloudFront invalidations for [`zhibo_core::takedown`]: one `CreateInvalidation` (REST API
 //! 2020-05-31) signed with SigV4 from the function's own credentials. Only the one call is
 //! needed, so it is made here rather than through another SDK crate. `CDN_DISTRIBUTION_ID`
 //! names the distribution (the template passes it in public playback mode; locally there is no
 //! CDN and nothing is invalidated).
 
-use crate::error::Error;
 use aws_credential_types::provider::ProvideCredentials;
 use std::time::{Duration, SystemTime};
+use zhibo_core::error::Error;
 
 /// The CloudFront API endpoint (a global service, signed for `us-east-1`).
 pub const CLOUDFRONT_ENDPOINT: &str = "https://cloudfront.amazonaws.com";
@@ -80,7 +80,7 @@ impl Invalidator {
             "{}/2020-05-31/distribution/{}/invalidation",
             self.endpoint, self.distribution_id
         );
-        let body = invalidation_batch(paths, &format!("zhibo-{}", crate::ids::random_hex(8)));
+        let body = invalidation_batch(paths, &format!("zhibo-{}", zhibo_core::ids::random_hex(8)));
         let creds = self
             .credentials
             .as_ref()

@@ -1,19 +1,19 @@
-//! Applying the lifecycle state machine ([`crate::lifecycle`]) to stored rooms: read the room
+//! Applying the lifecycle state machine ([`zhibo_core::lifecycle`]) to stored rooms: read the room
 //! (its room item and its live-session item), run the pure transition, and write the result
 //! conditioned on the versions read — a change of the session alone (a heartbeat) to the small
 //! live-session item only; a status change to both items, the app's counts and the webhook
 //! events in one transaction. On a lost race, read again and redo.
 
-use super::dynamo::{build_err, sdk_err};
-use super::item::{n, s, Item};
-use super::{DynamoStore, StoreError};
-use crate::error::Error;
-use crate::lifecycle::{self, Input, LiveItem, Outcome, Timers};
-use crate::live_status::LiveStatus;
-use crate::room::{Room, RoomId};
-use crate::schema::{self, keys, PK, SK};
-use crate::webhook::WebhookEvent;
+use crate::dynamo::{build_err, sdk_err};
+use crate::item::{n, s, Item};
+use crate::{DynamoStore, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use zhibo_core::error::Error;
+use zhibo_core::lifecycle::{self, events_of, Input, LiveItem, Outcome, Timers};
+use zhibo_core::live_status::LiveStatus;
+use zhibo_core::room::{Room, RoomId};
+use zhibo_core::table::{self, keys, PK, SK};
+use zhibo_core::webhook::WebhookEvent;
 
 /// How often a transition that lost a race is redone.
 const APPLY_RETRIES: usize = 8;
@@ -98,7 +98,7 @@ pub(super) fn lifecycle_from_item(
             LiveItem::default(),
         ));
     };
-    let r = super::item::ItemReader::new(item);
+    let r = crate::item::ItemReader::new(item);
     let [a, b, c, d, e, f, g, h] = LIFECYCLE_ATTRS;
     let l = lifecycle::Lifecycle {
         session_id: r.s_opt(a)?,
@@ -110,7 +110,7 @@ pub(super) fn lifecycle_from_item(
         status_since: r.n_or(g, updated_at)?,
         event_seq: r.n_or(h, 0)?,
     };
-    let timer_ms = match r.s_opt(schema::GSI_DUE.range_key)? {
+    let timer_ms = match r.s_opt(table::GSI_DUE.range_key)? {
         None => None,
         Some(sk) => Some(
             keys::parse_due_sk(&sk)
@@ -119,10 +119,7 @@ pub(super) fn lifecycle_from_item(
                     let pk = item.get(PK).and_then(|v| v.as_s().ok());
                     Error::CorruptItem {
                         key: format!("{}/{}", pk.map_or("?", String::as_str), keys::LIVE_SK),
-                        what: format!(
-                            "{}: {sk:?} is not a due-work key",
-                            schema::GSI_DUE.range_key
-                        ),
+                        what: format!("{}: {sk:?} is not a due-work key", table::GSI_DUE.range_key),
                     }
                 })?,
         ),
@@ -170,8 +167,8 @@ impl TimerWrite {
             return u;
         }
         u = u
-            .expression_attribute_names("#g3pk", schema::GSI_DUE.hash_key)
-            .expression_attribute_names("#g3sk", schema::GSI_DUE.range_key);
+            .expression_attribute_names("#g3pk", table::GSI_DUE.hash_key)
+            .expression_attribute_names("#g3sk", table::GSI_DUE.range_key);
         match self {
             TimerWrite::Set(due_ms) => {
                 let (pk, sk) = timer_keys_at(room, due_ms);
@@ -193,29 +190,6 @@ fn update_expression(sets: &[String], removes: &[String]) -> String {
         expr.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
     expr
-}
-
-/// The webhook event of each status change in `outcome`.
-pub fn events_of(outcome: &Outcome, now_ms: i64) -> Vec<WebhookEvent> {
-    let room = &outcome.room;
-    outcome
-        .changes
-        .iter()
-        .map(|c| WebhookEvent {
-            id: WebhookEvent::new_id(now_ms),
-            kind: c.event,
-            created_at: now_ms.div_euclid(1000),
-            app_id: room.app_id.clone(),
-            room_id: room.room_id,
-            seq: c.seq,
-            data: serde_json::json!({
-                "live_status": c.to.code(),
-                "previous_status": c.from.code(),
-                "reason": c.cause.as_str(),
-                "session_id": room.lifecycle.session_id,
-            }),
-        })
-        .collect()
 }
 
 impl DynamoStore {
@@ -357,7 +331,7 @@ impl DynamoStore {
             .key(PK, s(keys::app_pk(&room.app_id)))
             .key(SK, s(keys::room_sk(room.room_id)))
             .condition_expression("version = :v")
-            .expression_attribute_names("#g2pk", schema::GSI_ROOMS_BY_STATUS.hash_key)
+            .expression_attribute_names("#g2pk", table::GSI_ROOMS_BY_STATUS.hash_key)
             .expression_attribute_values(":st", n(room.live_status.code()))
             .expression_attribute_values(
                 ":g2pk",
@@ -494,8 +468,8 @@ impl DynamoStore {
             .expression_attribute_names("#v", version_attr)
             .expression_attribute_values(":v", n(version));
         u = u
-            .expression_attribute_names("#g3pk", schema::GSI_DUE.hash_key)
-            .expression_attribute_names("#g3sk", schema::GSI_DUE.range_key);
+            .expression_attribute_names("#g3pk", table::GSI_DUE.hash_key)
+            .expression_attribute_names("#g3sk", table::GSI_DUE.range_key);
         u = match lifecycle::next_deadline(room, timers) {
             Some(deadline) => {
                 let (pk, sk) =
@@ -540,10 +514,10 @@ impl DynamoStore {
             .client()
             .query()
             .table_name(self.table())
-            .index_name(schema::GSI_DUE.name)
+            .index_name(table::GSI_DUE.name)
             .key_condition_expression("#h = :h AND #r <= :until")
-            .expression_attribute_names("#h", schema::GSI_DUE.hash_key)
-            .expression_attribute_names("#r", schema::GSI_DUE.range_key)
+            .expression_attribute_names("#h", table::GSI_DUE.hash_key)
+            .expression_attribute_names("#r", table::GSI_DUE.range_key)
             .expression_attribute_values(":h", s(pk))
             .expression_attribute_values(":until", s(keys::due_sk_until(now_ms)))
             .limit(limit.max(1))
@@ -552,7 +526,7 @@ impl DynamoStore {
             .map_err(sdk_err("Query due work"))?;
         let mut found = Vec::new();
         for item in out.items.unwrap_or_default() {
-            if let Some(sk) = item_str(&item, schema::GSI_DUE.range_key) {
+            if let Some(sk) = item_str(&item, table::GSI_DUE.range_key) {
                 if let Some((_, app, room)) = keys::parse_due_sk(sk) {
                     found.push((app.to_string(), room));
                 }
@@ -573,7 +547,7 @@ mod tests {
     use super::*;
 
     fn live_room() -> Room {
-        let req: crate::room::CreateRoom = serde_json::from_value(serde_json::json!({
+        let req: zhibo_core::room::CreateRoom = serde_json::from_value(serde_json::json!({
             "name": "r", "anchor_name": "a", "start_time": 1_000, "end_time": 4_600,
         }))
         .expect("create request");
@@ -604,8 +578,8 @@ mod tests {
         item.insert(LIVE_STATUS.into(), n(room.live_status.code()));
         if let Some(ms) = timer_ms {
             let (pk, sk) = timer_keys_at(room, ms);
-            item.insert(schema::GSI_DUE.hash_key.into(), s(pk));
-            item.insert(schema::GSI_DUE.range_key.into(), s(sk));
+            item.insert(table::GSI_DUE.hash_key.into(), s(pk));
+            item.insert(table::GSI_DUE.range_key.into(), s(sk));
         }
         item
     }
@@ -653,7 +627,7 @@ mod tests {
     fn a_bad_timer_key_names_the_item() {
         let room = live_room();
         let mut item = stored_live_item(&room, 1, None);
-        item.insert(schema::GSI_DUE.range_key.into(), s("soon"));
+        item.insert(table::GSI_DUE.range_key.into(), s("soon"));
         let err = lifecycle_from_item(Some(&item), 1).expect_err("corrupt");
         let text = err.to_string();
         assert!(text.contains("LIVE#demo#000000000007"), "{text}");

@@ -7,17 +7,20 @@
 //! time), the per-event bookkeeping of the delivery (attempts, dead letters) and the delivery
 //! records that `GET /v1/webhook/deliveries` lists and a redelivery starts from.
 
-use super::dynamo::{build_err, sdk_err};
-use super::item::{n, s, Item, ItemReader};
-use super::{DynamoStore, StoreError};
-use crate::error::Error;
-use crate::room::RoomId;
-use crate::schema::{self, keys, PK, SK};
-use crate::webhook::WebhookEvent;
+use crate::dynamo::{build_err, sdk_err};
+use crate::item::{n, s, Item, ItemReader};
+use crate::{DynamoStore, StoreError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
+use zhibo_core::error::Error;
+use zhibo_core::room::RoomId;
+use zhibo_core::table::{self, keys, PK, SK};
+use zhibo_core::webhook::{
+    new_webhook_secret, Attempt, DeliveryRecord, DeliveryStatus, OutboxEvent, WebhookEndpoint,
+    WebhookEvent,
+};
 
 impl DynamoStore {
     /// The writes that enqueue `events` (all of one room) for delivery: one item per event
@@ -75,8 +78,8 @@ impl DynamoStore {
             .update_expression(
                 "SET #dpk = :dpk, #dsk = :dsk, app_id = :app, room_id = :room ADD ver :one",
             )
-            .expression_attribute_names("#dpk", schema::GSI_DUE.hash_key)
-            .expression_attribute_names("#dsk", schema::GSI_DUE.range_key)
+            .expression_attribute_names("#dpk", table::GSI_DUE.hash_key)
+            .expression_attribute_names("#dsk", table::GSI_DUE.range_key)
             .expression_attribute_values(":dpk", s(keys::outbox_due_pk(shard)))
             .expression_attribute_values(":dsk", s(keys::due_sk(now_ms, app_id, room_id)))
             .expression_attribute_values(":app", s(app_id))
@@ -99,131 +102,6 @@ pub const MAX_DELIVERY_PAGE: u32 = 100;
 const EVENTS_PER_TRANSACTION: usize = 99;
 /// How often a redelivery that lost a race is read again and redone.
 const REDELIVER_RETRIES: usize = 5;
-
-/// An app's webhook endpoint (API.md "Webhooks to the customer"). Its `Debug` output hides
-/// the secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WebhookEndpoint {
-    /// Where events are POSTed.
-    pub url: String,
-    /// The signing secret (`whsec_` + 64 hex characters). Never logged.
-    pub secret: String,
-    /// Last change (unix seconds).
-    pub updated_at: i64,
-}
-
-impl std::fmt::Debug for WebhookEndpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookEndpoint")
-            .field("url", &self.url)
-            .field("secret", &"<redacted>")
-            .field("updated_at", &self.updated_at)
-            .finish()
-    }
-}
-
-/// One event waiting in a room's outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEvent {
-    /// The room's app.
-    pub app_id: String,
-    /// The room.
-    pub room_id: RoomId,
-    /// The event's room sequence number (its sort key).
-    pub seq: u64,
-    /// The event id (stable across retries).
-    pub event_id: String,
-    /// The event type's wire name.
-    pub event_type: String,
-    /// The exact JSON body to POST.
-    pub body: String,
-    /// When the event entered the outbox (unix ms); the retry window starts here.
-    pub created_ms: i64,
-    /// Failed attempts so far.
-    pub attempts: u32,
-    /// Not to be attempted before (unix ms).
-    pub next_attempt_ms: i64,
-    /// True when a delivery record exists for it (it failed before, or was redelivered).
-    pub tracked: bool,
-}
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    /// Failed at least once; retried later.
-    Retrying,
-    /// Failed until its retry window closed; dead-lettered (can be redelivered).
-    Dead,
-    /// Accepted by the receiver after at least one failure (or after a redelivery).
-    Delivered,
-}
-
-impl DeliveryStatus {
-    /// The wire name: `retrying`, `dead` or `delivered`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Retrying => "retrying",
-            DeliveryStatus::Dead => "dead",
-            DeliveryStatus::Delivered => "delivered",
-        }
-    }
-
-    /// The status of a wire name.
-    pub fn parse(name: &str) -> Option<DeliveryStatus> {
-        match name {
-            "retrying" => Some(DeliveryStatus::Retrying),
-            "dead" => Some(DeliveryStatus::Dead),
-            "delivered" => Some(DeliveryStatus::Delivered),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for DeliveryStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The result of one delivery attempt, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// When it was made (unix ms).
-    pub at_ms: i64,
-    /// The receiver's HTTP status, if it answered.
-    pub http_status: Option<u16>,
-    /// What went wrong (`None` when it was accepted).
-    pub error: Option<String>,
-}
-
-/// The delivery history of one event that did not go through at its first attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRecord {
-    /// The app.
-    pub app_id: String,
-    /// The event id.
-    pub event_id: String,
-    /// The event type's wire name.
-    pub event_type: String,
-    /// The room.
-    pub room_id: RoomId,
-    /// The event's room sequence number.
-    pub seq: u64,
-    /// Where it stands.
-    pub status: DeliveryStatus,
-    /// Attempts made, over all redeliveries.
-    pub attempts: u32,
-    /// The last failure.
-    pub last_error: Option<String>,
-    /// The HTTP status of the last attempt, if the receiver answered.
-    pub last_status: Option<u16>,
-    /// When the last attempt was made (unix ms).
-    pub last_attempt_ms: Option<i64>,
-    /// When the next attempt is due (unix ms), while retrying.
-    pub next_attempt_ms: Option<i64>,
-    /// The exact body, kept so that a dead event can be redelivered.
-    pub body: String,
-}
 
 /// One page of delivery records, newest event first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,11 +166,6 @@ fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, Error> {
         secret: r.s("secret")?,
         updated_at: r.n("updated_at")?,
     })
-}
-
-/// A fresh webhook signing secret: `whsec_` + 32 random bytes as hex.
-pub fn new_webhook_secret() -> String {
-    format!("whsec_{}", crate::ids::random_hex(32))
 }
 
 impl DynamoStore {
@@ -526,7 +399,7 @@ impl DynamoStore {
             )))
             .expression_attribute_names("#type", "type")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", schema::TTL_ATTR)
+            .expression_attribute_names("#ttl", table::TTL_ATTR)
             .expression_attribute_values(":type", s("delivery"))
             .expression_attribute_values(":app", s(&event.app_id))
             .expression_attribute_values(":id", s(&event.event_id))
@@ -694,8 +567,8 @@ impl DynamoStore {
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
-            .expression_attribute_names("#dpk", schema::GSI_DUE.hash_key)
-            .expression_attribute_names("#dsk", schema::GSI_DUE.range_key)
+            .expression_attribute_names("#dpk", table::GSI_DUE.hash_key)
+            .expression_attribute_names("#dsk", table::GSI_DUE.range_key)
             .expression_attribute_values(":dpk", s(keys::outbox_due_pk(shard)))
             .expression_attribute_values(":dsk", s(keys::due_sk(due_ms, app_id, room_id)))
             .expression_attribute_values(":app", s(app_id))
@@ -746,8 +619,8 @@ impl DynamoStore {
             )))
             .update_expression("REMOVE #dpk, #dsk")
             .condition_expression("ver = :ver")
-            .expression_attribute_names("#dpk", schema::GSI_DUE.hash_key)
-            .expression_attribute_names("#dsk", schema::GSI_DUE.range_key)
+            .expression_attribute_names("#dpk", table::GSI_DUE.hash_key)
+            .expression_attribute_names("#dsk", table::GSI_DUE.range_key)
             .expression_attribute_values(":ver", n(ver))
             .send()
             .await;
@@ -931,7 +804,7 @@ impl DynamoStore {
                 .update_expression("SET #status = :retrying, next_attempt_ms = :now, #ttl = :ttl")
                 .condition_expression("#status = :was")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#ttl", schema::TTL_ATTR)
+                .expression_attribute_names("#ttl", table::TTL_ATTR)
                 .expression_attribute_values(":retrying", s(DeliveryStatus::Retrying.as_str()))
                 .expression_attribute_values(":was", s(record.status.as_str()))
                 .expression_attribute_values(":now", n(now_ms))

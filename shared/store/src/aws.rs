@@ -1,9 +1,11 @@
 //! AWS SDK clients built from [`Config`], with the endpoint overrides the local stack uses.
 
-use crate::config::Config;
-use crate::error::Error;
+#[cfg(feature = "table")]
 use std::collections::HashMap;
+#[cfg(feature = "table")]
+use zhibo_core::{config::Config, error::Error};
 
+#[cfg(feature = "table")]
 /// Variables whose value may come from Secrets Manager instead: with `{NAME}_SECRET_ARN` set
 /// (and `{NAME}` not), the secret's string is used as `{NAME}`.
 pub const SECRET_VARS: [&str; 3] = ["PUSH_KEY", "HOOK_SECRET", "PLAY_KEY"];
@@ -13,6 +15,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+#[cfg(feature = "table")]
 /// A DynamoDB client; `ZHIBO_DYNAMO_ENDPOINT` points it at DynamoDB Local.
 pub fn dynamo_client(sdk: &aws_config::SdkConfig, cfg: &Config) -> aws_sdk_dynamodb::Client {
     let mut b = aws_sdk_dynamodb::config::Builder::from(sdk);
@@ -40,6 +43,7 @@ pub fn s3_client(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk
     aws_sdk_s3::Client::from_conf(b.build())
 }
 
+#[cfg(feature = "table")]
 /// A Secrets Manager client; `ZHIBO_SECRETSMANAGER_ENDPOINT` overrides the endpoint (tests).
 pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
     let mut b = aws_sdk_secretsmanager::config::Builder::from(sdk);
@@ -52,6 +56,7 @@ pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Cl
     aws_sdk_secretsmanager::Client::from_conf(b.build())
 }
 
+#[cfg(feature = "table")]
 /// The function's configuration at cold start: every `{NAME}_SECRET_ARN` of [`SECRET_VARS`]
 /// read from Secrets Manager (once; the template passes ARNs, never values), then
 /// [`Config::from_lookup`] over the environment. A secret that cannot be read is a

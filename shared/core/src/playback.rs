@@ -3,7 +3,7 @@
 //! (`/play/...?txSecret=..&txTime=..`, signed with the app's key derived from `PLAY_KEY` over the room's stream name).
 //! Pure: the caller passes `now`.
 
-use crate::keys;
+use crate::object_keys;
 use crate::room::RoomId;
 use crate::signing::{UrlPurpose, UrlSignature};
 
@@ -99,7 +99,7 @@ impl Playback {
         self.url(
             app_id,
             room_id,
-            &keys::live_playlist(app_id, room_id),
+            &object_keys::live_playlist(app_id, room_id),
             "index.m3u8",
             now,
         )
@@ -110,7 +110,7 @@ impl Playback {
         self.url(
             app_id,
             room_id,
-            &keys::replay_playlist(app_id, room_id, replay_id),
+            &object_keys::replay_playlist(app_id, room_id, replay_id),
             &format!("replays/{replay_id}.m3u8"),
             now,
         )
@@ -167,7 +167,7 @@ pub fn rewrite_playlist(
             out.push_str(line);
             continue;
         }
-        match keys::resolve_uri(playlist_key, uri) {
+        match object_keys::resolve_uri(playlist_key, uri) {
             Some(key) => {
                 out.push_str(&sign(&key));
                 out.push_str(ending);
@@ -185,7 +185,7 @@ pub fn playlist_keys(text: &str, playlist_key: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|uri| keys::resolve_uri(playlist_key, uri))
+        .filter_map(|uri| object_keys::resolve_uri(playlist_key, uri))
         .collect()
 }
 

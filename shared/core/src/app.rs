@@ -1,6 +1,6 @@
 //! Apps (tenants): an `app_id` and the `app_secret` that signs its requests.
 
-use crate::error::ApiError;
+use crate::error::Invalid;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,7 +18,7 @@ pub struct App {
 
 impl App {
     /// A new app with a fresh 32-byte secret.
-    pub fn generate(app_id: &str, now: i64) -> Result<App, ApiError> {
+    pub fn generate(app_id: &str, now: i64) -> Result<App, Invalid> {
         validate_app_id(app_id)?;
         Ok(App {
             app_id: app_id.to_string(),
@@ -47,11 +47,11 @@ pub fn is_valid_app_id(app_id: &str) -> bool {
 }
 
 /// Checks `app_id` against `[a-z0-9]{4,32}`.
-pub fn validate_app_id(app_id: &str) -> Result<(), ApiError> {
+pub fn validate_app_id(app_id: &str) -> Result<(), Invalid> {
     if is_valid_app_id(app_id) {
         Ok(())
     } else {
-        Err(ApiError::bad_field("app_id", "must match [a-z0-9]{4,32}"))
+        Err(Invalid::field("app_id", "must match [a-z0-9]{4,32}"))
     }
 }
 

@@ -9,7 +9,7 @@ pub enum VarUse {
     /// The template sets it for every function.
     Deployed,
     /// The template passes `{NAME}_SECRET_ARN` to the functions that use it
-    /// ([`crate::aws::config_with_secrets`]).
+    /// ([`zhibo_store::aws::config_with_secrets`]).
     Secret,
     /// Has a default that suits AWS; the template may leave it out.
     Optional,

@@ -1,16 +1,16 @@
-//! Pending takedowns ([`crate::takedown`]): one small item per room and scope in its own
+//! Pending takedowns ([`zhibo_core::takedown`]): one small item per room and scope in its own
 //! partition (`TAKEDOWN`), written when a ban or `close_replay` asks for one and deleted when
 //! the sweeper confirms the room's media is gone and quiet. Bans are rare, so one partition
 //! read by one Query per sweep is enough; nothing here touches the room item.
 
-use super::dynamo::sdk_err;
-use super::item::{n, s, ItemReader};
-use super::DynamoStore;
-use crate::error::Error;
-use crate::room::RoomId;
-use crate::schema::{PK, SK, TTL_ATTR};
-use crate::takedown::Scope;
+use crate::dynamo::sdk_err;
+use crate::item::{n, s, ItemReader};
+use crate::DynamoStore;
 use std::collections::HashMap;
+use zhibo_core::error::Error;
+use zhibo_core::room::RoomId;
+use zhibo_core::table::{PK, SK, TTL_ATTR};
+use zhibo_core::takedown::Scope;
 
 /// The partition of pending takedowns.
 const TAKEDOWN_PK: &str = "TAKEDOWN";
@@ -27,7 +27,7 @@ pub struct PendingTakedown {
     pub room_id: RoomId,
     /// What to remove.
     pub scope: Scope,
-    /// Repeat at least until then (unix ms): [`crate::takedown::quiet_after_ms`].
+    /// Repeat at least until then (unix ms): [`zhibo_core::takedown::quiet_after_ms`].
     pub quiet_after_ms: i64,
 }
 

@@ -2,16 +2,16 @@
 //! `seq` and the `replay.ready` outbox event, so a replay is never recorded without its event
 //! nor announced twice (the put is conditioned on the replay not existing).
 
-use super::dynamo::{build_err, sdk_err};
-use super::item::{n, s, Item, ItemReader};
-use super::{DynamoStore, StoreError};
-use crate::error::Error;
-use crate::replay::Replay;
-use crate::room::RoomId;
-use crate::schema::{keys, PK, SK, TTL_ATTR};
-use crate::webhook::WebhookEvent;
+use crate::dynamo::{build_err, sdk_err};
+use crate::item::{n, s, Item, ItemReader};
+use crate::{DynamoStore, StoreError};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use std::collections::HashMap;
+use zhibo_core::error::Error;
+use zhibo_core::replay::Replay;
+use zhibo_core::room::RoomId;
+use zhibo_core::table::{keys, PK, SK, TTL_ATTR};
+use zhibo_core::webhook::WebhookEvent;
 
 /// How often a record that lost a race with a room change is redone.
 const RECORD_RETRIES: usize = 8;
@@ -242,7 +242,7 @@ impl DynamoStore {
     /// with `close_replay`.
     pub async fn list_replays(
         &self,
-        room: &crate::room::Room,
+        room: &zhibo_core::room::Room,
         start: u64,
         limit: u32,
         now: i64,
