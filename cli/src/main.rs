@@ -125,15 +125,9 @@ async fn run(args: &[String]) -> Result<(), String> {
                 );
                 demo_app = Some(app);
             }
-            let router = with_fallbacks(
-                fn_rooms::router(state.clone())
-                    .merge(fn_wechat::router(state.clone()))
-                    .merge(fn_hooks::router(state.clone()))
-                    .merge(fn_webhooks::router(state.clone()))
-                    .merge(fn_play::router(fn_play::PlayState::new(
-                        config.clone(),
-                        &sdk,
-                    ))),
+            let routes = zhibo_local::function_routes(
+                state.clone(),
+                fn_play::PlayState::new(config.clone(), &sdk),
             );
             // With --dev-app: the demo page and its signing proxy (local development only).
             let (router, demo_page) = match demo_app {
@@ -142,43 +136,46 @@ async fn run(args: &[String]) -> Result<(), String> {
                     if !hlsjs.as_deref().is_some_and(std::path::Path::exists) {
                         eprintln!("demo page: hls.js is not installed; run scripts/web-deps.sh");
                     }
-                    let demo = zhibo_cli::demo::router(router.clone(), app, hlsjs);
-                    (router.merge(demo), true)
+                    let demo = zhibo_cli::demo::router(with_fallbacks(routes.clone()), app, hlsjs);
+                    (with_fallbacks(routes.merge(demo)), true)
                 }
-                None => (router, false),
+                None => (with_fallbacks(routes), false),
             };
-            // What EventBridge schedules on AWS runs here in the background.
+            // What EventBridge, DynamoDB Streams and S3 notifications run on AWS runs here in
+            // the background.
             let sweep_ms = env_ms("ZHIBO_SWEEP_INTERVAL_MS", 1000)?;
-            let _sweeper = fn_sweeper::spawn_local_sweeper(
+            let _sweeper = zhibo_local::background::spawn_sweeper(
                 state.clone(),
                 std::time::Duration::from_millis(sweep_ms),
             );
             let delivery_ms = env_ms("ZHIBO_DELIVERY_INTERVAL_MS", 200)?;
-            let deliverer = fn_webhooks::Deliverer::from_config(state.store.clone(), &state.config)
-                .map_err(|e| format!("webhook HTTP client: {e}"))?;
-            let _delivery = fn_webhooks::spawn_local_pump(
+            let deliverer =
+                fn_webhook_delivery::Deliverer::from_config(state.store.clone(), &state.config)
+                    .map_err(|e| format!("webhook HTTP client: {e}"))?;
+            let _delivery = zhibo_local::background::spawn_delivery_pump(
                 deliverer,
                 std::time::Duration::from_millis(delivery_ms),
             );
-            // S3 invokes the replay indexer on AWS; here SeaweedFS's metadata events stand in.
-            let indexer = fn_replays::Indexer::from_config(config.clone(), &sdk);
-            let _indexer = match fn_replays::seaweedfs_notify::FilerNotifications::from_env(
-                &config.media_bucket,
-            ) {
-                Some(notifications) => {
-                    println!(
+            let indexer = fn_replay_indexer::Indexer::from_config(config.clone(), &sdk);
+            let _indexer =
+                match zhibo_local::seaweedfs::FilerNotifications::from_env(&config.media_bucket) {
+                    Some(notifications) => {
+                        println!(
                         "replay indexer: on SeaweedFS metadata events (S3 notifications stand-in)"
                     );
-                    Some(fn_replays::spawn_local_indexer(indexer, notifications))
-                }
-                None => {
-                    eprintln!(
+                        Some(zhibo_local::background::spawn_replay_indexer(
+                            indexer,
+                            notifications,
+                        ))
+                    }
+                    None => {
+                        eprintln!(
                         "replay indexer: off (set ZHIBO_WEED_BIN and ZHIBO_SEAWEEDFS_FILER, as \
                          `scripts/stack.sh env` prints, to index replays as they land)"
                     );
-                    None
-                }
-            };
+                        None
+                    }
+                };
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -26,12 +26,9 @@ impl Demo {
     async fn start(hlsjs: Option<PathBuf>) -> Demo {
         let api = TestApi::start().await;
         let state = api.state.clone();
-        let routers = fn_rooms::router(state.clone())
-            .merge(fn_wechat::router(state.clone()))
-            .merge(fn_hooks::router(state.clone()))
-            .merge(fn_webhooks::router(state.clone()));
-        let demo = zhibo_cli::demo::router(routers.clone(), api.app.clone(), hlsjs);
-        let router = with_fallbacks(routers.merge(demo));
+        let routes = zhibo_local::function_routes(state.clone(), api.play());
+        let demo = zhibo_cli::demo::router(with_fallbacks(routes.clone()), api.app.clone(), hlsjs);
+        let router = with_fallbacks(routes.merge(demo));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

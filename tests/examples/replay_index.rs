@@ -4,7 +4,7 @@
 //! in DynamoDB Local.
 //!
 //! Measured in one run, `runs` times each:
-//! - **event → queryable**: [`fn_replays::Indexer::handle`] is given the S3Event while another
+//! - **event → queryable**: [`fn_replay_indexer::Indexer::handle`] is given the S3Event while another
 //!   task polls `GetItem` (consistent read) every millisecond; the clock stops when the item is
 //!   there.
 //! - **PUT → queryable (local notifications)**: the same, but nothing calls the handler: the
@@ -147,7 +147,10 @@ async fn main() {
         let (report, ()) = tokio::join!(indexer.handle(&event), until_queryable(&api, room, &id));
         let queryable = t0.elapsed();
         assert!(
-            matches!(report.records[0], fn_replays::RecordOutcome::Indexed { .. }),
+            matches!(
+                report.records[0],
+                fn_replay_indexer::RecordOutcome::Indexed { .. }
+            ),
             "{report:?}"
         );
         handled.push(ms(queryable));
@@ -155,9 +158,8 @@ async fn main() {
     row("zhibo indexer: S3 event → replay queryable", handled);
 
     // The local notification path: PUT → SeaweedFS metadata event → indexer → queryable.
-    if let Some(notifications) = fn_replays::seaweedfs_notify::FilerNotifications::from_env(&bucket)
-    {
-        let bridge = fn_replays::spawn_local_indexer(api.indexer(), notifications);
+    if let Some(notifications) = zhibo_local::seaweedfs::FilerNotifications::from_env(&bucket) {
+        let bridge = zhibo_local::background::spawn_replay_indexer(api.indexer(), notifications);
         tokio::time::sleep(Duration::from_secs(2)).await; // the tail has started
         let mut via = Vec::new();
         for _ in 0..runs {
@@ -215,7 +217,7 @@ async fn main() {
             .expect("put item");
         io.push(ms(t0.elapsed()));
         let t1 = Instant::now();
-        let facts = fn_replays::inspect_playlist(&key, &body).expect("parse");
+        let facts = fn_replay_indexer::inspect_playlist(&key, &body).expect("parse");
         parse.push(ms(t1.elapsed()));
         assert_eq!(facts.segments as usize, n);
     }
@@ -242,7 +244,10 @@ async fn main() {
             let t0 = Instant::now();
             let report = indexer.handle(&event).await;
             assert!(
-                matches!(report.records[0], fn_replays::RecordOutcome::Indexed { .. }),
+                matches!(
+                    report.records[0],
+                    fn_replay_indexer::RecordOutcome::Indexed { .. }
+                ),
                 "{report:?}"
             );
             listed.push(ms(t0.elapsed()));

@@ -10,7 +10,6 @@ pub mod receiver;
 
 pub use receiver::WebhookReceiver;
 use std::collections::HashMap;
-use zhibo_api::with_fallbacks;
 use zhibo_core::app::App;
 use zhibo_core::clock::now;
 use zhibo_core::signing::{headers, RequestToSign};
@@ -117,13 +116,7 @@ impl TestApi {
         let app =
             App::generate(&format!("t{}", zhibo_core::ids::random_hex(5)), now()).expect("app id");
         assert!(state.store.put_app(&app).await.expect("put app"));
-        let router = with_fallbacks(
-            fn_rooms::router(state.clone())
-                .merge(fn_wechat::router(state.clone()))
-                .merge(fn_hooks::router(state.clone()))
-                .merge(fn_webhooks::router(state.clone()))
-                .merge(fn_play::router(play)),
-        );
+        let router = zhibo_local::api_router(state.clone(), play);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -140,6 +133,11 @@ impl TestApi {
         }
     }
 
+    /// The play function's state over this API's configuration.
+    pub fn play(&self) -> fn_play::PlayState {
+        fn_play::PlayState::new((*self.state.config).clone(), &self.sdk)
+    }
+
     /// An S3 client for the local stack's media bucket (`ZHIBO_S3_ENDPOINT`).
     pub fn s3(&self) -> aws_sdk_s3::Client {
         zhibo_store::aws::s3_client(&self.sdk, Some(&s3_endpoint()))
@@ -147,11 +145,11 @@ impl TestApi {
 
     /// The replay indexer over this API's table and the local media bucket, without an
     /// EventBridge bus unless the configuration names one.
-    pub fn indexer(&self) -> fn_replays::Indexer {
-        fn_replays::Indexer::new(
+    pub fn indexer(&self) -> fn_replay_indexer::Indexer {
+        fn_replay_indexer::Indexer::new(
             self.state.store.clone(),
             self.s3(),
-            fn_replays::EventBus::from_config(&self.sdk, &self.state.config),
+            fn_replay_indexer::EventBus::from_config(&self.sdk, &self.state.config),
             self.state.config.clone(),
         )
     }
@@ -161,11 +159,11 @@ impl TestApi {
     /// `ZHIBO_WEED_BIN` / `ZHIBO_SEAWEEDFS_FILER` are not set.
     pub fn spawn_replay_indexer(&self) -> tokio::task::JoinHandle<()> {
         let notifications =
-            fn_replays::seaweedfs_notify::FilerNotifications::from_env(&self.state.config.media_bucket)
+            zhibo_local::seaweedfs::FilerNotifications::from_env(&self.state.config.media_bucket)
                 .expect(
                     "ZHIBO_WEED_BIN and ZHIBO_SEAWEEDFS_FILER must be set (eval \"$(scripts/stack.sh env)\")",
                 );
-        fn_replays::spawn_local_indexer(self.indexer(), notifications)
+        zhibo_local::background::spawn_replay_indexer(self.indexer(), notifications)
     }
 
     /// Starts a [`WebhookReceiver`] and registers it as the app's webhook (the API must allow
@@ -326,15 +324,17 @@ impl TestApi {
 
     /// Runs the sweeper every `every` in the background, as `zhibo serve` does.
     pub fn spawn_sweeper(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        fn_sweeper::spawn_local_sweeper(self.state.clone(), every)
+        zhibo_local::background::spawn_sweeper(self.state.clone(), every)
     }
 
     /// Runs the webhook delivery every `every` in the background, as `zhibo serve` does.
     pub fn spawn_delivery(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let deliverer =
-            fn_webhooks::Deliverer::from_config(self.state.store.clone(), &self.state.config)
-                .expect("webhook HTTP client");
-        fn_webhooks::spawn_local_pump(deliverer, every)
+        let deliverer = fn_webhook_delivery::Deliverer::from_config(
+            self.state.store.clone(),
+            &self.state.config,
+        )
+        .expect("webhook HTTP client");
+        zhibo_local::background::spawn_delivery_pump(deliverer, every)
     }
 
     /// The room as stored.

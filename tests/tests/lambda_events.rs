@@ -805,8 +805,8 @@ async fn sweeper_runs_on_its_schedule_fixture() {
     // sweeps at the current time; the webhook-delivery function tells it by its detail-type.
     let payload: Value = serde_json::from_str(&text).unwrap();
     assert!(matches!(
-        fn_webhooks::classify(payload),
-        Ok(fn_webhooks::Payload::Schedule)
+        fn_webhook_delivery::classify(payload),
+        Ok(fn_webhook_delivery::Payload::Schedule)
     ));
 
     let api = TestApi::start().await;

@@ -1,5 +1,5 @@
 //! The replay indexer's handler on the local stack: `events/replay-indexer-*.json` fixtures
-//! (retargeted at each test's app and room) through [`fn_replays::Indexer::handle`], with the
+//! (retargeted at each test's app and room) through [`fn_replay_indexer::Indexer::handle`], with the
 //! playlists in SeaweedFS, the records in DynamoDB Local, `replay.ready` delivered to a
 //! verifying webhook receiver and put on an EventBridge endpoint that records the SDK's real
 //! requests. Then both listing APIs.
@@ -18,7 +18,7 @@ use zhibo_core::replay::metadata;
 use zhibo_core::signing::{UrlPurpose, UrlSignature};
 use zhibo_e2e_tests::TestApi;
 
-use fn_replays::RecordOutcome;
+use fn_replay_indexer::RecordOutcome;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -119,7 +119,7 @@ async fn put_replay(api: &TestApi, room: u64, replay_id: &str, n: usize) {
     .await;
 }
 
-fn outcomes(report: &fn_replays::IndexReport) -> Vec<&'static str> {
+fn outcomes(report: &fn_replay_indexer::IndexReport) -> Vec<&'static str> {
     report
         .records
         .iter()
@@ -133,7 +133,7 @@ fn outcomes(report: &fn_replays::IndexReport) -> Vec<&'static str> {
         .collect()
 }
 
-fn reason(report: &fn_replays::IndexReport, i: usize) -> String {
+fn reason(report: &fn_replay_indexer::IndexReport, i: usize) -> String {
     match &report.records[i] {
         RecordOutcome::Rejected { reason, .. } | RecordOutcome::Ignored { reason, .. } => {
             reason.clone()

@@ -19,7 +19,9 @@ use zhibo_core::webhook::DeliveryStatus;
 use zhibo_core::webhook::{self, EventType, WebhookEvent};
 use zhibo_e2e_tests::TestApi;
 
-use fn_webhooks::delivery::{now_ms, spawn_local_pump, Deliverer};
+use fn_webhook_delivery::Deliverer;
+use zhibo_core::clock::now_ms;
+use zhibo_local::background::spawn_delivery_pump;
 
 /// How long "eventually" may take before a test fails (never asserted as a duration).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -379,7 +381,7 @@ async fn failing_receiver_gets_every_event_in_seq_order_with_stable_ids() {
         .expect("enqueue room 2");
 
     // WHEN the pump runs
-    let pump = spawn_local_pump(deliverer(&api), Duration::from_millis(50));
+    let pump = spawn_delivery_pump(deliverer(&api), Duration::from_millis(50));
     eventually("all 8 events are accepted", || async {
         receiver.accepted().len() >= 8
     })
@@ -485,7 +487,7 @@ async fn dead_letters_after_the_window_then_redeliver_with_same_id_and_seq() {
         .unwrap();
 
     // WHEN the pump retries past the window
-    let pump = spawn_local_pump(deliverer(&api), Duration::from_millis(50));
+    let pump = spawn_delivery_pump(deliverer(&api), Duration::from_millis(50));
     eventually("all 3 events are dead", || async {
         deliveries(&hooks, "?status=dead").await["deliveries"]
             .as_array()
@@ -843,9 +845,10 @@ async fn delivery_function_handles_stream_and_schedule_events() {
         .enqueue_events("demo", 1, &first, now_ms())
         .await
         .unwrap();
-    let report = fn_webhooks::handle_payload(&d, fixture("webhook-delivery-stream.json"), now_ms())
-        .await
-        .expect("stream payload");
+    let report =
+        fn_webhook_delivery::handle_payload(&d, fixture("webhook-delivery-stream.json"), now_ms())
+            .await
+            .expect("stream payload");
     assert_eq!(report.rooms, 1, "{report:?}");
     assert_eq!(report.delivered, 1, "{report:?}");
     assert_eq!(receiver.accepted()[0].event, first[0]);
@@ -861,17 +864,20 @@ async fn delivery_function_handles_stream_and_schedule_events() {
         .enqueue_events("demo", 2, &other, now_ms())
         .await
         .unwrap();
-    let report =
-        fn_webhooks::handle_payload(&d, fixture("webhook-delivery-schedule.json"), now_ms())
-            .await
-            .expect("schedule payload");
+    let report = fn_webhook_delivery::handle_payload(
+        &d,
+        fixture("webhook-delivery-schedule.json"),
+        now_ms(),
+    )
+    .await
+    .expect("schedule payload");
     assert_eq!(report.rooms, 2, "{report:?}");
     assert_eq!(report.delivered, 2, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
     assert_in_order_once(&receiver.accepted(), &[(1, 2), (2, 1)]);
 
     // Anything else is an error that says what was received.
-    let err = fn_webhooks::handle_payload(&d, json!({"ping": true}), now_ms())
+    let err = fn_webhook_delivery::handle_payload(&d, json!({"ping": true}), now_ms())
         .await
         .unwrap_err();
     assert!(err.contains("[ping]"), "{err}");

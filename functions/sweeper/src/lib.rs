@@ -5,7 +5,7 @@
 //! Every room with a running timer carries its deadline in the due-work index (gsi3,
 //! `TIMER#{shard}`), so a sweep reads only the rooms that are due (Queries, never a Scan) and
 //! applies [`Input::Tick`] to each through the same conditional write as the hooks. On AWS an
-//! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs [`spawn_local_sweeper`].
+//! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs it on a timer (crate `zhibo-local`).
 //!
 //! Each sweep also repeats the pending takedowns ([`zhibo_core::takedown`]): a banned room's
 //! media (or a `close_replay` room's replays) is removed again until a run finds nothing left
@@ -180,18 +180,4 @@ async fn tick(state: &Deps, app: &str, room: u64, now_ms: i64) -> Result<Ticked,
         Err(StoreError::NotFound) => Ok(Ticked::Gone),
         Err(e) => Err(e),
     }
-}
-
-/// Runs [`sweep`] every `every` until the task is dropped (local development and tests).
-pub fn spawn_local_sweeper(state: Deps, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = sweep(&state, zhibo_core::clock::now_ms()).await {
-                tracing::warn!("local sweeper: {e}");
-            }
-        }
-    })
 }

@@ -2,6 +2,7 @@
 //! `Zhibo-Signature`, the retry schedule, and [`verify`] — the helper a receiver written in Rust
 //! uses to check a delivery (the README has the same check in JavaScript).
 
+pub mod address;
 mod delivery;
 
 pub use delivery::{

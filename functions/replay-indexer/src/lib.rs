@@ -3,9 +3,9 @@
 //! window closed), it records the replay and announces it with `replay.ready`.
 //!
 //! Trigger: S3 ObjectCreated on `replays/*.m3u8` (an [`S3Event`], several records per event;
-//! fixtures `events/replay-indexer-*.json`). On the local stack, [`seaweedfs_notify`] turns
-//! SeaweedFS's own metadata events into the same S3Event JSON and `zhibo serve` hands it to the
-//! same [`Indexer::handle`].
+//! fixtures `events/replay-indexer-*.json`). On the local stack, crate `zhibo-local` turns
+//! SeaweedFS's own metadata events into the same S3Event JSON and hands it to the same
+//! [`Indexer::handle`].
 //!
 //! Layers:
 //! - **Pure core**: [`inspect_playlist`] checks a playlist (strict parse, `EXT-X-ENDLIST`, at
@@ -15,8 +15,6 @@
 //!   outbox event in one DynamoDB transaction ([`DynamoStore::record_replay`]), then puts the
 //!   event on EventBridge and notes that it did. Redelivered S3 events change nothing and
 //!   announce nothing twice; an EventBridge put that failed is retried by the redelivery.
-
-pub mod seaweedfs_notify;
 
 use aws_lambda_events::s3::{S3Event, S3EventRecord};
 use serde::Serialize;
@@ -666,29 +664,6 @@ impl Indexer {
         }
         Ok(wanted.values().map(|v| v.unwrap_or(0)).sum())
     }
-}
-
-/// Runs `indexer` on the S3Event JSON that `notifications` makes from SeaweedFS's metadata
-/// events, in the background: the local stand-in for the S3 trigger (`zhibo serve`, tests).
-pub fn spawn_local_indexer(
-    indexer: Indexer,
-    notifications: seaweedfs_notify::FilerNotifications,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        notifications
-            .run(move |event| {
-                let indexer = indexer.clone();
-                async move {
-                    match serde_json::from_value::<S3Event>(event) {
-                        Ok(event) => {
-                            indexer.handle(&event).await;
-                        }
-                        Err(e) => tracing::warn!("local S3 notification is not an S3Event: {e}"),
-                    }
-                }
-            })
-            .await
-    })
 }
 
 enum IndexError {

@@ -1005,7 +1005,7 @@ mod tests {
         assert_eq!(rec.s3.object.size, Some(25));
         assert_eq!(rec.s3.bucket.name.as_deref(), Some("hls"));
         assert_eq!(
-            crate::decode_event_key(rec.s3.object.key.as_deref().unwrap()).as_deref(),
+            fn_replay_indexer::decode_event_key(rec.s3.object.key.as_deref().unwrap()).as_deref(),
             Some("replays/capt/1/r1.m3u8")
         );
     }
@@ -1035,7 +1035,7 @@ mod tests {
         let key = record["s3"]["object"]["key"].as_str().unwrap();
         assert_eq!(key, "replays/capt/2/my+replay+%C3%A9.m3u8");
         assert_eq!(
-            crate::decode_event_key(key).as_deref(),
+            fn_replay_indexer::decode_event_key(key).as_deref(),
             Some("replays/capt/2/my replay é.m3u8")
         );
         assert_eq!(
@@ -1543,7 +1543,7 @@ mod tests {
         while let Ok(Some(ev)) = tokio::time::timeout_at(until, rx.recv()).await {
             let record = only_record(ev);
             let key = record["s3"]["object"]["key"].as_str().unwrap().to_owned();
-            if crate::decode_event_key(&key).is_some_and(|k| k.starts_with(&folder)) {
+            if fn_replay_indexer::decode_event_key(&key).is_some_and(|k| k.starts_with(&folder)) {
                 ours.push(record);
                 until = tokio::time::Instant::now() + Duration::from_secs(2);
             }

@@ -38,13 +38,6 @@ const MAX_STEPS: usize = 2 * MAX_DELIVERIES_PER_DRAIN + 8;
 /// The `User-Agent` of every delivery.
 pub const USER_AGENT: &str = concat!("zhibo-webhooks/", env!("CARGO_PKG_VERSION"));
 
-/// The current time in unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 // ---- pure core ---------------------------------------------------------------------------
 
 /// What a drain does with its room's outbox head.
@@ -184,7 +177,7 @@ fn describe(e: reqwest::Error) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Destinations {
     /// Public addresses only (deployed): every address a name resolves to is checked with
-    /// [`crate::is_internal`] and the connection goes to the checked addresses.
+    /// [`zhibo_core::webhook::address::is_internal`] and the connection goes to the checked addresses.
     PublicOnly,
     /// Any address (`WEBHOOK_ALLOW_HTTP=1`: local development and tests, whose receivers
     /// listen on loopback).
@@ -222,7 +215,11 @@ impl reqwest::dns::Resolve for PublicResolver {
                 .await
                 .map_err(|_| Box::new(NotPublic))?
                 .collect();
-            if addrs.is_empty() || addrs.iter().any(|a| crate::is_internal(a.ip())) {
+            if addrs.is_empty()
+                || addrs
+                    .iter()
+                    .any(|a| zhibo_core::webhook::address::is_internal(a.ip()))
+            {
                 tracing::info!(%host, ?addrs, "webhook host refused: not public");
                 return Err(Box::new(NotPublic) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -506,7 +503,10 @@ impl Deliverer {
         if self.destinations == Destinations::PublicOnly
             && reqwest::Url::parse(&ep.url)
                 .ok()
-                .and_then(|u| u.host_str().map(crate::is_internal_host))
+                .and_then(|u| {
+                    u.host_str()
+                        .map(zhibo_core::webhook::address::is_internal_host)
+                })
                 .unwrap_or(true)
         {
             return AttemptResult::Failed {
@@ -650,25 +650,6 @@ pub fn stream_rooms(event: &dynamodb::Event) -> Vec<(String, RoomId)> {
         }
     }
     dedup(rooms)
-}
-
-/// Calls [`Deliverer::run_due`] every `interval` until the task is aborted: the local
-/// stand-in for the scheduled delivery (and for the stream trigger, since enqueued events
-/// are due at once). Errors are logged; the pump never stops on them.
-pub fn spawn_local_pump(deliverer: Deliverer, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let report = deliverer.run_due(now_ms()).await;
-            if report.errors > 0 {
-                tracing::warn!(?report, "webhook delivery pump: some rooms failed");
-            } else if report.rooms > 0 {
-                tracing::debug!(?report, "webhook delivery pump");
-            }
-        }
-    })
 }
 
 #[cfg(test)]

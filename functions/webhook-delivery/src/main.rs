@@ -1,8 +1,8 @@
 //! Lambda entry point of the webhook delivery: a DynamoDB Streams trigger on the table (new
 //! outbox events are sent at once) and an EventBridge schedule (retries and anything the
-//! stream missed). Wiring only; see [`fn_webhooks::handle_payload`].
+//! stream missed). Wiring only; see [`fn_webhook_delivery::handle_payload`].
 
-use fn_webhooks::{delivery, handle_payload, Deliverer, RunReport};
+use fn_webhook_delivery::{handle_payload, Deliverer, RunReport};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
@@ -15,9 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let report: RunReport = handle_payload(deliverer, event.payload, delivery::now_ms())
-                .await
-                .map_err(lambda_runtime::Error::from)?;
+            let report: RunReport =
+                handle_payload(deliverer, event.payload, zhibo_core::clock::now_ms())
+                    .await
+                    .map_err(lambda_runtime::Error::from)?;
             tracing::info!(?report, "webhook delivery run");
             Ok::<RunReport, lambda_runtime::Error>(report)
         },

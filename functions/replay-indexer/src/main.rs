@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let sdk = zhibo_store::aws::sdk_config().await;
     let config = zhibo_store::aws::config_with_secrets(&sdk).await?;
-    let indexer = fn_replays::Indexer::from_config(config, &sdk);
+    let indexer = fn_replay_indexer::Indexer::from_config(config, &sdk);
     let indexer = &indexer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
         let report = indexer.handle(&event.payload).await;
