@@ -22,10 +22,12 @@ use percent_encoding::percent_decode_str;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tower::ServiceExt;
-use zhibo_shared::app::App;
-use zhibo_shared::error::{codes, ApiError};
-use zhibo_shared::http::{method_not_allowed_fallback, now, read_body, with_fallbacks};
-use zhibo_shared::signing::{headers, RequestToSign};
+use zhibo_api::ApiError;
+use zhibo_api::{method_not_allowed_fallback, read_body, with_fallbacks};
+use zhibo_core::app::App;
+use zhibo_core::clock::now;
+use zhibo_core::error::codes;
+use zhibo_core::signing::{headers, RequestToSign};
 
 const INDEX_HTML: &str = include_str!("../../web/demo/index.html");
 const APP_JS: &str = include_str!("../../web/demo/app.js");
@@ -165,7 +167,7 @@ async fn forward(demo: &Demo, req: Request) -> Result<Response, ApiError> {
     let path = api_path(parts.uri.path())?;
     let query = parts.uri.query();
     let body = read_body(body).await?;
-    let nonce = zhibo_shared::ids::random_hex(12);
+    let nonce = zhibo_core::ids::random_hex(12);
     let timestamp = now();
     let signature = RequestToSign {
         method: parts.method.as_str(),

@@ -1,6 +1,6 @@
 //! `zhibo`: the operator tool.
 //!
-//! - `zhibo init-storage`: creates the DynamoDB table (from `zhibo_shared::schema`) and the
+//! - `zhibo init-storage`: creates the DynamoDB table (from `zhibo_core::table`) and the
 //!   media bucket, if missing.
 //! - `zhibo create-app APP_ID`: creates an app and prints its secret (shown once).
 //! - `zhibo serve [--addr HOST:PORT] [--dev-app APP_ID] [--env-file FILE]`: serves every
@@ -13,9 +13,11 @@
 //! Configuration comes from the same environment variables as the functions.
 
 use std::process::ExitCode;
-use zhibo_shared::app::App;
-use zhibo_shared::http::{now, with_fallbacks, ApiState};
-use zhibo_shared::Config;
+use zhibo_api::with_fallbacks;
+use zhibo_core::app::App;
+use zhibo_core::clock::now;
+use zhibo_core::Config;
+use zhibo_store::Deps;
 
 const USAGE: &str = "usage:
   zhibo init-storage
@@ -61,8 +63,8 @@ async fn run(args: &[String]) -> Result<(), String> {
         return Err(USAGE.to_string());
     };
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let state = ApiState::new(config.clone(), &sdk);
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let state = Deps::new(config.clone(), &sdk);
     match cmd.as_str() {
         "init-storage" => {
             let created = state
@@ -75,7 +77,7 @@ async fn run(args: &[String]) -> Result<(), String> {
                 config.table,
                 if created { "created" } else { "already exists" }
             );
-            let s3 = zhibo_shared::aws::s3_client(&sdk, config.s3_endpoint.as_deref());
+            let s3 = zhibo_store::aws::s3_client(&sdk, config.s3_endpoint.as_deref());
             match s3.create_bucket().bucket(&config.media_bucket).send().await {
                 Ok(_) => println!("bucket {}: created", config.media_bucket),
                 Err(e) => {
@@ -96,7 +98,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         "create-app" => {
             let app_id = args.get(1).ok_or_else(|| USAGE.to_string())?;
-            let app = App::generate(app_id, now()).map_err(|e| e.body.errmsg)?;
+            let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
             if !state.store.put_app(&app).await.map_err(|e| e.to_string())? {
                 return Err(format!("app {app_id} already exists"));
             }
@@ -123,15 +125,9 @@ async fn run(args: &[String]) -> Result<(), String> {
                 );
                 demo_app = Some(app);
             }
-            let router = with_fallbacks(
-                fn_rooms::router(state.clone())
-                    .merge(fn_wechat::router(state.clone()))
-                    .merge(fn_hooks::router(state.clone()))
-                    .merge(fn_webhooks::router(state.clone()))
-                    .merge(fn_play::router(fn_play::PlayState::new(
-                        config.clone(),
-                        &sdk,
-                    ))),
+            let routes = zhibo_local::function_routes(
+                state.clone(),
+                fn_play::PlayState::new(config.clone(), &sdk),
             );
             // With --dev-app: the demo page and its signing proxy (local development only).
             let (router, demo_page) = match demo_app {
@@ -140,43 +136,46 @@ async fn run(args: &[String]) -> Result<(), String> {
                     if !hlsjs.as_deref().is_some_and(std::path::Path::exists) {
                         eprintln!("demo page: hls.js is not installed; run scripts/web-deps.sh");
                     }
-                    let demo = zhibo_cli::demo::router(router.clone(), app, hlsjs);
-                    (router.merge(demo), true)
+                    let demo = zhibo_cli::demo::router(with_fallbacks(routes.clone()), app, hlsjs);
+                    (with_fallbacks(routes.merge(demo)), true)
                 }
-                None => (router, false),
+                None => (with_fallbacks(routes), false),
             };
-            // What EventBridge schedules on AWS runs here in the background.
+            // What EventBridge, DynamoDB Streams and S3 notifications run on AWS runs here in
+            // the background.
             let sweep_ms = env_ms("ZHIBO_SWEEP_INTERVAL_MS", 1000)?;
-            let _sweeper = fn_sweeper::spawn_local_sweeper(
+            let _sweeper = zhibo_local::background::spawn_sweeper(
                 state.clone(),
                 std::time::Duration::from_millis(sweep_ms),
             );
             let delivery_ms = env_ms("ZHIBO_DELIVERY_INTERVAL_MS", 200)?;
-            let deliverer = fn_webhooks::Deliverer::from_config(state.store.clone(), &state.config)
-                .map_err(|e| format!("webhook HTTP client: {e}"))?;
-            let _delivery = fn_webhooks::spawn_local_pump(
+            let deliverer =
+                fn_webhook_delivery::Deliverer::from_config(state.store.clone(), &state.config)
+                    .map_err(|e| format!("webhook HTTP client: {e}"))?;
+            let _delivery = zhibo_local::background::spawn_delivery_pump(
                 deliverer,
                 std::time::Duration::from_millis(delivery_ms),
             );
-            // S3 invokes the replay indexer on AWS; here SeaweedFS's metadata events stand in.
-            let indexer = fn_replays::Indexer::from_config(config.clone(), &sdk);
-            let _indexer = match fn_replays::seaweedfs_notify::FilerNotifications::from_env(
-                &config.media_bucket,
-            ) {
-                Some(notifications) => {
-                    println!(
+            let indexer = fn_replay_indexer::Indexer::from_config(config.clone(), &sdk);
+            let _indexer =
+                match zhibo_local::seaweedfs::FilerNotifications::from_env(&config.media_bucket) {
+                    Some(notifications) => {
+                        println!(
                         "replay indexer: on SeaweedFS metadata events (S3 notifications stand-in)"
                     );
-                    Some(fn_replays::spawn_local_indexer(indexer, notifications))
-                }
-                None => {
-                    eprintln!(
+                        Some(zhibo_local::background::spawn_replay_indexer(
+                            indexer,
+                            notifications,
+                        ))
+                    }
+                    None => {
+                        eprintln!(
                         "replay indexer: off (set ZHIBO_WEED_BIN and ZHIBO_SEAWEEDFS_FILER, as \
                          `scripts/stack.sh env` prints, to index replays as they land)"
                     );
-                    None
-                }
-            };
+                        None
+                    }
+                };
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -218,7 +217,7 @@ fn aws_sdk_s3_error(e: &dyn std::error::Error) -> String {
 }
 
 /// The dev app, created on first use.
-async fn dev_app(state: &ApiState, app_id: &str) -> Result<App, String> {
+async fn dev_app(state: &Deps, app_id: &str) -> Result<App, String> {
     if let Some(app) = state
         .store
         .get_app(app_id)
@@ -227,7 +226,7 @@ async fn dev_app(state: &ApiState, app_id: &str) -> Result<App, String> {
     {
         return Ok(app);
     }
-    let app = App::generate(app_id, now()).map_err(|e| e.body.errmsg)?;
+    let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
     state.store.put_app(&app).await.map_err(|e| e.to_string())?;
     // Another process may have created it first: read back what is stored.
     state

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zhibo_api::with_fallbacks;
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::http::with_fallbacks;
 
 /// A TestApi (its own table and app) plus a server with the API routers and the demo merged.
 struct Demo {
@@ -26,12 +26,9 @@ impl Demo {
     async fn start(hlsjs: Option<PathBuf>) -> Demo {
         let api = TestApi::start().await;
         let state = api.state.clone();
-        let routers = fn_rooms::router(state.clone())
-            .merge(fn_wechat::router(state.clone()))
-            .merge(fn_hooks::router(state.clone()))
-            .merge(fn_webhooks::router(state.clone()));
-        let demo = zhibo_cli::demo::router(routers.clone(), api.app.clone(), hlsjs);
-        let router = with_fallbacks(routers.merge(demo));
+        let routes = zhibo_local::function_routes(state.clone(), api.play());
+        let demo = zhibo_cli::demo::router(with_fallbacks(routes.clone()), api.app.clone(), hlsjs);
+        let router = with_fallbacks(routes.merge(demo));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -120,7 +117,7 @@ impl Demo {
 async fn page_and_assets_are_served() {
     let dir = std::env::temp_dir().join(format!(
         "zhibo-demo-test-{}",
-        zhibo_shared::ids::random_hex(6)
+        zhibo_core::ids::random_hex(6)
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let hlsjs = dir.join("hls.min.js");
@@ -210,7 +207,7 @@ async fn proxy_calls_the_real_api_signed_as_the_dev_app() {
     assert_eq!(r.json["rooms"].as_array().map(Vec::len), Some(1));
 
     // WHEN the page creates a room (the body the page sends) THEN it exists for the API too.
-    let now = zhibo_shared::http::now();
+    let now = zhibo_core::clock::now();
     let body = serde_json::json!({
         "name": "demo page room",
         "cover_img": "https://example.com/c.jpg",

@@ -260,7 +260,7 @@ impl WorkerConfig {
             .unwrap_or_else(|| std::env::temp_dir().join("zhibo-spill"));
         let worker_id = val("ZHIBO_WORKER_ID")
             .or_else(|| val("HOSTNAME"))
-            .unwrap_or_else(|| format!("worker-{}", zhibo_shared::ids::random_hex(4)));
+            .unwrap_or_else(|| format!("worker-{}", zhibo_core::ids::random_hex(4)));
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use zhibo_shared::hooks::{HookAnswer, HookEvent, HookEventKind, SIGNATURE_HEADER};
-use zhibo_shared::ids::random_hex;
-use zhibo_shared::room::RoomId;
-use zhibo_shared::signing::BodySignature;
+use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind, SIGNATURE_HEADER};
+use zhibo_core::ids::random_hex;
+use zhibo_core::room::RoomId;
+use zhibo_core::signing::BodySignature;
 
 use crate::config::HookConfig;
 

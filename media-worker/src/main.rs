@@ -81,8 +81,8 @@ async fn run() -> Result<(), String> {
     let config = WorkerConfig::from_env().map_err(|e| format!("invalid configuration:\n{e}"))?;
     let sink: Arc<dyn SegmentSink> = match &config.sink {
         SinkConfig::S3 { bucket, endpoint } => {
-            let sdk = zhibo_shared::aws::sdk_config().await;
-            let client = zhibo_shared::aws::s3_client(&sdk, endpoint.as_deref());
+            let sdk = zhibo_store::aws::sdk_config().await;
+            let client = zhibo_store::aws::s3_client(&sdk, endpoint.as_deref());
             Arc::new(S3Sink::new(client, bucket.clone()))
         }
         SinkConfig::Fs { root } => Arc::new(FsSink::new(root.clone())),

@@ -7,12 +7,12 @@
 //! ends the stream.
 
 use bytes::Bytes;
+use zhibo_core::object_keys;
+use zhibo_core::replay::{ReplaySummary, MAX_PLAYLIST_BYTES};
+use zhibo_core::room::{stream_name, RoomId};
 use zhibo_media::hls::{
     render_vod_playlist, LivePlaylist, LivePlaylistConfig, PlaylistSegment, Segment,
 };
-use zhibo_shared::keys;
-use zhibo_shared::replay::{ReplaySummary, MAX_PLAYLIST_BYTES};
-use zhibo_shared::room::{stream_name, RoomId};
 
 use crate::sink::ObjectPut;
 
@@ -71,7 +71,7 @@ impl RoomHls {
             room_id,
             live: LivePlaylist::new(live),
             target_duration_secs: live.target_duration_secs,
-            replay_id: keys::time_ordered_id(now_ms),
+            replay_id: object_keys::time_ordered_id(now_ms),
             replay_segments: Vec::new(),
             replay_start_ms: now_ms,
             replay_bytes: 0,
@@ -110,8 +110,12 @@ impl RoomHls {
         let Some(session) = self.session.as_mut() else {
             return Ok(Vec::new());
         };
-        let replay_uri =
-            keys::replay_segment_uri(&self.app_id, self.room_id, &session.id, segment.sequence);
+        let replay_uri = object_keys::replay_segment_uri(
+            &self.app_id,
+            self.room_id,
+            &session.id,
+            segment.sequence,
+        );
         let playlist_bytes = self
             .replay_playlist_bytes
             .saturating_add(replay_uri.len() + ENTRY_OVERHEAD);
@@ -130,7 +134,7 @@ impl RoomHls {
         let pdt = session.started_ms + (segment.start_offset * 1000.0).round() as i64;
         session.first_segment_pending = false;
         let live_entry = PlaylistSegment {
-            uri: keys::live_segment_uri(&session.id, segment.sequence),
+            uri: object_keys::live_segment_uri(&session.id, segment.sequence),
             duration: segment.duration,
             discontinuity: discontinuity && self.live.segments().len() > 0,
             program_date_time_ms: Some(pdt),
@@ -141,7 +145,8 @@ impl RoomHls {
             discontinuity: discontinuity && !self.replay_segments.is_empty(),
             program_date_time_ms: Some(pdt),
         };
-        let key = keys::live_segment(&self.app_id, self.room_id, &session.id, segment.sequence);
+        let key =
+            object_keys::live_segment(&self.app_id, self.room_id, &session.id, segment.sequence);
         self.live.push(live_entry);
         self.replay_segments.push(replay_entry);
         self.replay_bytes += segment.byte_size() as u64;
@@ -149,8 +154,8 @@ impl RoomHls {
             ObjectPut {
                 key,
                 body: segment.data.clone(),
-                content_type: keys::CONTENT_TYPE_SEGMENT,
-                cache_control: keys::CACHE_SEGMENT,
+                content_type: object_keys::CONTENT_TYPE_SEGMENT,
+                cache_control: object_keys::CACHE_SEGMENT,
                 metadata: Vec::new(),
             },
             self.live_playlist_object(),
@@ -194,17 +199,17 @@ impl RoomHls {
         let objects = vec![
             self.live_playlist_object(),
             ObjectPut {
-                key: keys::replay_playlist(&self.app_id, self.room_id, &self.replay_id),
+                key: object_keys::replay_playlist(&self.app_id, self.room_id, &self.replay_id),
                 body: Bytes::from(playlist),
-                content_type: keys::CONTENT_TYPE_PLAYLIST,
-                cache_control: keys::CACHE_REPLAY,
+                content_type: object_keys::CONTENT_TYPE_PLAYLIST,
+                cache_control: object_keys::CACHE_REPLAY,
                 metadata: summary.playlist_metadata(),
             },
             ObjectPut {
-                key: keys::replay_summary(&self.app_id, self.room_id, &self.replay_id),
+                key: object_keys::replay_summary(&self.app_id, self.room_id, &self.replay_id),
                 body: Bytes::from(json),
-                content_type: keys::CONTENT_TYPE_JSON,
-                cache_control: keys::CACHE_REPLAY,
+                content_type: object_keys::CONTENT_TYPE_JSON,
+                cache_control: object_keys::CACHE_REPLAY,
                 metadata: Vec::new(),
             },
         ];
@@ -213,10 +218,10 @@ impl RoomHls {
 
     fn live_playlist_object(&self) -> ObjectPut {
         ObjectPut {
-            key: keys::live_playlist(&self.app_id, self.room_id),
+            key: object_keys::live_playlist(&self.app_id, self.room_id),
             body: Bytes::from(self.live.render()),
-            content_type: keys::CONTENT_TYPE_PLAYLIST,
-            cache_control: keys::CACHE_LIVE_PLAYLIST,
+            content_type: object_keys::CONTENT_TYPE_PLAYLIST,
+            cache_control: object_keys::CACHE_LIVE_PLAYLIST,
             metadata: Vec::new(),
         }
     }
@@ -296,10 +301,10 @@ mod tests {
         // The indexer reads size and times from the playlist object's metadata.
         let meta: std::collections::HashMap<_, _> = objs[1].metadata.iter().cloned().collect();
         assert_eq!(
-            meta[zhibo_shared::replay::metadata::SIZE_BYTES],
+            meta[zhibo_core::replay::metadata::SIZE_BYTES],
             summary.size_bytes.to_string()
         );
-        assert_eq!(meta[zhibo_shared::replay::metadata::END_MS], "30000");
+        assert_eq!(meta[zhibo_core::replay::metadata::END_MS], "30000");
         assert!(objs[0].metadata.is_empty() && objs[2].metadata.is_empty());
     }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use common::*;
+use zhibo_core::signing::{app_url_key, UrlPurpose, UrlSignature};
 use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
-use zhibo_shared::signing::{app_url_key, UrlPurpose, UrlSignature};
 
 /// A publish of the fixture for a few seconds; whether ffmpeg succeeded, and its stderr.
 async fn try_publish(url: &str) -> (bool, String) {
@@ -214,7 +214,7 @@ async fn a_flood_at_v1_reads_nothing_and_publishes_still_succeed() {
             "GET",
             "/v1/rooms",
             b"",
-            zhibo_shared::http::now(),
+            zhibo_core::clock::now(),
             &format!("flood-bad-{i:06}"),
         );
         hs[3].1 = "0".repeat(64);
@@ -225,7 +225,7 @@ async fn a_flood_at_v1_reads_nothing_and_publishes_still_succeed() {
             "GET",
             "/v1/rooms",
             b"",
-            zhibo_shared::http::now() - 3600,
+            zhibo_core::clock::now() - 3600,
             &format!("flood-old-{i:06}"),
         )
     };

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
-use zhibo_shared::hooks::{HookAnswer, HookEvent, HookEventKind};
+use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind};
 
 const SECRET: &str = "hook-secret-for-tests-0123";
 

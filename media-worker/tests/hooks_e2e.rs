@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
+use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind};
+use zhibo_core::signing::BodySignature;
 use zhibo_media::hls::parse_media_playlist;
-use zhibo_shared::hooks::{HookAnswer, HookEvent, HookEventKind};
-use zhibo_shared::signing::BodySignature;
 
 const SECRET: &str = "hook-secret-for-tests-0123";
 
@@ -170,9 +170,11 @@ async fn hooks_are_signed_numbered_and_obeyed() {
     )
     .await;
     assert!(!ok, "a publish the hook denies fails");
-    assert!(get_object(&zhibo_shared::keys::live_playlist(APP, denied))
-        .await
-        .is_none());
+    assert!(
+        get_object(&zhibo_core::object_keys::live_playlist(APP, denied))
+            .await
+            .is_none()
+    );
     assert!(
         worker.log_text().contains("room is banned"),
         "the refusal carries the hook's reason"
@@ -187,7 +189,7 @@ async fn hooks_are_signed_numbered_and_obeyed() {
     )
     .await;
     assert_eq!(worker.metric("zhibo_kicked_total").await, 1.0);
-    let live = get_text(&zhibo_shared::keys::live_playlist(APP, kicked)).await;
+    let live = get_text(&zhibo_core::object_keys::live_playlist(APP, kicked)).await;
     if let Some(text) = live {
         let total: f64 = parse_media_playlist(&text)
             .unwrap()

@@ -17,8 +17,8 @@ use rml_rtmp::sessions::{
 use rml_rtmp::time::RtmpTimestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zhibo_core::object_keys;
 use zhibo_media::hls::parse_media_playlist;
-use zhibo_shared::keys;
 
 /// Peak resident memory the worker may reach while both attacks run next to a real stream.
 const PEAK_RSS_BOUND: u64 = 300 << 20;
@@ -241,7 +241,7 @@ fn peak_rss(pid: u32) -> u64 {
 
 /// Segment URIs of a room's live playlist (empty when there is none yet).
 async fn live_segments(room: u64) -> Vec<String> {
-    get_text(&keys::live_playlist(APP, room))
+    get_text(&object_keys::live_playlist(APP, room))
         .await
         .and_then(|t| parse_media_playlist(&t).ok())
         .map(|p| p.segments.into_iter().map(|s| s.uri).collect())

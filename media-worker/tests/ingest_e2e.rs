@@ -7,13 +7,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
+use zhibo_core::object_keys;
 use zhibo_media::hls::parse_media_playlist;
-use zhibo_shared::keys;
 
 /// Checks, every time the live playlist is read, that every segment it names is already in
 /// the bucket; returns the distinct segment URIs seen.
 async fn watch_live_playlist(room: u64, for_how_long: Duration) -> (HashSet<String>, usize) {
-    let key = keys::live_playlist(APP, room);
+    let key = object_keys::live_playlist(APP, room);
     let mut seen = HashSet::new();
     let mut reads = 0;
     let deadline = tokio::time::Instant::now() + for_how_long;
@@ -37,8 +37,8 @@ async fn watch_live_playlist(room: u64, for_how_long: Duration) -> (HashSet<Stri
 }
 
 async fn replay_keys(room: u64) -> Vec<String> {
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let s3 = zhibo_shared::aws::s3_client(&sdk, Some(&s3_endpoint()));
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let s3 = zhibo_store::aws::s3_client(&sdk, Some(&s3_endpoint()));
     let out = s3
         .list_objects_v2()
         .bucket(bucket())
@@ -105,7 +105,7 @@ async fn live_hls_plays_every_segment_and_the_replay_is_whole() {
     );
 
     // While live: ffprobe reads the live playlist (H.264 + AAC).
-    let live_url = public_url(&keys::live_playlist(APP, room));
+    let live_url = public_url(&object_keys::live_playlist(APP, room));
     let streams = ffprobe(
         &live_url,
         &[
@@ -130,8 +130,12 @@ async fn live_hls_plays_every_segment_and_the_replay_is_whole() {
     assert_eq!(replays.len(), 1, "{replays:?}");
 
     // Live playlist: ended, window of 6, the target duration holds every EXTINF (RFC 8216).
-    let live =
-        parse_media_playlist(&get_text(&keys::live_playlist(APP, room)).await.unwrap()).unwrap();
+    let live = parse_media_playlist(
+        &get_text(&object_keys::live_playlist(APP, room))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(
         live.ended,
         "the live playlist ends with EXT-X-ENDLIST once the window closes"
@@ -221,11 +225,15 @@ async fn live_hls_plays_every_segment_and_the_replay_is_whole() {
     let seg_key = format!("live/{APP}/{room}/{}", live.segments[0].uri);
     for (key, ctype, cache) in [
         (
-            keys::live_playlist(APP, room),
-            keys::CONTENT_TYPE_PLAYLIST,
-            keys::CACHE_LIVE_PLAYLIST,
+            object_keys::live_playlist(APP, room),
+            object_keys::CONTENT_TYPE_PLAYLIST,
+            object_keys::CACHE_LIVE_PLAYLIST,
         ),
-        (seg_key, keys::CONTENT_TYPE_SEGMENT, keys::CACHE_SEGMENT),
+        (
+            seg_key,
+            object_keys::CONTENT_TYPE_SEGMENT,
+            object_keys::CACHE_SEGMENT,
+        ),
     ] {
         let r = get_object(&key).await.unwrap();
         assert_eq!(r.headers()["content-type"], ctype, "{key}");
@@ -240,7 +248,7 @@ async fn wrong_expired_and_duplicate_publishes_are_refused() {
     let worker = WorkerProc::start(&[]).await;
     let room = unique_room();
     let name = format!("{APP}_{room}");
-    use zhibo_shared::signing::{UrlPurpose, UrlSignature};
+    use zhibo_core::signing::{UrlPurpose, UrlSignature};
     let expired = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, APP, room, now_s() - 10);
     let wrong = UrlSignature::sign_room(
         "not-the-push-key-000",
@@ -261,7 +269,9 @@ async fn wrong_expired_and_duplicate_publishes_are_refused() {
     assert_eq!(worker.metric("zhibo_publishes_refused_total").await, 4.0);
     assert_eq!(worker.metric("zhibo_publishes_total").await, 0.0);
     assert!(
-        get_object(&keys::live_playlist(APP, room)).await.is_none(),
+        get_object(&object_keys::live_playlist(APP, room))
+            .await
+            .is_none(),
         "nothing is written for a refused publish"
     );
     let log = worker.log_text();
@@ -276,7 +286,7 @@ async fn wrong_expired_and_duplicate_publishes_are_refused() {
 
     // A second publisher of a live stream is refused; the first goes on.
     let first = publish(&worker.url(&signed_key(room)), 8);
-    let url = public_url(&keys::live_playlist(APP, room));
+    let url = public_url(&object_keys::live_playlist(APP, room));
     wait_for(
         Duration::from_secs(20),
         "the first publisher's playlist",
@@ -319,8 +329,12 @@ async fn reconnect_inside_the_window_continues_with_a_discontinuity() {
     .await;
     assert!(ok, "{err}");
     // Before the window closes the live playlist goes on, with a discontinuity and no end.
-    let live =
-        parse_media_playlist(&get_text(&keys::live_playlist(APP, room)).await.unwrap()).unwrap();
+    let live = parse_media_playlist(
+        &get_text(&object_keys::live_playlist(APP, room))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(!live.ended);
     assert_eq!(
         live.segments.iter().filter(|s| s.discontinuity).count(),
@@ -394,8 +408,12 @@ async fn sigterm_mid_stream_leaves_a_valid_final_replay() {
         let key = s.uri.trim_start_matches("../../../");
         assert!(get_object(key).await.is_some(), "{key} is in the bucket");
     }
-    let live =
-        parse_media_playlist(&get_text(&keys::live_playlist(APP, room)).await.unwrap()).unwrap();
+    let live = parse_media_playlist(
+        &get_text(&object_keys::live_playlist(APP, room))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(live.ended);
     let pkts = packets(&public_url(m3u8[0]));
     assert!(pkts.len() > 200);

@@ -150,7 +150,7 @@ async fn a_live_with_a_reconnect_leaves_one_indexed_announced_playable_replay() 
     assert_eq!(wx["live_replay"][0]["media_url"], media_url.as_str());
     assert_eq!(
         wx["live_replay"][0]["create_time"],
-        zhibo_shared::schema::iso8601_utc(item["create_time"].as_i64().unwrap())
+        zhibo_core::table::iso8601_utc(item["create_time"].as_i64().unwrap())
     );
 
     // replay.ready reached the receiver, signature verified, after the room's other events.

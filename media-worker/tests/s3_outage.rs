@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use zhibo_core::object_keys;
 use zhibo_media::hls::parse_media_playlist;
-use zhibo_shared::keys;
 
 /// Stopping S3 must hit the stack the worker uploads to: `scripts/stack.sh` acts on
 /// `ZHIBO_STATE` and `ZHIBO_S3_PORT`, which `make test` exports for its private stack.
@@ -41,7 +41,7 @@ async fn twenty_seconds_without_s3_lose_no_segment() {
     let worker = WorkerProc::start(&[("ZHIBO_UPLOAD_MEMORY_MB", "1")]).await;
     let room = unique_room();
     let publisher = publish(&worker.url(&signed_key(room)), 36);
-    let live_key = keys::live_playlist(APP, room);
+    let live_key = object_keys::live_playlist(APP, room);
     wait_for(Duration::from_secs(20), "the first segments", || {
         let key = live_key.clone();
         async move {
@@ -68,8 +68,8 @@ async fn twenty_seconds_without_s3_lose_no_segment() {
     );
 
     let prefix = format!("replays/{APP}/{room}/");
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let s3 = zhibo_shared::aws::s3_client(&sdk, Some(&s3_endpoint()));
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let s3 = zhibo_store::aws::s3_client(&sdk, Some(&s3_endpoint()));
     let mut replay_key = None;
     for _ in 0..150 {
         let out = s3

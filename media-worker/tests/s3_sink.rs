@@ -34,7 +34,7 @@ async fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_s3::Clien
         .credentials_provider(Credentials::new(key_id, secret, None, None, "zhibo-tests"))
         .load()
         .await;
-    zhibo_shared::aws::s3_client(&sdk, Some(endpoint))
+    zhibo_store::aws::s3_client(&sdk, Some(endpoint))
 }
 
 async fn stack_client(endpoint: &str) -> aws_sdk_s3::Client {

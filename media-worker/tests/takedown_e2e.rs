@@ -9,15 +9,15 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use zhibo_core::object_keys;
 use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
-use zhibo_shared::keys;
 
 /// Keys under the room's live/ and replays/ prefixes.
 async fn room_objects(api: &TestApi, app: &str, room: u64) -> Vec<String> {
     let mut out = Vec::new();
     for prefix in [
-        keys::live_room_prefix(app, room),
-        keys::replays_room_prefix(app, room),
+        object_keys::live_room_prefix(app, room),
+        object_keys::replays_room_prefix(app, room),
     ] {
         let page = api
             .s3()
@@ -61,7 +61,7 @@ async fn a_banned_live_stops_being_served_and_stays_down() {
     let ffmpeg = publish(&push_url(&worker, &app, room), 60);
 
     // Live: the playlist and its segments are public.
-    let playlist_key = keys::live_playlist(&app, room);
+    let playlist_key = object_keys::live_playlist(&app, room);
     let uris = |text: &str| -> Vec<String> {
         text.lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -75,7 +75,11 @@ async fn a_banned_live_stops_being_served_and_stays_down() {
     })
     .await;
     let text = get_text(&playlist_key).await.expect("the live playlist");
-    let segment_key = format!("{}{}", keys::live_room_prefix(&app, room), uris(&text)[0]);
+    let segment_key = format!(
+        "{}{}",
+        object_keys::live_room_prefix(&app, room),
+        uris(&text)[0]
+    );
     assert_eq!(public_status(&segment_key).await, 200);
 
     let r = api

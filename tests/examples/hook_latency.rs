@@ -13,10 +13,10 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zhibo_core::hooks::HookEventKind;
+use zhibo_core::room::CreateRoom;
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::hooks::HookEventKind;
-use zhibo_shared::room::CreateRoom;
-use zhibo_shared::store::CreateLimits;
+use zhibo_store::CreateLimits;
 
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
@@ -156,9 +156,9 @@ async fn main() {
     eprintln!("preparing {count} rooms over {apps} apps ...");
     let mut app_ids = vec![api.app.app_id.clone()];
     for i in 1..apps {
-        let app = zhibo_shared::app::App::generate(
-            &format!("b{i}{}", zhibo_shared::ids::random_hex(4)),
-            zhibo_shared::http::now(),
+        let app = zhibo_core::app::App::generate(
+            &format!("b{i}{}", zhibo_core::ids::random_hex(4)),
+            zhibo_core::clock::now(),
         )
         .expect("app id");
         api.state.store.put_app(&app).await.expect("put app");
@@ -168,7 +168,7 @@ async fn main() {
         max_lives_per_day: 1_000_000,
         quota_utc_offset_minutes: 480,
     };
-    let now = zhibo_shared::http::now();
+    let now = zhibo_core::clock::now();
     let req: CreateRoom = serde_json::from_value(serde_json::json!({
         "name": "bench", "cover_img": "", "anchor_name": "a", "anchor_img": "",
         "start_time": now + 60, "end_time": now + 3600,
@@ -226,7 +226,9 @@ async fn main() {
 
     let sessions: Arc<Vec<String>> = Arc::new(
         (0..rooms.len())
-            .map(|i| zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms() + i as i64))
+            .map(|i| {
+                zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms() + i as i64)
+            })
             .collect(),
     );
     let send = |kind: HookEventKind, j: usize, seq: u64| {
@@ -235,7 +237,7 @@ async fn main() {
             let (app, room) = &rooms[j];
             let mut e = api.hook_event(kind, *room, &sessions[j], seq);
             e.app_id = app.clone();
-            e.stream_name = zhibo_shared::room::stream_name(app, *room);
+            e.stream_name = zhibo_core::room::stream_name(app, *room);
             let r = api.hook(&e).await;
             let ok = r.status == 200 && r.json["allow"] == true;
             if !ok {
@@ -277,7 +279,7 @@ async fn main() {
         live += api
             .state
             .store
-            .room_count(app, Some(zhibo_shared::LiveStatus::Live))
+            .room_count(app, Some(zhibo_core::LiveStatus::Live))
             .await
             .expect("count");
     }

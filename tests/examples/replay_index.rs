@@ -4,7 +4,7 @@
 //! in DynamoDB Local.
 //!
 //! Measured in one run, `runs` times each:
-//! - **event → queryable**: [`fn_replays::Indexer::handle`] is given the S3Event while another
+//! - **event → queryable**: [`fn_replay_indexer::Indexer::handle`] is given the S3Event while another
 //!   task polls `GetItem` (consistent read) every millisecond; the clock stops when the item is
 //!   there.
 //! - **PUT → queryable (local notifications)**: the same, but nothing calls the handler: the
@@ -20,9 +20,9 @@
 //! ```
 
 use std::time::{Duration, Instant};
+use zhibo_core::replay::metadata;
 use zhibo_e2e_tests::TestApi;
 use zhibo_media::hls::{render_vod_playlist, PlaylistSegment};
-use zhibo_shared::replay::metadata;
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()
@@ -51,7 +51,12 @@ fn playlist(app: &str, room: u64, n: usize) -> String {
     let start_ms = 1_795_428_000_000i64;
     let segs: Vec<PlaylistSegment> = (0..n)
         .map(|i| PlaylistSegment {
-            uri: zhibo_shared::keys::replay_segment_uri(app, room, "0199a0b1c2d3e4f5a6b", i as u64),
+            uri: zhibo_core::object_keys::replay_segment_uri(
+                app,
+                room,
+                "0199a0b1c2d3e4f5a6b",
+                i as u64,
+            ),
             duration: 2.0,
             discontinuity: false,
             program_date_time_ms: Some(start_ms + 2000 * i as i64),
@@ -134,15 +139,18 @@ async fn main() {
     // zhibo: event → queryable.
     let mut handled = Vec::new();
     for _ in 0..runs {
-        let id = zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms());
-        let key = zhibo_shared::keys::replay_playlist(&app, room, &id);
+        let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+        let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
         put(key.clone(), text.clone(), true).await;
         let event = s3_event(&bucket, &key, text.len());
         let t0 = Instant::now();
         let (report, ()) = tokio::join!(indexer.handle(&event), until_queryable(&api, room, &id));
         let queryable = t0.elapsed();
         assert!(
-            matches!(report.records[0], fn_replays::RecordOutcome::Indexed { .. }),
+            matches!(
+                report.records[0],
+                fn_replay_indexer::RecordOutcome::Indexed { .. }
+            ),
             "{report:?}"
         );
         handled.push(ms(queryable));
@@ -150,14 +158,13 @@ async fn main() {
     row("zhibo indexer: S3 event → replay queryable", handled);
 
     // The local notification path: PUT → SeaweedFS metadata event → indexer → queryable.
-    if let Some(notifications) = fn_replays::seaweedfs_notify::FilerNotifications::from_env(&bucket)
-    {
-        let bridge = fn_replays::spawn_local_indexer(api.indexer(), notifications);
+    if let Some(notifications) = zhibo_local::seaweedfs::FilerNotifications::from_env(&bucket) {
+        let bridge = zhibo_local::background::spawn_replay_indexer(api.indexer(), notifications);
         tokio::time::sleep(Duration::from_secs(2)).await; // the tail has started
         let mut via = Vec::new();
         for _ in 0..runs {
-            let id = zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms());
-            let key = zhibo_shared::keys::replay_playlist(&app, room, &id);
+            let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+            let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
             put(key, text.clone(), true).await;
             let t0 = Instant::now();
             until_queryable(&api, room, &id).await;
@@ -171,7 +178,7 @@ async fn main() {
     }
 
     // Floor: GetObject of the playlist + one PutItem of a replay-sized item; parse alone.
-    let key = zhibo_shared::keys::replay_playlist(&app, room, "floor");
+    let key = zhibo_core::object_keys::replay_playlist(&app, room, "floor");
     put(key.clone(), text.clone(), true).await;
     let (mut io, mut parse) = (Vec::new(), Vec::new());
     for i in 0..runs {
@@ -210,7 +217,7 @@ async fn main() {
             .expect("put item");
         io.push(ms(t0.elapsed()));
         let t1 = Instant::now();
-        let facts = fn_replays::inspect_playlist(&key, &body).expect("parse");
+        let facts = fn_replay_indexer::inspect_playlist(&key, &body).expect("parse");
         parse.push(ms(t1.elapsed()));
         assert_eq!(facts.segments as usize, n);
     }
@@ -221,21 +228,26 @@ async fn main() {
     if std::env::var("BENCH_WITHOUT_METADATA").as_deref() == Ok("1") {
         use futures::stream::{self, StreamExt};
         let seg_keys: Vec<String> = (0..n)
-            .map(|i| zhibo_shared::keys::live_segment(&app, room, "0199a0b1c2d3e4f5a6b", i as u64))
+            .map(|i| {
+                zhibo_core::object_keys::live_segment(&app, room, "0199a0b1c2d3e4f5a6b", i as u64)
+            })
             .collect();
         stream::iter(seg_keys)
             .for_each_concurrent(32, |k| put(k, "x".repeat(188), false))
             .await;
         let mut listed = Vec::new();
         for _ in 0..runs.min(3) {
-            let id = zhibo_shared::keys::time_ordered_id(zhibo_shared::http::now_ms());
-            let key = zhibo_shared::keys::replay_playlist(&app, room, &id);
+            let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+            let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
             put(key.clone(), text.clone(), false).await;
             let event = s3_event(&bucket, &key, text.len());
             let t0 = Instant::now();
             let report = indexer.handle(&event).await;
             assert!(
-                matches!(report.records[0], fn_replays::RecordOutcome::Indexed { .. }),
+                matches!(
+                    report.records[0],
+                    fn_replay_indexer::RecordOutcome::Indexed { .. }
+                ),
                 "{report:?}"
             );
             listed.push(ms(t0.elapsed()));

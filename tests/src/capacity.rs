@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use std::sync::{Arc, Mutex};
-use zhibo_shared::store::DynamoStore;
+use zhibo_store::DynamoStore;
 
 /// Capacity units consumed, the table and its indexes together.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]

@@ -10,10 +10,11 @@ pub mod receiver;
 
 pub use receiver::WebhookReceiver;
 use std::collections::HashMap;
-use zhibo_shared::app::App;
-use zhibo_shared::http::{now, with_fallbacks, ApiState};
-use zhibo_shared::signing::{headers, RequestToSign};
-use zhibo_shared::Config;
+use zhibo_core::app::App;
+use zhibo_core::clock::now;
+use zhibo_core::signing::{headers, RequestToSign};
+use zhibo_core::Config;
+use zhibo_store::Deps;
 
 /// The push key of every test API (the media worker's tests sign with their own).
 pub const TEST_PUSH_KEY: &str = "test-push-key-0123456789";
@@ -46,7 +47,7 @@ pub struct TestApi {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// The state the server runs with (for direct store access in tests).
-    pub state: ApiState,
+    pub state: Deps,
     /// The test app.
     pub app: App,
     /// HTTP client.
@@ -83,7 +84,7 @@ impl TestApi {
 
     /// Starts an API with configuration overrides (`("MAX_LIVES_PER_DAY", "5")`, ...).
     pub async fn start_with(overrides: &[(&str, &str)]) -> TestApi {
-        let table = format!("zhibo_test_{}", zhibo_shared::ids::random_hex(6));
+        let table = format!("zhibo_test_{}", zhibo_core::ids::random_hex(6));
         let mut env: HashMap<String, String> = HashMap::from([
             ("ZHIBO_TABLE".into(), table),
             ("ZHIBO_DYNAMO_ENDPOINT".into(), dynamo_endpoint()),
@@ -110,18 +111,12 @@ impl TestApi {
             .load()
             .await;
         let play = fn_play::PlayState::new(config.clone(), &sdk);
-        let state = ApiState::new(config, &sdk);
+        let state = Deps::new(config, &sdk);
         state.store.create_table().await.expect("create test table");
-        let app = App::generate(&format!("t{}", zhibo_shared::ids::random_hex(5)), now())
-            .expect("app id");
+        let app =
+            App::generate(&format!("t{}", zhibo_core::ids::random_hex(5)), now()).expect("app id");
         assert!(state.store.put_app(&app).await.expect("put app"));
-        let router = with_fallbacks(
-            fn_rooms::router(state.clone())
-                .merge(fn_wechat::router(state.clone()))
-                .merge(fn_hooks::router(state.clone()))
-                .merge(fn_webhooks::router(state.clone()))
-                .merge(fn_play::router(play)),
-        );
+        let router = zhibo_local::api_router(state.clone(), play);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -138,18 +133,23 @@ impl TestApi {
         }
     }
 
+    /// The play function's state over this API's configuration.
+    pub fn play(&self) -> fn_play::PlayState {
+        fn_play::PlayState::new((*self.state.config).clone(), &self.sdk)
+    }
+
     /// An S3 client for the local stack's media bucket (`ZHIBO_S3_ENDPOINT`).
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        zhibo_shared::aws::s3_client(&self.sdk, Some(&s3_endpoint()))
+        zhibo_store::aws::s3_client(&self.sdk, Some(&s3_endpoint()))
     }
 
     /// The replay indexer over this API's table and the local media bucket, without an
     /// EventBridge bus unless the configuration names one.
-    pub fn indexer(&self) -> fn_replays::Indexer {
-        fn_replays::Indexer::new(
+    pub fn indexer(&self) -> fn_replay_indexer::Indexer {
+        fn_replay_indexer::Indexer::new(
             self.state.store.clone(),
             self.s3(),
-            fn_replays::EventBus::from_config(&self.sdk, &self.state.config),
+            fn_replay_indexer::EventBus::from_config(&self.sdk, &self.state.config),
             self.state.config.clone(),
         )
     }
@@ -159,11 +159,11 @@ impl TestApi {
     /// `ZHIBO_WEED_BIN` / `ZHIBO_SEAWEEDFS_FILER` are not set.
     pub fn spawn_replay_indexer(&self) -> tokio::task::JoinHandle<()> {
         let notifications =
-            fn_replays::seaweedfs_notify::FilerNotifications::from_env(&self.state.config.media_bucket)
+            zhibo_local::seaweedfs::FilerNotifications::from_env(&self.state.config.media_bucket)
                 .expect(
                     "ZHIBO_WEED_BIN and ZHIBO_SEAWEEDFS_FILER must be set (eval \"$(scripts/stack.sh env)\")",
                 );
-        fn_replays::spawn_local_indexer(self.indexer(), notifications)
+        zhibo_local::background::spawn_replay_indexer(self.indexer(), notifications)
     }
 
     /// Starts a [`WebhookReceiver`] and registers it as the app's webhook (the API must allow
@@ -222,7 +222,7 @@ impl TestApi {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Reply {
-        let nonce = zhibo_shared::ids::random_hex(12);
+        let nonce = zhibo_core::ids::random_hex(12);
         let mut hs = self.sign_headers(method, path_and_query, body, now(), &nonce);
         for (k, v) in extra {
             hs.retain(|(hk, _)| !hk.eq_ignore_ascii_case(k));
@@ -270,7 +270,7 @@ impl TestApi {
     }
 
     /// Moves a room to `status` through the store (as the worker hooks will).
-    pub async fn set_status(&self, room_id: u64, status: zhibo_shared::LiveStatus) {
+    pub async fn set_status(&self, room_id: u64, status: zhibo_core::LiveStatus) {
         let store = &self.state.store;
         let room = store
             .get_room(&self.app.app_id, room_id)
@@ -286,37 +286,37 @@ impl TestApi {
     /// A worker hook event of the test app's room `room_id`.
     pub fn hook_event(
         &self,
-        kind: zhibo_shared::hooks::HookEventKind,
+        kind: zhibo_core::hooks::HookEventKind,
         room_id: u64,
         session_id: &str,
         seq: u64,
-    ) -> zhibo_shared::hooks::HookEvent {
-        zhibo_shared::hooks::HookEvent {
+    ) -> zhibo_core::hooks::HookEvent {
+        zhibo_core::hooks::HookEvent {
             event: kind,
-            event_id: zhibo_shared::ids::random_hex(8),
+            event_id: zhibo_core::ids::random_hex(8),
             session_id: session_id.to_string(),
             seq,
             app_id: self.app.app_id.clone(),
             room_id,
-            stream_name: zhibo_shared::room::stream_name(&self.app.app_id, room_id),
+            stream_name: zhibo_core::room::stream_name(&self.app.app_id, room_id),
             worker_id: "test-worker".into(),
             client_ip: "127.0.0.1".into(),
-            at_ms: zhibo_shared::http::now_ms(),
+            at_ms: zhibo_core::clock::now_ms(),
         }
     }
 
     /// Sends a worker hook as the media worker does (signed with [`TEST_HOOK_SECRET`]).
-    pub async fn hook(&self, event: &zhibo_shared::hooks::HookEvent) -> Reply {
+    pub async fn hook(&self, event: &zhibo_core::hooks::HookEvent) -> Reply {
         let body = serde_json::to_vec(event).expect("hook JSON");
         let sig =
-            zhibo_shared::signing::BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now(), &body);
+            zhibo_core::signing::BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now(), &body);
         self.raw(
             "POST",
-            zhibo_shared::hooks::HOOKS_PATH,
+            zhibo_core::hooks::HOOKS_PATH,
             body,
             &[
                 ("content-type".into(), "application/json".into()),
-                (zhibo_shared::hooks::SIGNATURE_HEADER.into(), sig),
+                (zhibo_core::hooks::SIGNATURE_HEADER.into(), sig),
             ],
         )
         .await
@@ -324,19 +324,21 @@ impl TestApi {
 
     /// Runs the sweeper every `every` in the background, as `zhibo serve` does.
     pub fn spawn_sweeper(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        fn_sweeper::spawn_local_sweeper(self.state.clone(), every)
+        zhibo_local::background::spawn_sweeper(self.state.clone(), every)
     }
 
     /// Runs the webhook delivery every `every` in the background, as `zhibo serve` does.
     pub fn spawn_delivery(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let deliverer =
-            fn_webhooks::Deliverer::from_config(self.state.store.clone(), &self.state.config)
-                .expect("webhook HTTP client");
-        fn_webhooks::spawn_local_pump(deliverer, every)
+        let deliverer = fn_webhook_delivery::Deliverer::from_config(
+            self.state.store.clone(),
+            &self.state.config,
+        )
+        .expect("webhook HTTP client");
+        zhibo_local::background::spawn_delivery_pump(deliverer, every)
     }
 
     /// The room as stored.
-    pub async fn stored_room(&self, room_id: u64) -> zhibo_shared::room::Room {
+    pub async fn stored_room(&self, room_id: u64) -> zhibo_core::room::Room {
         self.state
             .store
             .get_room(&self.app.app_id, room_id)

@@ -1,5 +1,5 @@
 //! A webhook receiver for tests: a real HTTP server that checks every delivery with
-//! [`zhibo_shared::webhook::verify`] (403-free: a bad signature answers 401 and is not kept)
+//! [`zhibo_core::webhook::verify`] (403-free: a bad signature answers 401 and is not kept)
 //! and keeps the verified events.
 
 use axum::body::Bytes;
@@ -8,7 +8,7 @@ use axum::routing::post;
 use axum::Router;
 use http::{HeaderMap, StatusCode};
 use std::sync::{Arc, Mutex};
-use zhibo_shared::webhook::{self, WebhookEvent};
+use zhibo_core::webhook::{self, WebhookEvent};
 
 #[derive(Default)]
 struct Shared {
@@ -28,7 +28,7 @@ pub struct WebhookReceiver {
 async fn receive(State(r): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let secret = r.secret.lock().map(|s| s.clone()).unwrap_or_default();
     let sig = headers.get("zhibo-signature").and_then(|v| v.to_str().ok());
-    match webhook::verify(&secret, sig, &body, zhibo_shared::http::now()) {
+    match webhook::verify(&secret, sig, &body, zhibo_core::clock::now()) {
         Ok(e) => {
             if let Ok(mut events) = r.events.lock() {
                 events.push(e);

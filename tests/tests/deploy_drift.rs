@@ -1,18 +1,18 @@
 //! No drift between the code and `template.yaml`: every route a function's router serves is an
 //! HttpApi event of that function in the template and the other way round; every variable the
-//! functions read (`zhibo_shared::config::VARIABLES`) is set by the template as its use says.
+//! functions read (`zhibo_core::config::VARIABLES`) is set by the template as its use says.
 
 use std::collections::{BTreeMap, BTreeSet};
-use zhibo_shared::config::{VarUse, VARIABLES};
+use zhibo_core::config::{VarUse, VARIABLES};
 
 fn read(rel: &str) -> String {
     let path = format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The value of `const NAME: &str = "...";` in shared/src (paths the contract fixes).
+/// The value of `const NAME: &str = "...";` in shared/core/src (paths the contract fixes).
 fn shared_const(name: &str) -> Option<String> {
-    let dir = format!("{}/../shared/src", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../shared/core/src", env!("CARGO_MANIFEST_DIR"));
     for entry in std::fs::read_dir(dir).ok()? {
         let text = std::fs::read_to_string(entry.ok()?.path()).unwrap_or_default();
         if let Some(rest) = text.split(&format!("const {name}: &str = \"")).nth(1) {
@@ -23,7 +23,7 @@ fn shared_const(name: &str) -> Option<String> {
 }
 
 /// `(METHOD, path)` of every `.route("path", get(..).post(..))` in `src` (a path may also be
-/// a `&str` constant of `zhibo_shared`).
+/// a `&str` constant of `zhibo_core`).
 fn routes_in_source(src: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for chunk in src.split(".route(").skip(1) {

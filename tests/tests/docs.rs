@@ -16,23 +16,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use zhibo_shared::{
+use zhibo_core::{
     error::codes,
     hooks::{HookEvent, HookEventKind, HOOKS_PATH, HOOK_CLOCK_WINDOW_S},
-    http::{with_fallbacks, ApiState},
     lifecycle::Action,
     playback::Playback,
     room::stream_name,
     signing::{app_url_key, BodySignature, RequestToSign, UrlPurpose, UrlSignature},
     webhook, Config, LiveStatus,
 };
+use zhibo_store::Deps;
 
 /// The sources the coverage checks read the code's definitions from (kept together, so a
 /// crate that moves is one edit here).
-const SRC_ERROR_CODES: &str = "shared/src/error.rs";
-const SRC_WEBHOOK: &str = "shared/src/webhook.rs";
-const SRC_HOOKS: &str = "shared/src/hooks.rs";
-const SRC_LIFECYCLE: &str = "shared/src/lifecycle.rs";
+const SRC_ERROR_CODES: &str = "shared/core/src/error.rs";
+const SRC_WEBHOOK: &str = "shared/core/src/webhook/mod.rs";
+const SRC_HOOKS: &str = "shared/core/src/hooks.rs";
+const SRC_LIFECYCLE: &str = "shared/core/src/lifecycle.rs";
 const SRC_WECHAT: &str = "functions/wechat/src/lib.rs";
 
 fn repo_root() -> PathBuf {
@@ -421,14 +421,7 @@ async fn routers() -> axum::Router {
         .load()
         .await;
     let play = fn_play::PlayState::new(config.clone(), &sdk);
-    let state = ApiState::new(config, &sdk);
-    with_fallbacks(
-        fn_rooms::router(state.clone())
-            .merge(fn_wechat::router(state.clone()))
-            .merge(fn_hooks::router(state.clone()))
-            .merge(fn_webhooks::router(state.clone()))
-            .merge(fn_play::router(play)),
-    )
+    zhibo_local::api_router(Deps::new(config, &sdk), play)
 }
 
 /// The status and body of an unauthenticated, empty request to `path`.

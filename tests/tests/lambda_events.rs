@@ -12,11 +12,11 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use tower::ServiceExt;
+use zhibo_api::with_fallbacks;
+use zhibo_core::clock::now;
+use zhibo_core::clock::now_ms;
+use zhibo_core::signing::{BodySignature, RequestToSign, SignatureError, UrlPurpose, UrlSignature};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::http::{now, now_ms, with_fallbacks};
-use zhibo_shared::signing::{
-    BodySignature, RequestToSign, SignatureError, UrlPurpose, UrlSignature,
-};
 
 /// The README's example app secret (app `demo`), which the management fixtures are signed for.
 const README_SECRET: &str = "zhibo-example-secret-0123456789abcdef";
@@ -92,7 +92,7 @@ fn set_header(req: &mut lambda_http::Request, name: &str, value: &str) {
 /// Replaces a management request's signature headers with fresh ones for `app_id`/`secret`.
 fn sign_as(mut req: lambda_http::Request, app_id: &str, secret: &str) -> lambda_http::Request {
     let body = req.body().to_vec();
-    let nonce = zhibo_shared::ids::random_hex(10);
+    let nonce = zhibo_core::ids::random_hex(10);
     let ts = now();
     let sig = RequestToSign {
         method: req.method().as_str(),
@@ -162,7 +162,7 @@ async fn invoke(router: &Router, req: lambda_http::Request) -> (u16, Value) {
 
 /// Puts the README's example app (`demo`) into the test's table.
 async fn put_demo_app(api: &TestApi) {
-    let demo = zhibo_shared::app::App {
+    let demo = zhibo_core::app::App {
         app_id: "demo".into(),
         app_secret: README_SECRET.into(),
         created_at: now(),
@@ -173,11 +173,11 @@ async fn put_demo_app(api: &TestApi) {
 /// Records replay [`FIXTURE_REPLAY_ID`] of `app`'s room `room` as the replay indexer does.
 async fn record_fixture_replay(api: &TestApi, app: &str, room: u64) {
     let t = now();
-    let replay = zhibo_shared::replay::Replay {
+    let replay = zhibo_core::replay::Replay {
         app_id: app.into(),
         room_id: room,
         replay_id: FIXTURE_REPLAY_ID.into(),
-        playlist_key: zhibo_shared::keys::replay_playlist(app, room, FIXTURE_REPLAY_ID),
+        playlist_key: zhibo_core::object_keys::replay_playlist(app, room, FIXTURE_REPLAY_ID),
         create_time: t - 3600,
         end_time: t - 60,
         expire_time: t + 30 * 86_400,
@@ -186,7 +186,7 @@ async fn record_fixture_replay(api: &TestApi, app: &str, room: u64) {
         size_bytes: 123_456_789,
         discontinuities: 0,
         indexed_at_ms: now_ms(),
-        event_id: zhibo_shared::webhook::WebhookEvent::new_id(now_ms()),
+        event_id: zhibo_core::webhook::WebhookEvent::new_id(now_ms()),
     };
     let event_id = replay.event_id.clone();
     let recorded = api
@@ -194,9 +194,9 @@ async fn record_fixture_replay(api: &TestApi, app: &str, room: u64) {
         .store
         .record_replay(
             &replay,
-            |seq| zhibo_shared::webhook::WebhookEvent {
+            |seq| zhibo_core::webhook::WebhookEvent {
                 id: event_id.clone(),
-                kind: zhibo_shared::webhook::EventType::ReplayReady,
+                kind: zhibo_core::webhook::EventType::ReplayReady,
                 created_at: t,
                 app_id: app.into(),
                 room_id: room,
@@ -208,7 +208,7 @@ async fn record_fixture_replay(api: &TestApi, app: &str, room: u64) {
         .await
         .expect("record replay");
     assert!(
-        matches!(recorded, zhibo_shared::store::RecordedReplay::Recorded(_)),
+        matches!(recorded, zhibo_store::RecordedReplay::Recorded(_)),
         "{recorded:?}"
     );
 }
@@ -326,7 +326,7 @@ fn api_gateway_fixtures_are_what_api_gateway_sends() {
             "{name}: {t}"
         );
         // The query parameters API Gateway splits out are those of the raw query.
-        let pairs = zhibo_shared::http::query_pairs(Some(raw_query));
+        let pairs = zhibo_api::query_pairs(Some(raw_query));
         let qsp = v["queryStringParameters"].as_object();
         assert_eq!(qsp.map_or(0, |q| q.len()), pairs.len(), "{name}");
         for (k, val) in &pairs {
@@ -498,7 +498,7 @@ async fn rooms_function_serves_the_push_play_replay_and_action_fixtures() {
     let query = key
         .strip_prefix(&format!("{stream}?"))
         .unwrap_or_else(|| panic!("{key}"));
-    let q = zhibo_shared::http::query_pairs(Some(query));
+    let q = zhibo_api::query_pairs(Some(query));
     let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(
         UrlSignature::verify_stream(
@@ -546,7 +546,7 @@ async fn rooms_function_serves_the_push_play_replay_and_action_fixtures() {
     );
     assert_eq!(
         api.stored_room(1).await.live_status,
-        zhibo_shared::LiveStatus::Ended
+        zhibo_core::LiveStatus::Ended
     );
     let (status, body) = invoke(&rooms, run("rooms-push-url.apigw-v2.json")).await;
     assert_eq!(status, 409, "{body}");
@@ -692,7 +692,7 @@ fn hook_fixtures_are_one_worker_session_signed_with_the_fixture_secret() {
             "{name}"
         );
         // The body is exactly what the worker sends (no unknown fields), for room demo/1.
-        let event: zhibo_shared::hooks::HookEvent =
+        let event: zhibo_core::hooks::HookEvent =
             serde_json::from_slice(req.body()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             (
@@ -710,15 +710,15 @@ fn hook_fixtures_are_one_worker_session_signed_with_the_fixture_secret() {
             .parse()
             .unwrap();
         assert_eq!(event.at_ms, t * 1000, "{name}");
-        assert_eq!(req.uri().path(), zhibo_shared::hooks::HOOKS_PATH);
+        assert_eq!(req.uri().path(), zhibo_core::hooks::HOOKS_PATH);
         kinds.push(event);
     }
     assert_eq!(
         kinds.iter().map(|e| e.event).collect::<Vec<_>>(),
         [
-            zhibo_shared::hooks::HookEventKind::Publish,
-            zhibo_shared::hooks::HookEventKind::Heartbeat,
-            zhibo_shared::hooks::HookEventKind::Unpublish
+            zhibo_core::hooks::HookEventKind::Publish,
+            zhibo_core::hooks::HookEventKind::Heartbeat,
+            zhibo_core::hooks::HookEventKind::Unpublish
         ]
     );
     assert!(kinds.iter().all(|e| e.session_id == kinds[0].session_id));
@@ -805,8 +805,8 @@ async fn sweeper_runs_on_its_schedule_fixture() {
     // sweeps at the current time; the webhook-delivery function tells it by its detail-type.
     let payload: Value = serde_json::from_str(&text).unwrap();
     assert!(matches!(
-        fn_webhooks::classify(payload),
-        Ok(fn_webhooks::Payload::Schedule)
+        fn_webhook_delivery::classify(payload),
+        Ok(fn_webhook_delivery::Payload::Schedule)
     ));
 
     let api = TestApi::start().await;
@@ -825,7 +825,7 @@ async fn sweeper_runs_on_its_schedule_fixture() {
     );
     assert_eq!(
         api.stored_room(room).await.live_status,
-        zhibo_shared::LiveStatus::Expired
+        zhibo_core::LiveStatus::Expired
     );
     let report = fn_sweeper::sweep(&api.state, at).await.unwrap();
     assert_eq!(report.due, 0, "{report:?}");
@@ -864,9 +864,9 @@ async fn webhooks_function_serves_its_fixtures() {
     assert_eq!(again["secret"], secret);
 
     // GIVEN the fixture's event (room 1's room.started) was dead-lettered after a 503.
-    let event = zhibo_shared::webhook::WebhookEvent {
+    let event = zhibo_core::webhook::WebhookEvent {
         id: FIXTURE_EVENT_ID.into(),
-        kind: zhibo_shared::webhook::EventType::RoomStarted,
+        kind: zhibo_core::webhook::EventType::RoomStarted,
         created_at: now(),
         app_id: app.clone(),
         room_id: 1,
@@ -878,7 +878,7 @@ async fn webhooks_function_serves_its_fixtures() {
         .await
         .unwrap();
     let head = store.outbox_head(&app, 1).await.unwrap().expect("queued");
-    let attempt = zhibo_shared::store::Attempt {
+    let attempt = zhibo_core::webhook::Attempt {
         at_ms: now_ms(),
         http_status: Some(503),
         error: Some("HTTP 503".into()),
@@ -928,7 +928,7 @@ fn play_fixtures_are_signed_with_the_fixture_play_key() {
     let at = FIXTURE_PLAY_EXPIRES - 3600;
     for name in ["play-live.apigw-v2.json", "play-replay.apigw-v2.json"] {
         let req = request(&fixture(name));
-        let q = zhibo_shared::http::query_pairs(req.uri().query());
+        let q = zhibo_api::query_pairs(req.uri().query());
         let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(
             UrlSignature::verify_stream(
@@ -968,7 +968,7 @@ fn play_request(name: &str, expires_at: i64) -> lambda_http::Request {
 
 #[tokio::test]
 async fn play_function_serves_its_fixtures_from_a_private_bucket() {
-    let bucket = format!("private{}", zhibo_shared::ids::random_hex(4));
+    let bucket = format!("private{}", zhibo_core::ids::random_hex(4));
     let api = TestApi::start_with(&[
         ("PLAYBACK_MODE", "signed"),
         ("PLAY_KEY", FIXTURE_PLAY_KEY),
@@ -1000,9 +1000,9 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
     )));
     // The fixtures play room 1 of app `demo`: /play serves rooms that exist (and are not
     // banned), so the table gets that room.
-    let demo = zhibo_shared::app::App::generate("demo", now()).expect("app demo");
+    let demo = zhibo_core::app::App::generate("demo", now()).expect("app demo");
     assert!(api.state.store.put_app(&demo).await.expect("put app"));
-    let body: zhibo_shared::room::CreateRoom =
+    let body: zhibo_core::room::CreateRoom =
         serde_json::from_str(&api.room_body("fixture room", 60)).expect("room body");
     let created = api
         .state
@@ -1047,7 +1047,7 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
     ] {
         // As long as the longest play URL (7 days, with the clock window's slack on top), so
         // replay segment URLs get the 7-day SigV4 maximum.
-        let expires_at = now() + zhibo_shared::signing::MAX_URL_TTL_S + 200;
+        let expires_at = now() + zhibo_core::signing::MAX_URL_TTL_S + 200;
         let (status, headers, body) = invoke_raw(&play, play_request(name, expires_at)).await;
         assert_eq!(status, 200, "{name}: {body}");
         assert_eq!(headers["content-type"], "application/vnd.apple.mpegurl");

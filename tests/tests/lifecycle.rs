@@ -5,11 +5,11 @@
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::time::Duration;
+use zhibo_core::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
+use zhibo_core::object_keys::time_ordered_id;
+use zhibo_core::signing::BodySignature;
+use zhibo_core::LiveStatus;
 use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
-use zhibo_shared::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
-use zhibo_shared::keys::time_ordered_id;
-use zhibo_shared::signing::BodySignature;
-use zhibo_shared::LiveStatus;
 
 async fn status(api: &TestApi, room: u64) -> u16 {
     let r = api
@@ -45,7 +45,7 @@ async fn eventually_status(api: &TestApi, room: u64, want: u16) {
 }
 
 fn session(ms_offset: i64) -> String {
-    time_ordered_id(zhibo_shared::http::now_ms() + ms_offset)
+    time_ordered_id(zhibo_core::clock::now_ms() + ms_offset)
 }
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn hooks_refuse_bad_signatures_and_bodies() {
         let api = &api;
         async move { api.raw("POST", "/internal/hooks", body, &hs).await }
     };
-    let now = zhibo_shared::http::now();
+    let now = zhibo_core::clock::now();
     let cases = [
         (None, "missing"),
         (
@@ -180,7 +180,7 @@ async fn replayed_hooks_have_no_effect() {
     let api = TestApi::start().await;
     let room = api.create_room("replay", 5).await;
     let s = session(0);
-    let signed = |event: &zhibo_shared::hooks::HookEvent, t: i64| {
+    let signed = |event: &zhibo_core::hooks::HookEvent, t: i64| {
         let body = serde_json::to_vec(event).unwrap();
         let sig = BodySignature::header(TEST_HOOK_SECRET.as_bytes(), t, &body);
         (body, sig)
@@ -200,7 +200,7 @@ async fn replayed_hooks_have_no_effect() {
             .await
         }
     };
-    let now = zhibo_shared::http::now();
+    let now = zhibo_core::clock::now();
     let publish = signed(&api.hook_event(Publish, room, &s, 0), now);
     for t in [now - 61, now + 61, i64::MIN] {
         let r = send(signed(&api.hook_event(Publish, room, &s, 0), t)).await;
@@ -373,7 +373,7 @@ async fn sweeper_fires_the_timers() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(status(&api, silent).await, 101);
     // Still 102 when end_time passes → 107.
-    let now = zhibo_shared::http::now();
+    let now = zhibo_core::clock::now();
     let body = serde_json::json!({
         "name": "expires", "cover_img": "", "anchor_name": "a", "anchor_img": "",
         "start_time": now + 1, "end_time": now + 3,
@@ -391,8 +391,8 @@ async fn sweeper_fires_the_timers() {
         .state
         .store
         .rooms_due(
-            zhibo_shared::schema::keys::due_shard(&api.app.app_id, expiring),
-            zhibo_shared::http::now_ms() + 86_400_000,
+            zhibo_core::table::keys::due_shard(&api.app.app_id, expiring),
+            zhibo_core::clock::now_ms() + 86_400_000,
             100,
         )
         .await
@@ -429,9 +429,9 @@ async fn the_12_hour_limit_ends_a_live() {
 
 /// The hook history of a few publish sessions of one room: each publishes (seq 0), beats
 /// (1..k) and maybe unpublishes; a later session starts before or after the previous ended.
-fn history(rng: &mut impl Rng, api: &TestApi, room: u64) -> Vec<zhibo_shared::hooks::HookEvent> {
+fn history(rng: &mut impl Rng, api: &TestApi, room: u64) -> Vec<zhibo_core::hooks::HookEvent> {
     let mut events = Vec::new();
-    let base = zhibo_shared::http::now_ms();
+    let base = zhibo_core::clock::now_ms();
     let sessions = rng.gen_range(1..=3);
     for i in 0..sessions {
         let s = time_ordered_id(base + i as i64 * 10);
@@ -464,7 +464,7 @@ async fn duplicated_and_shuffled_hooks_converge() {
             .map(|e| {
                 let mut e = e.clone();
                 e.room_id = b;
-                e.stream_name = zhibo_shared::room::stream_name(&api.app.app_id, b);
+                e.stream_name = zhibo_core::room::stream_name(&api.app.app_id, b);
                 e
             })
             .collect();
@@ -479,7 +479,7 @@ async fn duplicated_and_shuffled_hooks_converge() {
             futures::future::join_all(chunk.iter().map(|e| api.hook(e))).await;
         }
         let (ra, rb) = (api.stored_room(a).await, api.stored_room(b).await);
-        let view = |r: &zhibo_shared::room::Room| {
+        let view = |r: &zhibo_core::room::Room| {
             (
                 r.live_status,
                 r.lifecycle.session_id.clone(),
@@ -493,12 +493,12 @@ async fn duplicated_and_shuffled_hooks_converge() {
 
 /// A webhook receiver that verifies every delivery and records the events.
 struct Receiver {
-    events: std::sync::Arc<std::sync::Mutex<Vec<zhibo_shared::webhook::WebhookEvent>>>,
+    events: std::sync::Arc<std::sync::Mutex<Vec<zhibo_core::webhook::WebhookEvent>>>,
 }
 
 async fn start_receiver(secret: String) -> (Receiver, String) {
     use axum::{body::Bytes, extract::State, http::HeaderMap, routing::post, Router};
-    type Events = std::sync::Arc<std::sync::Mutex<Vec<zhibo_shared::webhook::WebhookEvent>>>;
+    type Events = std::sync::Arc<std::sync::Mutex<Vec<zhibo_core::webhook::WebhookEvent>>>;
     let events: Events = Default::default();
     let secret = std::sync::Arc::new(secret);
     let app = Router::new()
@@ -509,12 +509,8 @@ async fn start_receiver(secret: String) -> (Receiver, String) {
                  headers: HeaderMap,
                  body: Bytes| async move {
                     let sig = headers.get("zhibo-signature").and_then(|v| v.to_str().ok());
-                    match zhibo_shared::webhook::verify(
-                        &secret,
-                        sig,
-                        &body,
-                        zhibo_shared::http::now(),
-                    ) {
+                    match zhibo_core::webhook::verify(&secret, sig, &body, zhibo_core::clock::now())
+                    {
                         Ok(e) => {
                             events.lock().unwrap().push(e);
                             axum::http::StatusCode::OK
@@ -626,7 +622,7 @@ async fn every_transition_emits_exactly_its_events() {
     api.hook(&api.hook_event(Publish, c, &s3, 0)).await;
     api.hook(&api.hook_event(Unpublish, c, &s3, 1)).await;
     // Never started before end_time → expired.
-    let now = zhibo_shared::http::now();
+    let now = zhibo_core::clock::now();
     let body = serde_json::json!({
         "name": "d", "cover_img": "", "anchor_name": "a", "anchor_img": "",
         "start_time": now + 1, "end_time": now + 3,

@@ -5,9 +5,9 @@
 //! signatures are refused with the reason, CORS headers included.
 
 use serde_json::Value;
+use zhibo_core::clock::now;
+use zhibo_core::signing::{app_url_key, UrlPurpose, UrlSignature};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::http::now;
-use zhibo_shared::signing::{app_url_key, UrlPurpose, UrlSignature};
 
 const PLAY_KEY: &str = "play-key-for-tests-0123";
 
@@ -17,7 +17,7 @@ struct Private {
 }
 
 async fn signed_api() -> Private {
-    let bucket = format!("private{}", zhibo_shared::ids::random_hex(4));
+    let bucket = format!("private{}", zhibo_core::ids::random_hex(4));
     let api = TestApi::start_with(&[
         ("PLAYBACK_MODE", "signed"),
         ("API_BASE_URL", "https://api.example.com"),
@@ -166,7 +166,7 @@ async fn bad_playback_signatures_are_refused_with_the_reason() {
         live_playlist().into_bytes(),
     )
     .await;
-    let name = zhibo_shared::room::stream_name(&app, room);
+    let name = zhibo_core::room::stream_name(&app, room);
     let good = UrlSignature::sign_room(PLAY_KEY, UrlPurpose::Play, &app, room, now() + 60);
     let path = format!("/play/{app}/{room}/index.m3u8");
     let tampered = format!(

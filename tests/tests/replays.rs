@@ -1,5 +1,5 @@
 //! The replay indexer's handler on the local stack: `events/replay-indexer-*.json` fixtures
-//! (retargeted at each test's app and room) through [`fn_replays::Indexer::handle`], with the
+//! (retargeted at each test's app and room) through [`fn_replay_indexer::Indexer::handle`], with the
 //! playlists in SeaweedFS, the records in DynamoDB Local, `replay.ready` delivered to a
 //! verifying webhook receiver and put on an EventBridge endpoint that records the SDK's real
 //! requests. Then both listing APIs.
@@ -14,11 +14,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use zhibo_core::replay::metadata;
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::replay::metadata;
-use zhibo_shared::signing::{UrlPurpose, UrlSignature};
 
-use fn_replays::RecordOutcome;
+use fn_replay_indexer::RecordOutcome;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -119,7 +119,7 @@ async fn put_replay(api: &TestApi, room: u64, replay_id: &str, n: usize) {
     .await;
 }
 
-fn outcomes(report: &fn_replays::IndexReport) -> Vec<&'static str> {
+fn outcomes(report: &fn_replay_indexer::IndexReport) -> Vec<&'static str> {
     report
         .records
         .iter()
@@ -133,7 +133,7 @@ fn outcomes(report: &fn_replays::IndexReport) -> Vec<&'static str> {
         .collect()
 }
 
-fn reason(report: &fn_replays::IndexReport, i: usize) -> String {
+fn reason(report: &fn_replay_indexer::IndexReport, i: usize) -> String {
     match &report.records[i] {
         RecordOutcome::Rejected { reason, .. } | RecordOutcome::Ignored { reason, .. } => {
             reason.clone()
@@ -281,7 +281,7 @@ async fn a_landed_replay_is_indexed_once_announced_once_and_listed_by_both_apis(
         wx,
         json!({
             "live_replay": [{
-                "expire_time": zhibo_shared::schema::iso8601_utc(1_795_428_000 + 30 * 86_400),
+                "expire_time": zhibo_core::table::iso8601_utc(1_795_428_000 + 30 * 86_400),
                 "create_time": "2026-11-23T10:00:00Z",
                 "media_url": media_url,
             }],
@@ -539,14 +539,14 @@ async fn signed_playback_lists_urls_signed_with_the_play_key() {
     let expires = UrlSignature::verify_stream(
         "play-key-for-tests-0123",
         UrlPurpose::Play,
-        &zhibo_shared::room::stream_name(&app, room),
+        &zhibo_core::room::stream_name(&app, room),
         get("txSecret").as_deref(),
         get("txTime").as_deref(),
-        zhibo_shared::http::now(),
+        zhibo_core::clock::now(),
     )
     .expect("signed with PLAY_KEY");
     assert_eq!(item["media_url_expires_at"], expires);
-    assert!((expires - zhibo_shared::http::now() - 600).abs() <= 5);
+    assert!((expires - zhibo_core::clock::now() - 600).abs() <= 5);
 }
 
 // ---- EventBridge ---------------------------------------------------------------------------

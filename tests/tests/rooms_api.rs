@@ -3,9 +3,9 @@
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use zhibo_core::clock::now;
+use zhibo_core::LiveStatus;
 use zhibo_e2e_tests::{TestApi, TEST_PUSH_KEY};
-use zhibo_shared::http::now;
-use zhibo_shared::LiveStatus;
 
 #[tokio::test]
 async fn create_get_list_patch_status_delete() {
@@ -258,10 +258,7 @@ async fn concurrent_lives_quota_is_atomic() {
     assert!(results
         .iter()
         .filter_map(|r| r.as_ref().err())
-        .all(|e| matches!(
-            e,
-            zhibo_shared::store::StoreError::ConcurrentLives { max: 2 }
-        )));
+        .all(|e| matches!(e, zhibo_store::StoreError::ConcurrentLives { max: 2 })));
     let listed = api.call("GET", "/v1/rooms?live_status=101", "").await;
     assert_eq!(listed.json["total"], 2);
     assert_eq!(listed.json["rooms"].as_array().unwrap().len(), 2);
@@ -726,7 +723,7 @@ async fn random_bytes_at_every_route_never_crash() {
 
 #[tokio::test]
 async fn push_url_is_signed_as_the_worker_checks_it() {
-    use zhibo_shared::signing::{UrlPurpose, UrlSignature};
+    use zhibo_core::signing::{UrlPurpose, UrlSignature};
     let api = TestApi::start().await;
     let id = api.create_room("push", 60).await;
     let r = api
@@ -812,7 +809,7 @@ async fn push_url_is_signed_as_the_worker_checks_it() {
     }
     let r = api.call("POST", "/v1/rooms/999999/push-url", "").await;
     assert_eq!(r.status, 404);
-    api.set_status(id, zhibo_shared::LiveStatus::Banned).await;
+    api.set_status(id, zhibo_core::LiveStatus::Banned).await;
     let r = api
         .call("POST", &format!("/v1/rooms/{id}/push-url"), "")
         .await;

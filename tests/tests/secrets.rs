@@ -1,4 +1,4 @@
-//! Keys from Secrets Manager at cold start (`zhibo_shared::aws::config_with_secrets`): the
+//! Keys from Secrets Manager at cold start (`zhibo_store::aws::config_with_secrets`): the
 //! template passes `PUSH_KEY_SECRET_ARN`-style ARNs, never values. The real SDK talks to a
 //! Secrets Manager endpoint in the test that answers `GetSecretValue` as AWS does. One test
 //! in its own binary: it sets process environment variables.
@@ -83,7 +83,7 @@ async fn keys_come_from_secrets_manager_by_arn() {
         .load()
         .await;
 
-    let config = zhibo_shared::aws::config_with_secrets(&sdk).await.unwrap();
+    let config = zhibo_store::aws::config_with_secrets(&sdk).await.unwrap();
     assert_eq!(
         config.push_key.as_deref(),
         Some("push-key-from-secrets-manager-0123")
@@ -96,7 +96,7 @@ async fn keys_come_from_secrets_manager_by_arn() {
 
     // An explicit value wins and is not looked up.
     std::env::set_var("PUSH_KEY", "explicit-push-key-0123456789");
-    let config = zhibo_shared::aws::config_with_secrets(&sdk).await.unwrap();
+    let config = zhibo_store::aws::config_with_secrets(&sdk).await.unwrap();
     assert_eq!(
         config.push_key.as_deref(),
         Some("explicit-push-key-0123456789")
@@ -106,7 +106,7 @@ async fn keys_come_from_secrets_manager_by_arn() {
 
     // A secret that cannot be read stops the cold start, naming the variable and the ARN.
     std::env::set_var("PLAY_KEY_SECRET_ARN", arn("gone-Xyz"));
-    let err = zhibo_shared::aws::config_with_secrets(&sdk)
+    let err = zhibo_store::aws::config_with_secrets(&sdk)
         .await
         .unwrap_err()
         .to_string();

@@ -15,17 +15,17 @@ use aws_sdk_dynamodb::error::BoxError;
 use sha2::Digest;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
+use zhibo_core::clock::now;
+use zhibo_core::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
+use zhibo_core::lifecycle::Input;
+use zhibo_core::lifecycle::{Action, Verdict};
+use zhibo_core::object_keys::time_ordered_id;
+use zhibo_core::room::{CreateRoom, Goods, RoomId, MAX_GOODS};
+use zhibo_core::table::keys;
+use zhibo_core::LiveStatus;
 use zhibo_e2e_tests::capacity::{metered_store, Capacity};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
-use zhibo_shared::http::now;
-use zhibo_shared::keys::time_ordered_id;
-use zhibo_shared::lifecycle::Input;
-use zhibo_shared::lifecycle::{Action, Verdict};
-use zhibo_shared::room::{CreateRoom, Goods, RoomId, MAX_GOODS};
-use zhibo_shared::schema::keys;
-use zhibo_shared::store::{CreateLimits, DynamoStore, IdempotencyKey};
-use zhibo_shared::LiveStatus;
+use zhibo_store::{CreateLimits, DynamoStore, IdempotencyKey};
 
 /// A create request with `goods` goods of about 600 bytes each (100 make ~60 KB, near the
 /// 64 KiB body limit).
@@ -78,11 +78,11 @@ async fn hook(
     store: &DynamoStore,
     api: &TestApi,
     room: RoomId,
-    kind: zhibo_shared::hooks::HookEventKind,
+    kind: zhibo_core::hooks::HookEventKind,
     session: &str,
     seq: u64,
     at_ms: i64,
-) -> zhibo_shared::store::Applied {
+) -> zhibo_store::Applied {
     let e = api.hook_event(kind, room, session, seq);
     store
         .apply_lifecycle(
@@ -106,8 +106,8 @@ async fn heartbeat_is_one_small_write() {
         .expect("goods JSON")
         .len();
     assert!(size > 55_000, "the goods are only {size} bytes");
-    let session = time_ordered_id(zhibo_shared::http::now_ms());
-    let t0 = zhibo_shared::http::now_ms();
+    let session = time_ordered_id(zhibo_core::clock::now_ms());
+    let t0 = zhibo_core::clock::now_ms();
     hook(&store, &api, room, Publish, &session, 0, t0).await;
     for (seq, at) in [(1, t0 + 10_000), (2, t0 + 20_000), (3, t0 + 30_000)] {
         meter.take();
@@ -147,8 +147,8 @@ async fn measure_operations() {
         meter.take();
         let room = create(&store, &api, goods).await;
         row("create room", meter.take());
-        let session = time_ordered_id(zhibo_shared::http::now_ms());
-        let t0 = zhibo_shared::http::now_ms();
+        let session = time_ordered_id(zhibo_core::clock::now_ms());
+        let t0 = zhibo_core::clock::now_ms();
         hook(&store, &api, room, Publish, &session, 0, t0).await;
         row("publish (102 → 101)", meter.take());
         for (seq, dt) in [(1, 10_000), (2, 20_000), (3, 30_000), (4, 40_000)] {
@@ -199,8 +199,8 @@ async fn rooms_read_back_whole_from_room_and_live_items() {
         fresh.live_item.version, 0,
         "no live item before the first transition"
     );
-    let session = time_ordered_id(zhibo_shared::http::now_ms());
-    let t0 = zhibo_shared::http::now_ms();
+    let session = time_ordered_id(zhibo_core::clock::now_ms());
+    let t0 = zhibo_core::clock::now_ms();
     hook(store, &api, room, Publish, &session, 0, t0).await;
     let applied = hook(store, &api, room, Heartbeat, &session, 1, t0 + 20_000).await;
     let got = api.stored_room(room).await;
@@ -275,7 +275,7 @@ async fn an_expired_idempotency_key_makes_a_new_room() {
         body_sha256: hex::encode(sha2::Sha256::digest(body.as_bytes())),
     };
     let req: CreateRoom = serde_json::from_str(&body).expect("body");
-    let then = now() - zhibo_shared::store::IDEMPOTENCY_TTL_S - 60;
+    let then = now() - zhibo_store::IDEMPOTENCY_TTL_S - 60;
     let first = store
         .create_room(&app, req.clone(), Some(&key), &limits(), then)
         .await
@@ -356,8 +356,8 @@ async fn a_heartbeat_that_raced_a_pause_drops_the_publisher() {
     let app = api.app.app_id.clone();
     let timers = api.state.config.timers;
     let room = create(&api.state.store, &api, 1).await;
-    let session = time_ordered_id(zhibo_shared::http::now_ms());
-    let t0 = zhibo_shared::http::now_ms();
+    let session = time_ordered_id(zhibo_core::clock::now_ms());
+    let t0 = zhibo_core::clock::now_ms();
     hook(&api.state.store, &api, room, Publish, &session, 0, t0).await;
 
     let (reached_tx, reached_rx) = mpsc::channel();

@@ -13,9 +13,9 @@
 use serde_json::{json, Value};
 use std::future::Future;
 use std::time::Duration;
+use zhibo_core::hooks::HookEventKind;
+use zhibo_core::object_keys;
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::hooks::HookEventKind;
-use zhibo_shared::keys;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const PLAY_KEY: &str = "play-key-for-tests-0123";
@@ -72,24 +72,24 @@ async fn write_media(api: &TestApi, room: u64, session: &str, replay_id: &str, n
     let mut vod = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
     let mut segments = Vec::new();
     for i in 0..n {
-        let key = keys::live_segment(app, room, session, i);
+        let key = object_keys::live_segment(app, room, session, i);
         put(api, &key, &"G".repeat(188)).await;
         live.push_str(&format!(
             "#EXTINF:2.000,\n{}\n",
-            keys::live_segment_uri(session, i)
+            object_keys::live_segment_uri(session, i)
         ));
         vod.push_str(&format!(
             "#EXTINF:2.000,\n{}\n",
-            keys::replay_segment_uri(app, room, session, i)
+            object_keys::replay_segment_uri(app, room, session, i)
         ));
         segments.push(key);
     }
     vod.push_str("#EXT-X-ENDLIST\n");
     let m = Media {
-        playlist: keys::live_playlist(app, room),
+        playlist: object_keys::live_playlist(app, room),
         segments,
-        replay: keys::replay_playlist(app, room, replay_id),
-        summary: keys::replay_summary(app, room, replay_id),
+        replay: object_keys::replay_playlist(app, room, replay_id),
+        summary: object_keys::replay_summary(app, room, replay_id),
     };
     put(api, &m.playlist, &live).await;
     put(api, &m.replay, &vod).await;
@@ -148,7 +148,7 @@ async fn a_ban_takes_the_public_live_and_replays_down_at_once_and_keeps_them_dow
     let _sweeper = api.spawn_sweeper(Duration::from_millis(300));
     let room = api.create_room("to ban", 5).await;
     let other = api.create_room("neighbour", 5).await;
-    let session = keys::time_ordered_id(zhibo_shared::http::now_ms());
+    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     let media = write_media(&api, room, &session, "0190000000000aaaaaa", 3).await;
     let neighbour = write_media(&api, other, &session, "0190000000000bbbbbb", 2).await;
@@ -208,7 +208,7 @@ fn s3_event(api: &TestApi, key: &str) -> aws_lambda_events::s3::S3Event {
 
 #[tokio::test]
 async fn signed_playback_refuses_a_banned_room_and_its_presigned_segments_stop() {
-    let private = format!("private{}", zhibo_shared::ids::random_hex(4));
+    let private = format!("private{}", zhibo_core::ids::random_hex(4));
     let api = TestApi::start_with(&[
         ("PLAYBACK_MODE", "signed"),
         ("API_BASE_URL", "https://api.example.com"),
@@ -223,7 +223,7 @@ async fn signed_playback_refuses_a_banned_room_and_its_presigned_segments_stop()
         .await
         .expect("create the private bucket");
     let room = api.create_room("signed ban", 5).await;
-    let session = keys::time_ordered_id(zhibo_shared::http::now_ms());
+    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     write_media(&api, room, &session, "0190000000000dddddd", 2).await;
 
@@ -274,7 +274,7 @@ async fn a_close_replay_room_s_replays_are_not_publicly_served() {
     let r = api.call("POST", "/v1/rooms", &body.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let room = r.json["room_id"].as_u64().unwrap();
-    let session = keys::time_ordered_id(zhibo_shared::http::now_ms());
+    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     let media = write_media(&api, room, &session, "0190000000000eeeeee", 2).await;
     // The session ends (the replay lands when the reconnect window closed).
@@ -360,7 +360,7 @@ async fn a_ban_invalidates_the_cdn_paths_of_the_room() {
     ])
     .await;
     let room = api.create_room("cdn", 5).await;
-    let session = keys::time_ordered_id(zhibo_shared::http::now_ms());
+    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     write_media(&api, room, &session, "0190000000000abcdef", 1).await;
 

@@ -1,8 +1,8 @@
-//! `template.yaml` against the one definition in `zhibo_shared::schema`: the table's keys,
+//! `template.yaml` against the one definition in `zhibo_core::table`: the table's keys,
 //! indexes and TTL attribute must match what the code reads and writes.
 
-use zhibo_shared::schema::{GSI_ROOMS_BY_START, GSI_ROOMS_BY_STATUS, INDEXES, PK, SK, TTL_ATTR};
-use zhibo_shared::store::LIFECYCLE_ATTRS;
+use zhibo_core::table::{GSI_ROOMS_BY_START, GSI_ROOMS_BY_STATUS, INDEXES, PK, SK, TTL_ATTR};
+use zhibo_store::LIFECYCLE_ATTRS;
 
 fn template() -> String {
     let path = format!("{}/../template.yaml", env!("CARGO_MANIFEST_DIR"));
@@ -126,7 +126,7 @@ fn every_function_binary_is_built_by_the_template() {
 
 #[test]
 fn replay_notifications_and_expiry_follow_the_object_layout() {
-    use zhibo_shared::keys::{LIVE_PREFIX, REPLAYS_PREFIX};
+    use zhibo_core::object_keys::{LIVE_PREFIX, REPLAYS_PREFIX};
     let t = template();
     // The indexer is triggered by exactly the replay playlists.
     let indexer = t
@@ -282,7 +282,7 @@ fn secret_arn_variables_name_secrets_their_function_may_read() {
     );
     assert!(!g.contains("PLAYBACK_MODE"), "PLAYBACK_MODE in Globals");
 
-    let shared_config = read_repo_file("shared/src/config.rs");
+    let shared_config = read_repo_file("shared/core/src/config.rs");
     let functions = resources_of_type(&resources, "AWS::Serverless::Function");
     assert!(
         functions.len() >= 8,

@@ -3,12 +3,13 @@
 //! connection is made (a loopback listener on the target port sees nothing). A failed
 //! delivery's `last_error` is a coarse class, not the HTTP client's cause chain.
 
-use fn_webhooks::delivery::{now_ms, Deliverer};
+use fn_webhook_delivery::Deliverer;
 use fn_webhooks::validate_url;
 use serde_json::json;
+use zhibo_core::clock::now;
+use zhibo_core::clock::now_ms;
+use zhibo_core::webhook::{EventType, WebhookEvent};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::http::now;
-use zhibo_shared::webhook::{EventType, WebhookEvent};
 
 #[test]
 fn validate_url_refuses_every_internal_range() {

@@ -1,6 +1,6 @@
 //! Webhooks to the customer end to end: the `/v1/webhook` routes over real HTTP, the outbox in
 //! DynamoDB Local, and the delivery engine POSTing to a real receiver (an axum server in the
-//! test) that checks every delivery with `zhibo_shared::webhook::verify`.
+//! test) that checks every delivery with `zhibo_core::webhook::verify`.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,13 +12,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use zhibo_api::with_fallbacks;
+use zhibo_core::clock::now;
+use zhibo_core::room::RoomId;
+use zhibo_core::webhook::DeliveryStatus;
+use zhibo_core::webhook::{self, EventType, WebhookEvent};
 use zhibo_e2e_tests::TestApi;
-use zhibo_shared::http::{now, with_fallbacks};
-use zhibo_shared::room::RoomId;
-use zhibo_shared::store::DeliveryStatus;
-use zhibo_shared::webhook::{self, EventType, WebhookEvent};
 
-use fn_webhooks::delivery::{now_ms, spawn_local_pump, Deliverer};
+use fn_webhook_delivery::Deliverer;
+use zhibo_core::clock::now_ms;
+use zhibo_local::background::spawn_delivery_pump;
 
 /// How long "eventually" may take before a test fails (never asserted as a duration).
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -378,7 +381,7 @@ async fn failing_receiver_gets_every_event_in_seq_order_with_stable_ids() {
         .expect("enqueue room 2");
 
     // WHEN the pump runs
-    let pump = spawn_local_pump(deliverer(&api), Duration::from_millis(50));
+    let pump = spawn_delivery_pump(deliverer(&api), Duration::from_millis(50));
     eventually("all 8 events are accepted", || async {
         receiver.accepted().len() >= 8
     })
@@ -386,7 +389,7 @@ async fn failing_receiver_gets_every_event_in_seq_order_with_stable_ids() {
     // and the outboxes are empty and off the due-work list
     eventually("no outbox is due any more", || async {
         let mut any = false;
-        for shard in 0..zhibo_shared::schema::DUE_SHARDS {
+        for shard in 0..zhibo_core::table::DUE_SHARDS {
             any |= !store
                 .outboxes_due(shard, now_ms() + 60_000, 10)
                 .await
@@ -484,7 +487,7 @@ async fn dead_letters_after_the_window_then_redeliver_with_same_id_and_seq() {
         .unwrap();
 
     // WHEN the pump retries past the window
-    let pump = spawn_local_pump(deliverer(&api), Duration::from_millis(50));
+    let pump = spawn_delivery_pump(deliverer(&api), Duration::from_millis(50));
     eventually("all 3 events are dead", || async {
         deliveries(&hooks, "?status=dead").await["deliveries"]
             .as_array()
@@ -740,7 +743,7 @@ async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
     // The same seq again is refused.
     let dup = store.enqueue_events(&app, 3, &evs[..1], now_ms()).await;
     assert!(
-        matches!(dup, Err(zhibo_shared::store::StoreError::Conflict)),
+        matches!(dup, Err(zhibo_store::StoreError::Conflict)),
         "{dup:?}"
     );
     let report = deliverer(&api).drain_room(&app, 3, now_ms()).await.unwrap();
@@ -760,7 +763,7 @@ async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
         .unwrap()
         .expect("seq 3 queued");
     assert_eq!((head.seq, head.attempts, head.tracked), (3, 0, false));
-    let attempt = zhibo_shared::store::Attempt {
+    let attempt = zhibo_core::webhook::Attempt {
         at_ms: now_ms(),
         http_status: Some(503),
         error: Some("HTTP 503".into()),
@@ -805,10 +808,10 @@ async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
     );
     assert!(matches!(
         store.redeliver(&app, "evt_unknown", now_ms()).await,
-        Err(zhibo_shared::store::StoreError::NotFound)
+        Err(zhibo_store::StoreError::NotFound)
     ));
     // No room is left due.
-    for shard in 0..zhibo_shared::schema::DUE_SHARDS {
+    for shard in 0..zhibo_core::table::DUE_SHARDS {
         assert!(store
             .outboxes_due(shard, now_ms() + 60_000, 10)
             .await
@@ -842,9 +845,10 @@ async fn delivery_function_handles_stream_and_schedule_events() {
         .enqueue_events("demo", 1, &first, now_ms())
         .await
         .unwrap();
-    let report = fn_webhooks::handle_payload(&d, fixture("webhook-delivery-stream.json"), now_ms())
-        .await
-        .expect("stream payload");
+    let report =
+        fn_webhook_delivery::handle_payload(&d, fixture("webhook-delivery-stream.json"), now_ms())
+            .await
+            .expect("stream payload");
     assert_eq!(report.rooms, 1, "{report:?}");
     assert_eq!(report.delivered, 1, "{report:?}");
     assert_eq!(receiver.accepted()[0].event, first[0]);
@@ -860,17 +864,20 @@ async fn delivery_function_handles_stream_and_schedule_events() {
         .enqueue_events("demo", 2, &other, now_ms())
         .await
         .unwrap();
-    let report =
-        fn_webhooks::handle_payload(&d, fixture("webhook-delivery-schedule.json"), now_ms())
-            .await
-            .expect("schedule payload");
+    let report = fn_webhook_delivery::handle_payload(
+        &d,
+        fixture("webhook-delivery-schedule.json"),
+        now_ms(),
+    )
+    .await
+    .expect("schedule payload");
     assert_eq!(report.rooms, 2, "{report:?}");
     assert_eq!(report.delivered, 2, "{report:?}");
     assert_eq!(report.errors, 0, "{report:?}");
     assert_in_order_once(&receiver.accepted(), &[(1, 2), (2, 1)]);
 
     // Anything else is an error that says what was received.
-    let err = fn_webhooks::handle_payload(&d, json!({"ping": true}), now_ms())
+    let err = fn_webhook_delivery::handle_payload(&d, json!({"ping": true}), now_ms())
         .await
         .unwrap_err();
     assert!(err.contains("[ping]"), "{err}");

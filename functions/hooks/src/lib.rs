@@ -1,8 +1,8 @@
 //! The hooks function: `POST /internal/hooks` (docs/api.md "Worker hooks").
 //!
 //! The media worker signs every call with the hook secret (`Zhibo-Signature`); this function
-//! verifies it, runs the live-status state machine ([`zhibo_shared::lifecycle`]) through
-//! [`zhibo_shared::store::DynamoStore::apply_lifecycle`] (one read, one conditional
+//! verifies it, runs the live-status state machine ([`zhibo_core::lifecycle`]) through
+//! [`zhibo_store::DynamoStore::apply_lifecycle`] (one read, one conditional
 //! transaction with the room's webhook events), and answers `{"allow": bool, "reason"}`:
 //! 200 to go on, 403 to refuse a publish or drop a publisher (pause, ban, end, a newer
 //! session). An unpublish is always acknowledged once stored, so the worker stops retrying.
@@ -12,18 +12,19 @@ use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use http::StatusCode;
-use zhibo_shared::hooks::{
+use zhibo_api::ApiError;
+use zhibo_api::{json_response, parse_json, read_body};
+use zhibo_core::hooks::{
     HookAnswer, HookEvent, HookEventKind, HOOKS_PATH, HOOK_CLOCK_WINDOW_S, SIGNATURE_HEADER,
 };
-use zhibo_shared::http::{json_response, parse_json, read_body, ApiState};
-use zhibo_shared::lifecycle::{Input, Verdict};
-use zhibo_shared::room::{parse_stream_name, stream_name};
-use zhibo_shared::signing::BodySignature;
-use zhibo_shared::store::StoreError;
-use zhibo_shared::ApiError;
+use zhibo_core::lifecycle::{Input, Verdict};
+use zhibo_core::room::{parse_stream_name, stream_name};
+use zhibo_core::signing::BodySignature;
+use zhibo_store::Deps;
+use zhibo_store::StoreError;
 
 /// The routes of this function.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: Deps) -> Router {
     Router::new()
         .route(HOOKS_PATH, post(hook))
         .with_state(state)
@@ -67,7 +68,7 @@ fn check_event(e: &HookEvent) -> Result<(), ApiError> {
 }
 
 /// `POST /internal/hooks`.
-async fn hook(State(st): State<ApiState>, req: Request) -> Result<Response, ApiError> {
+async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await?;
     let Some(secret) = st.config.hook_secret.as_deref() else {
@@ -83,7 +84,7 @@ async fn hook(State(st): State<ApiState>, req: Request) -> Result<Response, ApiE
         secret.as_bytes(),
         header,
         &body,
-        zhibo_shared::http::now(),
+        zhibo_core::clock::now(),
         HOOK_CLOCK_WINDOW_S,
     )
     .map_err(|e| ApiError::unauthorized(format!("hook signature: {e}")))?;
@@ -97,7 +98,7 @@ async fn hook(State(st): State<ApiState>, req: Request) -> Result<Response, ApiE
             Input::Hook(&event),
             &st.config.timers,
             st.config.max_concurrent_lives,
-            zhibo_shared::http::now_ms(),
+            zhibo_core::clock::now_ms(),
         )
         .await;
     let kind = event.event;

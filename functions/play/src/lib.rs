@@ -7,7 +7,7 @@
 //!
 //! Trigger: API Gateway HTTP API (`events/play-*.apigw-v2.json`); `zhibo serve` merges
 //! [`router`] with the others. Layers: the signature check and
-//! [`zhibo_shared::playback::rewrite_playlist`] are pure; this crate adds the S3 reads, the
+//! [`zhibo_core::playback::rewrite_playlist`] are pure; this crate adds the S3 reads, the
 //! presigner and the HTTP answers (CORS on every answer, errors included, so a web player can
 //! show why it was refused). A valid URL of a banned room, a deleted room or a `close_replay`
 //! room's replay is refused ([`status`], docs/api.md "Takedown").
@@ -19,12 +19,14 @@ use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
-use zhibo_shared::http::{now, query_pairs};
-use zhibo_shared::playback::{playlist_keys, rewrite_playlist, Playback};
-use zhibo_shared::replay::is_valid_replay_id;
-use zhibo_shared::room::RoomId;
-use zhibo_shared::signing::{UrlPurpose, UrlSignature};
-use zhibo_shared::{keys, ApiError, Config};
+use zhibo_api::query_pairs;
+use zhibo_api::ApiError;
+use zhibo_core::clock::now;
+use zhibo_core::playback::{playlist_keys, rewrite_playlist, Playback};
+use zhibo_core::replay::is_valid_replay_id;
+use zhibo_core::room::RoomId;
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
+use zhibo_core::{object_keys, Config};
 
 /// Lifetime of the presigned segment URLs in a live playlist (players reload it every target
 /// duration, so a segment is fetched within seconds of being listed).
@@ -53,9 +55,9 @@ impl PlayState {
     /// From configuration; `ZHIBO_S3_ENDPOINT` points the S3 client at SeaweedFS and
     /// `ZHIBO_DYNAMO_ENDPOINT` the table at DynamoDB Local.
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> PlayState {
-        let s3 = zhibo_shared::aws::s3_client(sdk, config.s3_endpoint.as_deref());
-        let store = zhibo_shared::store::DynamoStore::new(
-            zhibo_shared::aws::dynamo_client(sdk, &config),
+        let s3 = zhibo_store::aws::s3_client(sdk, config.s3_endpoint.as_deref());
+        let store = zhibo_store::DynamoStore::new(
+            zhibo_store::aws::dynamo_client(sdk, &config),
             config.table.clone(),
         );
         PlayState {
@@ -170,9 +172,9 @@ async fn serve(
              that GET /v1/rooms/{room_id}/play-urls returns",
         ));
     };
-    zhibo_shared::app::validate_app_id(app_id)
+    zhibo_core::app::validate_app_id(app_id)
         .map_err(|_| ApiError::not_found(format!("unknown app {app_id:?}")))?;
-    let room_id: RoomId = zhibo_shared::http::parse_room_id(raw_room)?;
+    let room_id: RoomId = zhibo_api::parse_room_id(raw_room)?;
     let q = query_pairs(query);
     let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let now = now();
@@ -193,12 +195,12 @@ async fn serve(
     }
     let (key, url_ttl, cache) = match &target {
         Target::Live => (
-            keys::live_playlist(app_id, room_id),
+            object_keys::live_playlist(app_id, room_id),
             LIVE_SEGMENT_URL_TTL_S,
             CACHE_SIGNED_LIVE,
         ),
         Target::Replay(id) => (
-            keys::replay_playlist(app_id, room_id, id),
+            object_keys::replay_playlist(app_id, room_id, id),
             (expires_at - now).clamp(MIN_REPLAY_SEGMENT_URL_TTL_S, MAX_PRESIGN_TTL_S),
             CACHE_SIGNED_REPLAY,
         ),
@@ -212,7 +214,7 @@ async fn serve(
     // A playlist names only its own room's media (L11): anything else is not signed.
     if let Some(outside) = segment_keys
         .iter()
-        .find(|k| !keys::is_room_media(app_id, room_id, k))
+        .find(|k| !object_keys::is_room_media(app_id, room_id, k))
     {
         return Err(ApiError::internal(&format!(
             "{key} names {outside}, outside room {room_id}'s media: not signed"
@@ -241,7 +243,7 @@ async fn serve(
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(keys::CONTENT_TYPE_PLAYLIST),
+        HeaderValue::from_static(object_keys::CONTENT_TYPE_PLAYLIST),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     Ok(res)

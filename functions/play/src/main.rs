@@ -3,8 +3,8 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let sdk = zhibo_shared::aws::sdk_config().await;
-    let config = zhibo_shared::aws::config_with_secrets(&sdk).await?;
+    let sdk = zhibo_store::aws::sdk_config().await;
+    let config = zhibo_store::aws::config_with_secrets(&sdk).await?;
     let state = fn_play::PlayState::new(config, &sdk);
-    lambda_http::run(zhibo_shared::http::with_fallbacks(fn_play::router(state))).await
+    lambda_http::run(zhibo_api::with_fallbacks(fn_play::router(state))).await
 }

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zhibo_shared::room::RoomId;
-use zhibo_shared::store::DynamoStore;
-use zhibo_shared::{ApiError, LiveStatus};
+use zhibo_api::ApiError;
+use zhibo_core::room::RoomId;
+use zhibo_core::LiveStatus;
+use zhibo_store::DynamoStore;
 
 /// How long a room's status is reused.
 pub const STATUS_CACHE_TTL: Duration = Duration::from_secs(3);
@@ -31,7 +32,7 @@ pub fn refusal(room_id: RoomId, facts: Option<RoomFacts>, replay: bool) -> Optio
     let forbidden = |msg: String| {
         ApiError::new(
             http::StatusCode::FORBIDDEN,
-            zhibo_shared::error::codes::FORBIDDEN,
+            zhibo_core::error::codes::FORBIDDEN,
             msg,
         )
     };

@@ -11,15 +11,17 @@ use axum::Router;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use zhibo_shared::http::{
-    json_response, now, parse_json, parse_room_id, query_number, query_pairs, ApiState,
-    SignedRequest,
+use zhibo_api::ApiError;
+use zhibo_api::{
+    json_response, parse_json, parse_room_id, query_number, query_pairs, SignedRequest,
 };
-use zhibo_shared::lifecycle::{Action, Input, Verdict};
-use zhibo_shared::room::{CreateRoom, PatchRoom, Room};
-use zhibo_shared::signing::{UrlPurpose, UrlSignature};
-use zhibo_shared::store::{IdempotencyKey, StoreError};
-use zhibo_shared::{ApiError, LiveStatus};
+use zhibo_core::clock::now;
+use zhibo_core::lifecycle::{Action, Input, Verdict};
+use zhibo_core::room::{CreateRoom, PatchRoom, Room};
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
+use zhibo_core::LiveStatus;
+use zhibo_store::Deps;
+use zhibo_store::{IdempotencyKey, StoreError};
 
 /// Largest page of `GET /v1/rooms`.
 pub const MAX_LIMIT: u64 = 100;
@@ -27,7 +29,7 @@ pub const MAX_LIMIT: u64 = 100;
 const WRITE_RETRIES: usize = 5;
 
 /// The routes of this function.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: Deps) -> Router {
     Router::new()
         .route("/v1/rooms", get(list_rooms).post(create_room))
         .route(
@@ -52,7 +54,7 @@ struct PlayUrls {
 /// `GET /v1/rooms/{room_id}/play-urls` → `{"hls", "expires_at", "mode"}`: the public URL of the
 /// live playlist, or a signed playback URL (`expires_at` set). Refused for a banned room.
 async fn play_urls(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -74,8 +76,8 @@ async fn play_urls(
             hls: url.url,
             expires_at: url.expires_at,
             mode: match st.config.playback {
-                zhibo_shared::playback::Playback::Public { .. } => "public",
-                zhibo_shared::playback::Playback::Signed { .. } => "signed",
+                zhibo_core::playback::Playback::Public { .. } => "public",
+                zhibo_core::playback::Playback::Signed { .. } => "signed",
             },
         },
     ))
@@ -109,7 +111,7 @@ struct ReplayList {
 /// `GET /v1/rooms/{room_id}/replays?start=0&limit=10`: the room's replays, newest first (none
 /// when the room has `close_replay`).
 async fn list_replays(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -174,7 +176,7 @@ fn created(room: &Room, replayed: bool) -> Response {
 }
 
 /// `POST /v1/rooms` → 201 room. A retry with the same `Idempotency-Key` returns the first room.
-async fn create_room(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+async fn create_room(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let app_id = &req.app.app_id;
     let idem = idempotency_key(&req.headers, &req.body)?;
     if let Some(key) = &idem {
@@ -200,7 +202,7 @@ struct RoomList {
 }
 
 /// `GET /v1/rooms?start=0&limit=10[&live_status=101]`, newest `start_time` first.
-async fn list_rooms(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+async fn list_rooms(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let q = query_pairs(req.query.as_deref());
     let start = query_number(&q, "start", 0, 0, u64::from(u32::MAX))?;
     let limit = query_number(&q, "limit", 10, 1, MAX_LIMIT)? as u32;
@@ -228,7 +230,7 @@ async fn list_rooms(State(st): State<ApiState>, req: SignedRequest) -> Result<Re
     ))
 }
 
-async fn load_room(st: &ApiState, app_id: &str, raw_id: &str) -> Result<Room, ApiError> {
+async fn load_room(st: &Deps, app_id: &str, raw_id: &str) -> Result<Room, ApiError> {
     let room_id = parse_room_id(raw_id)?;
     st.store
         .get_room(app_id, room_id)
@@ -238,7 +240,7 @@ async fn load_room(st: &ApiState, app_id: &str, raw_id: &str) -> Result<Room, Ap
 
 /// `GET /v1/rooms/{room_id}`.
 async fn get_room(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -248,7 +250,7 @@ async fn get_room(
 
 /// `PATCH /v1/rooms/{room_id}`: not while a live session is in progress.
 async fn patch_room(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -273,7 +275,7 @@ async fn patch_room(
                         &st,
                         &saved.app_id,
                         saved.room_id,
-                        zhibo_shared::takedown::Scope::Replays,
+                        zhibo_core::takedown::Scope::Replays,
                     )
                     .await;
                 }
@@ -288,7 +290,7 @@ async fn patch_room(
 
 /// `DELETE /v1/rooms/{room_id}` → 204; 409 while a live session is in progress.
 async fn delete_room(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -329,7 +331,7 @@ fn status_etag(room: &Room) -> String {
 
 /// `GET /v1/rooms/{room_id}/status` with an `ETag`; `If-None-Match` answers 304.
 async fn room_status(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -367,7 +369,7 @@ pub const PUSH_URL_AFTER_END_S: i64 = 3600;
 pub const MIN_PUSH_URL_TTL_S: i64 = 60;
 /// Longest lifetime of a push URL, seconds (a week, for OBS profiles set up ahead): the most
 /// the worker accepts.
-pub const MAX_PUSH_URL_TTL_S: i64 = zhibo_shared::signing::MAX_URL_TTL_S;
+pub const MAX_PUSH_URL_TTL_S: i64 = zhibo_core::signing::MAX_URL_TTL_S;
 
 /// The expiry of a push URL (docs/api.md "Stream URLs"): `now + expires_in`, by default the room's
 /// `end_time` + 1 h, never later than that nor more than 7 days ahead. `None` when the room's
@@ -401,7 +403,7 @@ struct PushUrl {
 /// also split into OBS's `server` and `stream_key`. Refused once the room can never go live
 /// again (ended, banned, expired).
 async fn push_url(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -492,13 +494,13 @@ struct ActionResult {
 }
 
 /// Takes a banned room's media down (or a `close_replay` room's replays): recorded for the
-/// sweeper to repeat, and run once now within [`zhibo_shared::takedown::ANSWER_BUDGET`]. A
+/// sweeper to repeat, and run once now within [`zhibo_core::takedown::ANSWER_BUDGET`]. A
 /// failure is logged and left to the sweeper: the status change already stands.
 async fn take_down(
-    st: &ApiState,
+    st: &Deps,
     app_id: &str,
     room_id: u64,
-    scope: zhibo_shared::takedown::Scope,
+    scope: zhibo_core::takedown::Scope,
 ) -> &'static str {
     match st
         .takedown
@@ -508,8 +510,8 @@ async fn take_down(
             app_id,
             room_id,
             scope,
-            zhibo_shared::http::now_ms(),
-            zhibo_shared::takedown::ANSWER_BUDGET,
+            zhibo_core::clock::now_ms(),
+            zhibo_core::takedown::ANSWER_BUDGET,
         )
         .await
     {
@@ -530,13 +532,13 @@ async fn take_down(
 /// new status (an action already in effect changes nothing and says so); 409 when the room's
 /// status does not allow it. `pause`, `ban` and `end` drop the publisher at its worker's next
 /// heartbeat (the hook answers `allow: false`), and refuse republishing. `ban` also takes the
-/// room's media down ([`zhibo_shared::takedown`]).
+/// room's media down ([`zhibo_core::takedown`]).
 async fn room_action(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(room_id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
-    let room_id = zhibo_shared::http::parse_room_id(&room_id)?;
+    let room_id = zhibo_api::parse_room_id(&room_id)?;
     let body: ActionRequest = parse_json(&req.body)?;
     let applied = st
         .store
@@ -546,7 +548,7 @@ async fn room_action(
             Input::Action(body.action),
             &st.config.timers,
             st.config.max_concurrent_lives,
-            zhibo_shared::http::now_ms(),
+            zhibo_core::clock::now_ms(),
         )
         .await
         .map_err(|e| match e {
@@ -564,7 +566,7 @@ async fn room_action(
                 &st,
                 &req.app.app_id,
                 room_id,
-                zhibo_shared::takedown::Scope::Room,
+                zhibo_core::takedown::Scope::Room,
             )
             .await,
         ),

@@ -1,23 +1,23 @@
-//! The sweeper: fires the live-status timers of [`zhibo_shared::lifecycle`] that no hook or
+//! The sweeper: fires the live-status timers of [`zhibo_core::lifecycle`] that no hook or
 //! action fires — 102 past `end_time` → 107, 106 for the abnormal timeout → 103, the longest
 //! live → 103, a live room whose worker stopped heartbeating → 106.
 //!
 //! Every room with a running timer carries its deadline in the due-work index (gsi3,
 //! `TIMER#{shard}`), so a sweep reads only the rooms that are due (Queries, never a Scan) and
 //! applies [`Input::Tick`] to each through the same conditional write as the hooks. On AWS an
-//! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs [`spawn_local_sweeper`].
+//! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs it on a timer (crate `zhibo-local`).
 //!
-//! Each sweep also repeats the pending takedowns ([`zhibo_shared::takedown`]): a banned room's
+//! Each sweep also repeats the pending takedowns ([`zhibo_core::takedown`]): a banned room's
 //! media (or a `close_replay` room's replays) is removed again until a run finds nothing left
 //! after the room's quiet time, so what a worker writes after the ban is taken down too.
 
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use std::time::Duration;
-use zhibo_shared::http::ApiState;
-use zhibo_shared::lifecycle::Input;
-use zhibo_shared::schema::DUE_SHARDS;
-use zhibo_shared::store::StoreError;
+use zhibo_core::lifecycle::Input;
+use zhibo_core::table::DUE_SHARDS;
+use zhibo_store::Deps;
+use zhibo_store::StoreError;
 
 /// Rooms read per Query.
 const PAGE: i32 = 100;
@@ -54,10 +54,10 @@ const TAKEDOWN_BUDGET: Duration = Duration::from_secs(20);
 
 /// Runs every pending takedown once; confirms those that found nothing after their quiet time.
 async fn sweep_takedowns(
-    state: &ApiState,
+    state: &Deps,
     now_ms: i64,
     report: &mut SweepReport,
-) -> Result<(), zhibo_shared::Error> {
+) -> Result<(), zhibo_core::Error> {
     let pending = state.store.pending_takedowns(TAKEDOWNS_PER_SWEEP).await?;
     let results: Vec<_> = stream::iter(pending)
         .map(|t| async move {
@@ -97,7 +97,7 @@ async fn sweep_takedowns(
 }
 
 /// Applies the timers of every room due at `now_ms`.
-pub async fn sweep(state: &ApiState, now_ms: i64) -> Result<SweepReport, zhibo_shared::Error> {
+pub async fn sweep(state: &Deps, now_ms: i64) -> Result<SweepReport, zhibo_core::Error> {
     let mut report = SweepReport::default();
     for shard in 0..DUE_SHARDS {
         for _ in 0..MAX_PAGES {
@@ -148,7 +148,7 @@ enum Ticked {
     Gone,
 }
 
-async fn tick(state: &ApiState, app: &str, room: u64, now_ms: i64) -> Result<Ticked, StoreError> {
+async fn tick(state: &Deps, app: &str, room: u64, now_ms: i64) -> Result<Ticked, StoreError> {
     let cfg = &state.config;
     match state
         .store
@@ -180,18 +180,4 @@ async fn tick(state: &ApiState, app: &str, room: u64, now_ms: i64) -> Result<Tic
         Err(StoreError::NotFound) => Ok(Ticked::Gone),
         Err(e) => Err(e),
     }
-}
-
-/// Runs [`sweep`] every `every` until the task is dropped (local development and tests).
-pub fn spawn_local_sweeper(state: ApiState, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(e) = sweep(&state, zhibo_shared::http::now_ms()).await {
-                tracing::warn!("local sweeper: {e}");
-            }
-        }
-    })
 }

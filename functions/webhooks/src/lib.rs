@@ -1,13 +1,6 @@
-//! The webhooks function: the customer's webhook endpoint (`/v1/webhook` routes of docs/api.md
-//! "Webhooks to the customer") and the delivery of the outbox ([`delivery`]).
-//!
-//! Two Lambda functions are built from this crate: `webhooks` (API Gateway HTTP API, runs
-//! [`router`]) and `webhook-delivery` (a DynamoDB Streams trigger on the table and an
-//! EventBridge schedule, runs [`handle_payload`]; events: `events/webhook-delivery-*.json`).
-//! Locally, [`delivery::spawn_local_pump`] stands in for both triggers.
-#![warn(missing_docs)]
-
-pub mod delivery;
+//! The webhooks function: the customer's webhook endpoint and its deliveries (the
+//! `/v1/webhook` routes of docs/api.md "Webhooks to the customer"). The outbox is sent by
+//! the `webhook-delivery` function (`functions/webhook-delivery`).
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -15,13 +8,15 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
-use zhibo_shared::http::SignedRequest;
-use zhibo_shared::http::{json_response, now, parse_json, query_number, query_pairs, ApiState};
-use zhibo_shared::store::{DeliveryRecord, DeliveryStatus, StoreError, MAX_DELIVERY_PAGE};
-use zhibo_shared::ApiError;
+use zhibo_api::ApiError;
+use zhibo_api::SignedRequest;
+use zhibo_api::{json_response, parse_json, query_number, query_pairs};
+use zhibo_core::clock::now;
+use zhibo_core::webhook::{DeliveryRecord, DeliveryStatus};
+use zhibo_store::Deps;
+use zhibo_store::{StoreError, MAX_DELIVERY_PAGE};
 
-pub use delivery::{spawn_local_pump, Deliverer, DrainReport, RunReport};
+pub use zhibo_core::webhook::address::{is_internal, is_internal_host};
 
 /// Longest webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -29,7 +24,7 @@ pub const MAX_URL_LEN: usize = 2048;
 pub const DEFAULT_DELIVERY_PAGE: u64 = 20;
 
 /// The routes of this function.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: Deps) -> Router {
     Router::new()
         .route(
             "/v1/webhook",
@@ -38,52 +33,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/webhook/deliveries", get(list_deliveries))
         .route("/v1/webhook/deliveries/{id}/redeliver", post(redeliver))
         .with_state(state)
-}
-
-/// True for addresses a public webhook must not point at: loopback, private, link-local (the
-/// cloud metadata service), unspecified, broadcast, multicast, shared (100.64/10),
-/// benchmarking (198.18/15), reserved (240/4), IETF protocol assignments (192.0.0/24) and
-/// documentation ranges; in IPv6 also unique-local, site-local (fec0::/10), and every form
-/// that carries or translates to an IPv4 address (IPv4-mapped and -compatible, NAT64
-/// 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32), since what they reach
-/// is decided by a gateway.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240
-                || (a == 192 && b == 0 && c == 0)
-                || (a == 192 && b == 0 && c == 2)
-                || (a == 198 && b == 51 && c == 100)
-                || (a == 203 && b == 0 && c == 113)
-        }
-        IpAddr::V6(v6) => {
-            let seg = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // ::/96 (IPv4-compatible), ::ffff:0:0/96 (IPv4-mapped: a public webhook has
-                // an IPv4 URL for that) and ::ffff:0:0:0/96 (IPv4-translated)
-                || (seg[..5] == [0; 5] && (seg[5] == 0 || seg[5] == 0xffff))
-                || (seg[..4] == [0; 4] && seg[4] == 0xffff && seg[5] == 0)
-                || (seg[0] & 0xfe00) == 0xfc00
-                || (seg[0] & 0xffc0) == 0xfe80
-                || (seg[0] & 0xffc0) == 0xfec0
-                || (seg[0] == 0x64 && seg[1] == 0xff9b)
-                || seg[0] == 0x2002
-                || (seg[0] == 0x2001 && seg[1] == 0)
-                || (seg[0] == 0x2001 && seg[1] == 0xdb8)
-        }
-    }
 }
 
 /// Checks a webhook URL: absolute, `https://` (or `http://` when `allow_http`, for local
@@ -140,20 +89,6 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// True for `localhost` names and internal IP literals (`host` as in a parsed URL: IPv6 in
-/// brackets). Other names are checked when they are resolved, at each delivery
-/// ([`delivery::PublicResolver`]).
-pub fn is_internal_host(host: &str) -> bool {
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse().is_ok_and(|ip| is_internal(IpAddr::V6(ip)));
-    }
-    if let Ok(v4) = host.parse() {
-        return is_internal(IpAddr::V4(v4));
-    }
-    let d = host.trim_end_matches('.').to_ascii_lowercase();
-    d == "localhost" || d.ends_with(".localhost")
-}
-
 // ---- endpoint ----------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -180,7 +115,7 @@ struct WebhookShown {
 
 /// `PUT /v1/webhook {"url", "rotate_secret"?}` → the endpoint with its secret. The secret is
 /// generated on the first call and kept when only the URL changes.
-async fn put_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+async fn put_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let body: PutWebhook = parse_json(&req.body)?;
     validate_url(&body.url, st.config.webhook_allow_http)?;
     let ep = st
@@ -198,7 +133,7 @@ async fn put_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<R
 }
 
 /// `GET /v1/webhook` → the endpoint with the secret's last 4 characters; 404 when none is set.
-async fn get_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<Response, ApiError> {
+async fn get_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let ep = st
         .store
         .get_webhook(&req.app.app_id)
@@ -218,10 +153,7 @@ async fn get_webhook(State(st): State<ApiState>, req: SignedRequest) -> Result<R
 }
 
 /// `DELETE /v1/webhook` → 204 (also when none was set). Events are no longer delivered.
-async fn delete_webhook(
-    State(st): State<ApiState>,
-    req: SignedRequest,
-) -> Result<Response, ApiError> {
+async fn delete_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     st.store.delete_webhook(&req.app.app_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -275,10 +207,7 @@ fn is_event_id(s: &str) -> bool {
 
 /// `GET /v1/webhook/deliveries?status=&limit=&cursor=` → the events that failed at least once,
 /// newest first.
-async fn list_deliveries(
-    State(st): State<ApiState>,
-    req: SignedRequest,
-) -> Result<Response, ApiError> {
+async fn list_deliveries(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let q = query_pairs(req.query.as_deref());
     let limit = query_number(
         &q,
@@ -328,7 +257,7 @@ struct Redelivered {
 /// `POST /v1/webhook/deliveries/{id}/redeliver` → 202: the event goes back into its room's
 /// outbox with its id and `seq`; 404 for an event that never failed or is unknown.
 async fn redeliver(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     Path(id): Path<String>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
@@ -342,7 +271,7 @@ async fn redeliver(
     }
     match st
         .store
-        .redeliver(&req.app.app_id, &id, delivery::now_ms())
+        .redeliver(&req.app.app_id, &id, zhibo_core::clock::now_ms())
         .await
     {
         Ok(r) => Ok(json_response(
@@ -358,63 +287,6 @@ async fn redeliver(
         ))),
         Err(e) => Err(e.into()),
     }
-}
-
-// ---- the delivery function's payloads ----------------------------------------------------
-
-/// What the `webhook-delivery` function was invoked with.
-#[derive(Debug)]
-pub enum Payload {
-    /// A DynamoDB Streams batch (has `Records`).
-    Stream(Box<aws_lambda_events::event::dynamodb::Event>),
-    /// An EventBridge (scheduled) event (has `detail-type`).
-    Schedule,
-}
-
-/// Tells the `webhook-delivery` payloads apart; the error says what was received.
-pub fn classify(payload: serde_json::Value) -> Result<Payload, String> {
-    let describe = |v: &serde_json::Value| match v {
-        serde_json::Value::Object(m) => format!(
-            "an object with keys [{}]",
-            m.keys().take(10).cloned().collect::<Vec<_>>().join(", ")
-        ),
-        serde_json::Value::Null => "null".to_string(),
-        serde_json::Value::Array(_) => "an array".to_string(),
-        other => format!(
-            "a JSON {}",
-            match other {
-                serde_json::Value::Bool(_) => "boolean",
-                serde_json::Value::Number(_) => "number",
-                _ => "string",
-            }
-        ),
-    };
-    if payload.get("Records").is_some() {
-        return serde_json::from_value(payload)
-            .map(|e| Payload::Stream(Box::new(e)))
-            .map_err(|e| format!("a DynamoDB Streams event (Records) that does not parse: {e}"));
-    }
-    if payload.get("detail-type").is_some() {
-        return Ok(Payload::Schedule);
-    }
-    Err(format!(
-        "expected a DynamoDB Streams event (with \"Records\") or an EventBridge scheduled event \
-         (with \"detail-type\"); got {}",
-        describe(&payload)
-    ))
-}
-
-/// Runs the `webhook-delivery` function on one payload at `now_ms`: a stream batch drains the
-/// rooms that got events, a scheduled event drains every room with work due.
-pub async fn handle_payload(
-    deliverer: &Deliverer,
-    payload: serde_json::Value,
-    now_ms: i64,
-) -> Result<RunReport, String> {
-    Ok(match classify(payload)? {
-        Payload::Stream(event) => deliverer.handle_stream(&event, now_ms).await,
-        Payload::Schedule => deliverer.run_due(now_ms).await,
-    })
 }
 
 #[cfg(test)]
@@ -466,32 +338,5 @@ mod tests {
         assert!(!is_event_id(""));
         assert!(!is_event_id("evt/../x"));
         assert!(!is_event_id(&"a".repeat(65)));
-    }
-
-    fn fixture(name: &str) -> serde_json::Value {
-        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_json::from_str(&text).unwrap()
-    }
-
-    #[test]
-    fn payloads() {
-        match classify(fixture("webhook-delivery-stream.json")).unwrap() {
-            Payload::Stream(e) => {
-                assert_eq!(delivery::stream_rooms(&e), vec![("demo".to_string(), 1)]);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            classify(fixture("webhook-delivery-schedule.json")).unwrap(),
-            Payload::Schedule
-        ));
-        let e = classify(serde_json::json!({"hello": 1})).unwrap_err();
-        assert!(e.contains("[hello]"), "{e}");
-        assert!(classify(serde_json::json!(null))
-            .unwrap_err()
-            .contains("null"));
-        let e = classify(serde_json::json!({"Records": 5})).unwrap_err();
-        assert!(e.contains("does not parse"), "{e}");
     }
 }

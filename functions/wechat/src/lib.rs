@@ -10,10 +10,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use zhibo_shared::error::ApiError;
-use zhibo_shared::http::{json_response, now, query_pairs, read_body, ApiState};
-use zhibo_shared::room::Room;
-use zhibo_shared::signing::constant_time_eq;
+use zhibo_api::ApiError;
+use zhibo_api::{json_response, query_pairs, read_body};
+use zhibo_core::clock::now;
+use zhibo_core::room::Room;
+use zhibo_core::signing::constant_time_eq;
+use zhibo_store::Deps;
 
 /// Lifetime of an access token, in seconds (as WeChat).
 pub const TOKEN_TTL_S: i64 = 7200;
@@ -45,7 +47,7 @@ pub mod wx_codes {
 }
 
 /// The routes of this function.
-pub fn router(state: ApiState) -> Router {
+pub fn router(state: Deps) -> Router {
     Router::new()
         .route("/cgi-bin/token", get(token))
         .route("/wxa/business/getliveinfo", post(getliveinfo))
@@ -72,8 +74,8 @@ struct TokenResponse {
 const MAX_SECRET_LEN: usize = 128;
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`. Malformed app ids are
-/// refused before any read; app records come through [`ApiState::app`]'s short cache.
-async fn token(State(st): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+/// refused before any read; app records come through [`Deps::app`]'s short cache.
+async fn token(State(st): State<Deps>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
     let q = query_pairs(raw.as_deref());
     match param(&q, "grant_type") {
         Some("client_credential") => {}
@@ -100,7 +102,7 @@ async fn token(State(st): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Re
         )
     })?;
     // Refused before any read: an app id of the wrong format, a secret of the wrong length.
-    if !zhibo_shared::app::is_valid_app_id(app_id) {
+    if !zhibo_core::app::is_valid_app_id(app_id) {
         return Err(wx(
             StatusCode::UNAUTHORIZED,
             wx_codes::INVALID_APPID,
@@ -122,7 +124,7 @@ async fn token(State(st): State<ApiState>, RawQuery(raw): RawQuery) -> Result<Re
     if !constant_time_eq(app.app_secret.as_bytes(), secret.as_bytes()) {
         return Err(refused());
     }
-    let access_token = zhibo_shared::ids::random_hex(32);
+    let access_token = zhibo_core::ids::random_hex(32);
     st.store
         .put_token(&access_token, &app.app_id, now() + TOKEN_TTL_S)
         .await?;
@@ -158,7 +160,7 @@ struct RoomInfo<'a> {
     end_time: i64,
     anchor_name: &'a str,
     anchor_img: &'a str,
-    goods: &'a [zhibo_shared::room::Goods],
+    goods: &'a [zhibo_core::room::Goods],
 }
 
 impl<'a> From<&'a Room> for RoomInfo<'a> {
@@ -210,7 +212,7 @@ fn int_field(
 /// `POST /wxa/business/getliveinfo?access_token=..`: the room list (errcode 1 when the app has
 /// no rooms).
 async fn getliveinfo(
-    State(st): State<ApiState>,
+    State(st): State<Deps>,
     headers: http::HeaderMap,
     RawQuery(raw): RawQuery,
     body: axum::body::Body,
@@ -300,7 +302,7 @@ struct LiveReplayResponse {
 /// replays, newest first. `expire_time` is when `media_url` stops working (the replay's
 /// expiry, or a signed URL's, whichever is first), as WeChat's field means.
 async fn get_replay(
-    st: &ApiState,
+    st: &Deps,
     headers: &http::HeaderMap,
     app_id: &str,
     req: &LiveInfoRequest,
@@ -334,8 +336,8 @@ async fn get_replay(
                 .expires_at
                 .map_or(r.expire_time, |t| t.min(r.expire_time));
             LiveReplay {
-                expire_time: zhibo_shared::schema::iso8601_utc(expires),
-                create_time: zhibo_shared::schema::iso8601_utc(r.create_time),
+                expire_time: zhibo_core::table::iso8601_utc(expires),
+                create_time: zhibo_core::table::iso8601_utc(r.create_time),
                 media_url: url.url,
             }
         })

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
+use zhibo_core::hooks::HookEventKind;
+use zhibo_core::object_keys::time_ordered_id;
 use zhibo_media::hls::{Segment, Segmenter};
-use zhibo_shared::hooks::HookEventKind;
-use zhibo_shared::keys::time_ordered_id;
 
 use super::publish_auth::{authorize_publish, AuthorizedPublish, PublishRefusal};
 use super::session::{RtmpEvent, RtmpSession};

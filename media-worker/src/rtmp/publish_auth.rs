@@ -3,8 +3,8 @@
 //! master `PUSH_KEY` and the stream name's app id (docs/api.md "Stream URLs", Tencent-compatible).
 //! Pure: the caller passes `now`.
 
-use zhibo_shared::room::{parse_stream_name, RoomId};
-use zhibo_shared::signing::{UrlPurpose, UrlSignature};
+use zhibo_core::room::{parse_stream_name, RoomId};
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
 
 /// The only RTMP application zhibo serves.
 pub const RTMP_APP: &str = "live";

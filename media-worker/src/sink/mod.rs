@@ -16,7 +16,7 @@ use bytes::Bytes;
 /// and HLS" fixes for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectPut {
-    /// Key in the bucket (see `zhibo_shared::keys`).
+    /// Key in the bucket (see `zhibo_core::object_keys`).
     pub key: String,
     /// The bytes.
     pub body: Bytes,
@@ -25,7 +25,7 @@ pub struct ObjectPut {
     /// `Cache-Control`.
     pub cache_control: &'static str,
     /// User metadata (`x-amz-meta-{name}`); the replay playlist carries the replay's size and
-    /// times (`zhibo_shared::replay::metadata`). Sinks without metadata ignore it.
+    /// times (`zhibo_core::replay::metadata`). Sinks without metadata ignore it.
     pub metadata: Vec<(&'static str, String)>,
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 pub const DEFAULT_PUT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Writes objects with PutObject, setting `Content-Type` and `Cache-Control`. Build the client
-/// with `zhibo_shared::aws::s3_client` (path-style when an endpoint override is given).
+/// with `zhibo_store::aws::s3_client` (path-style when an endpoint override is given).
 #[derive(Debug, Clone)]
 pub struct S3Sink {
     client: aws_sdk_s3::Client,

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
-use zhibo_shared::signing::{UrlPurpose, UrlSignature};
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
 
 /// The push key every test worker is started with.
 pub const PUSH_KEY: &str = "e2e-push-key-0123456789";
@@ -318,7 +318,7 @@ pub async fn api_status(api: &zhibo_e2e_tests::TestApi, room: u64) -> u64 {
 /// The worker's RTMP URL for a room of `app`, signed with the app's key derived from
 /// [`PUSH_KEY`] for an hour.
 pub fn push_url(worker: &WorkerProc, app: &str, room: u64) -> String {
-    let name = zhibo_shared::room::stream_name(app, room);
+    let name = zhibo_core::room::stream_name(app, room);
     let sig = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, app, room, now_s() + 3600);
     worker.url(&format!("{name}?{}", sig.query()))
 }

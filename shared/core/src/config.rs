@@ -1,0 +1,467 @@
+//! Configuration, parsed once from the environment at cold start. Every problem is reported at
+//! once, one per line, so a deployment is fixed in one go.
+
+use crate::error::Error;
+
+/// How a deployment sets a variable (checked against `template.yaml` by the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarUse {
+    /// The template sets it for every function.
+    Deployed,
+    /// The template passes `{NAME}_SECRET_ARN` to the functions that use it
+    /// ([`zhibo_store::aws::config_with_secrets`]).
+    Secret,
+    /// Has a default that suits AWS; the template may leave it out.
+    Optional,
+    /// Local development and tests only: the template must not set it.
+    LocalOnly,
+}
+
+/// Every variable [`Config::from_lookup`] reads, and how a deployment sets it.
+pub const VARIABLES: &[(&str, VarUse)] = &[
+    ("ZHIBO_TABLE", VarUse::Deployed),
+    ("MEDIA_BUCKET", VarUse::Deployed),
+    ("MIN_START_LEAD_S", VarUse::Deployed),
+    ("MAX_LIVES_PER_DAY", VarUse::Deployed),
+    ("MAX_CONCURRENT_LIVES", VarUse::Deployed),
+    ("QUOTA_UTC_OFFSET_MINUTES", VarUse::Deployed),
+    ("INGEST_HOST", VarUse::Deployed),
+    ("REPLAY_TTL_DAYS", VarUse::Deployed),
+    ("PLAYBACK_MODE", VarUse::Deployed),
+    ("PLAYBACK_BASE_URL", VarUse::Deployed),
+    ("API_BASE_URL", VarUse::Deployed),
+    ("PUSH_KEY", VarUse::Secret),
+    ("HOOK_SECRET", VarUse::Secret),
+    ("PLAY_KEY", VarUse::Secret),
+    ("EVENT_BUS_NAME", VarUse::Optional),
+    ("PLAY_URL_TTL_S", VarUse::Optional),
+    ("ABNORMAL_TIMEOUT_S", VarUse::Optional),
+    ("MAX_LIVE_S", VarUse::Optional),
+    ("WORKER_SILENCE_S", VarUse::Optional),
+    ("WEBHOOK_RETRY_BASE_MS", VarUse::Optional),
+    ("WEBHOOK_RETRY_CAP_MS", VarUse::Optional),
+    ("WEBHOOK_RETRY_WINDOW_S", VarUse::Optional),
+    ("CDN_DISTRIBUTION_ID", VarUse::Optional),
+    ("ZHIBO_DYNAMO_ENDPOINT", VarUse::LocalOnly),
+    ("ZHIBO_S3_ENDPOINT", VarUse::LocalOnly),
+    ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
+    ("WEBHOOK_ALLOW_HTTP", VarUse::LocalOnly),
+    ("ZHIBO_CLOUDFRONT_ENDPOINT", VarUse::LocalOnly),
+];
+
+/// Everything a function reads from its environment. `Debug` hides the keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `ZHIBO_TABLE`: the single DynamoDB table. Required.
+    pub table: String,
+    /// `ZHIBO_DYNAMO_ENDPOINT`: DynamoDB endpoint override (DynamoDB Local); unset on AWS.
+    pub dynamo_endpoint: Option<String>,
+    /// `ZHIBO_S3_ENDPOINT`: S3 endpoint override (SeaweedFS); unset on AWS.
+    pub s3_endpoint: Option<String>,
+    /// `MEDIA_BUCKET`: the media bucket. It defaults to `hls`.
+    pub media_bucket: String,
+    /// `MIN_START_LEAD_S`: how far ahead a room's `start_time` must be. It defaults to 600 s
+    /// (as WeChat); local development uses 0.
+    pub min_start_lead_s: i64,
+    /// `MAX_LIVES_PER_DAY`: rooms whose live is scheduled on one day, per app. It defaults to 50.
+    pub max_lives_per_day: u32,
+    /// `MAX_CONCURRENT_LIVES`: rooms live (101) at once, per app. It defaults to 50.
+    pub max_concurrent_lives: u32,
+    /// `QUOTA_UTC_OFFSET_MINUTES`: the time zone of the quota day. It defaults to 480 (UTC+8,
+    /// China Standard Time, as WeChat).
+    pub quota_utc_offset_minutes: i32,
+    /// `PUSH_KEY`: the master key each app's push-URL key is derived from
+    /// ([`crate::signing::app_url_key`]; the media worker derives the same). At least 16
+    /// characters, not equal to `PLAY_KEY`; `POST /v1/rooms/{id}/push-url` needs it.
+    pub push_key: Option<String>,
+    /// `INGEST_HOST`: host[:port] of the RTMP ingest in push URLs. It defaults to
+    /// `localhost:1935`.
+    pub ingest_host: String,
+    /// `HOOK_SECRET`: the secret the media workers sign `/internal/hooks` calls with (at least
+    /// 16 characters); the hooks endpoint refuses every call without it.
+    pub hook_secret: Option<String>,
+    /// `ABNORMAL_TIMEOUT_S` (default 900), `MAX_LIVE_S` (default 43200), `WORKER_SILENCE_S`
+    /// (default 45): the lifecycle timers.
+    pub timers: crate::lifecycle::Timers,
+    /// `WEBHOOK_RETRY_BASE_MS` (default 5000), `WEBHOOK_RETRY_CAP_MS` (default 3600000),
+    /// `WEBHOOK_RETRY_WINDOW_S` (default 86400): the webhook retry schedule.
+    pub webhook_retry: crate::webhook::RetryPolicy,
+    /// `WEBHOOK_ALLOW_HTTP`: `1` accepts `http://` webhook URLs (local development and tests);
+    /// otherwise they must be `https://`.
+    pub webhook_allow_http: bool,
+    /// `PLAYBACK_MODE` (`public`, the default, or `signed`) with `PLAYBACK_BASE_URL` (public:
+    /// where the bucket is read, default the S3 endpoint's path-style bucket URL), or
+    /// `PLAY_KEY` (at least 16 characters), `PLAY_URL_TTL_S` (default 3600) and optionally
+    /// `API_BASE_URL` (default: each request's own host) for signed playback URLs.
+    pub playback: crate::playback::Playback,
+    /// `REPLAY_TTL_DAYS`: how long replays are kept (S3 lifecycle and DynamoDB TTL). It
+    /// defaults to 365.
+    pub replay_ttl_days: i64,
+    /// `EVENT_BUS_NAME`: the EventBridge bus `replay.ready` is put on (`default` on AWS);
+    /// unset, no EventBridge events are sent (local development).
+    pub event_bus: Option<String>,
+    /// `ZHIBO_EVENTBRIDGE_ENDPOINT`: EventBridge endpoint override (tests); unset on AWS.
+    pub eventbridge_endpoint: Option<String>,
+    /// `CDN_DISTRIBUTION_ID`: the CloudFront distribution in front of the media bucket, whose
+    /// cached copies a takedown invalidates ([`crate::takedown`]); unset, none is (local).
+    pub cdn_distribution_id: Option<String>,
+    /// `ZHIBO_CLOUDFRONT_ENDPOINT`: CloudFront API endpoint override (tests); unset on AWS.
+    pub cloudfront_endpoint: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("table", &self.table)
+            .field("dynamo_endpoint", &self.dynamo_endpoint)
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("media_bucket", &self.media_bucket)
+            .field("min_start_lead_s", &self.min_start_lead_s)
+            .field("max_lives_per_day", &self.max_lives_per_day)
+            .field("max_concurrent_lives", &self.max_concurrent_lives)
+            .field("quota_utc_offset_minutes", &self.quota_utc_offset_minutes)
+            .field("push_key", &hidden(&self.push_key))
+            .field("ingest_host", &self.ingest_host)
+            .field("hook_secret", &hidden(&self.hook_secret))
+            .field("timers", &self.timers)
+            .field("webhook_retry", &self.webhook_retry)
+            .field("webhook_allow_http", &self.webhook_allow_http)
+            .field("playback", &self.playback)
+            .field("replay_ttl_days", &self.replay_ttl_days)
+            .field("event_bus", &self.event_bus)
+            .field("eventbridge_endpoint", &self.eventbridge_endpoint)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let mut problems = Vec::new();
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let table = non_empty("ZHIBO_TABLE").unwrap_or_else(|| {
+            problems.push("ZHIBO_TABLE is required: the DynamoDB table name".to_string());
+            String::new()
+        });
+        let num = |problems: &mut Vec<String>, k: &str, default: i64, min: i64, max: i64| {
+            match non_empty(k) {
+                None => default,
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => n,
+                    _ => {
+                        problems.push(format!(
+                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
+                        ));
+                        default
+                    }
+                },
+            }
+        };
+        let min_start_lead_s = num(&mut problems, "MIN_START_LEAD_S", 600, 0, 30 * 86400);
+        let max_lives_per_day = num(&mut problems, "MAX_LIVES_PER_DAY", 50, 1, 1_000_000) as u32;
+        let max_concurrent_lives =
+            num(&mut problems, "MAX_CONCURRENT_LIVES", 50, 1, 1_000_000) as u32;
+        let quota_utc_offset_minutes =
+            num(&mut problems, "QUOTA_UTC_OFFSET_MINUTES", 480, -720, 840) as i32;
+        let url = |problems: &mut Vec<String>, k: &str| -> Option<String> {
+            let v = non_empty(k)?;
+            if v.starts_with("http://") || v.starts_with("https://") {
+                Some(v)
+            } else {
+                problems.push(format!("{k}={v:?} is invalid: expected an http(s) URL"));
+                None
+            }
+        };
+        let dynamo_endpoint = url(&mut problems, "ZHIBO_DYNAMO_ENDPOINT");
+        let s3_endpoint = url(&mut problems, "ZHIBO_S3_ENDPOINT");
+        let media_bucket = non_empty("MEDIA_BUCKET").unwrap_or_else(|| "hls".to_string());
+        let push_key = non_empty("PUSH_KEY");
+        if push_key.as_ref().is_some_and(|k| k.len() < 16) {
+            problems.push("PUSH_KEY is too short: use at least 16 characters".to_string());
+        }
+        let ingest_host = non_empty("INGEST_HOST").unwrap_or_else(|| "localhost:1935".to_string());
+        if ingest_host.contains('/') || ingest_host.contains(char::is_whitespace) {
+            problems.push(format!(
+                "INGEST_HOST={ingest_host:?} is invalid: expected host[:port], without scheme or path"
+            ));
+        }
+        let hook_secret = non_empty("HOOK_SECRET");
+        if hook_secret.as_ref().is_some_and(|k| k.len() < 16) {
+            problems.push("HOOK_SECRET is too short: use at least 16 characters".to_string());
+        }
+        let d = crate::lifecycle::Timers::default();
+        let timers = crate::lifecycle::Timers {
+            abnormal_timeout_s: num(
+                &mut problems,
+                "ABNORMAL_TIMEOUT_S",
+                d.abnormal_timeout_s,
+                1,
+                86_400,
+            ),
+            max_live_s: num(&mut problems, "MAX_LIVE_S", d.max_live_s, 1, 7 * 86_400),
+            worker_silence_s: num(
+                &mut problems,
+                "WORKER_SILENCE_S",
+                d.worker_silence_s,
+                1,
+                3600,
+            ),
+        };
+        let r = crate::webhook::RetryPolicy::default();
+        let webhook_retry = crate::webhook::RetryPolicy {
+            base_ms: num(
+                &mut problems,
+                "WEBHOOK_RETRY_BASE_MS",
+                r.base_ms as i64,
+                1,
+                3_600_000,
+            ) as u64,
+            cap_ms: num(
+                &mut problems,
+                "WEBHOOK_RETRY_CAP_MS",
+                r.cap_ms as i64,
+                1,
+                86_400_000,
+            ) as u64,
+            window_s: num(
+                &mut problems,
+                "WEBHOOK_RETRY_WINDOW_S",
+                r.window_s,
+                1,
+                30 * 86_400,
+            ),
+        };
+        let webhook_allow_http = match non_empty("WEBHOOK_ALLOW_HTTP").as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(v) => {
+                problems.push(format!(
+                    "WEBHOOK_ALLOW_HTTP={v:?} is invalid: expected 1 or 0"
+                ));
+                false
+            }
+        };
+        let replay_ttl_days = num(&mut problems, "REPLAY_TTL_DAYS", 365, 1, 3650);
+        let eventbridge_endpoint = url(&mut problems, "ZHIBO_EVENTBRIDGE_ENDPOINT");
+        let event_bus = non_empty("EVENT_BUS_NAME");
+        let cdn_distribution_id = non_empty("CDN_DISTRIBUTION_ID").map(|v| v.trim().to_string());
+        if let Some(id) = &cdn_distribution_id {
+            if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                problems.push(format!(
+                    "CDN_DISTRIBUTION_ID={id:?} is invalid: expected a CloudFront distribution id \
+                     (letters and digits, e.g. E2QWRUHEXAMPLE)"
+                ));
+            }
+        }
+        let cloudfront_endpoint = url(&mut problems, "ZHIBO_CLOUDFRONT_ENDPOINT");
+        let playback = match non_empty("PLAYBACK_MODE").as_deref() {
+            None | Some("public") => {
+                let base_url =
+                    url(&mut problems, "PLAYBACK_BASE_URL").unwrap_or_else(|| match &s3_endpoint {
+                        Some(e) => format!("{}/{media_bucket}", e.trim_end_matches('/')),
+                        None => format!("https://{media_bucket}.s3.amazonaws.com"),
+                    });
+                crate::playback::Playback::Public {
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                }
+            }
+            Some("signed") => {
+                // Unset: each request's own https://Host (API Gateway's URL, which the
+                // template cannot pass to its own integrations without a cycle).
+                let api_base_url = url(&mut problems, "API_BASE_URL");
+                let play_key = non_empty("PLAY_KEY").unwrap_or_default();
+                if play_key.len() < 16 {
+                    problems.push(
+                        "PLAY_KEY is required with PLAYBACK_MODE=signed: use at least 16 characters"
+                            .to_string(),
+                    );
+                }
+                crate::playback::Playback::Signed {
+                    api_base_url: api_base_url.map(|u| u.trim_end_matches('/').to_string()),
+                    play_key,
+                    ttl_s: num(&mut problems, "PLAY_URL_TTL_S", 3600, 10, 7 * 86_400),
+                }
+            }
+            Some(v) => {
+                problems.push(format!(
+                    "PLAYBACK_MODE={v:?} is invalid: expected public or signed"
+                ));
+                crate::playback::Playback::Public {
+                    base_url: String::new(),
+                }
+            }
+        };
+        if let (Some(push), crate::playback::Playback::Signed { play_key, .. }) =
+            (&push_key, &playback)
+        {
+            if crate::signing::constant_time_eq(push.as_bytes(), play_key.as_bytes()) {
+                problems.push(
+                    "PLAY_KEY equals PUSH_KEY: use two different random keys, or a play URL's key \
+                     would be derived from the push master key"
+                        .to_string(),
+                );
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Config(problems.join("\n")));
+        }
+        Ok(Config {
+            table,
+            dynamo_endpoint,
+            s3_endpoint,
+            media_bucket,
+            min_start_lead_s,
+            max_lives_per_day,
+            max_concurrent_lives,
+            quota_utc_offset_minutes,
+            push_key,
+            ingest_host,
+            hook_secret,
+            timers,
+            webhook_retry,
+            webhook_allow_http,
+            playback,
+            replay_ttl_days,
+            event_bus,
+            eventbridge_endpoint,
+            cdn_distribution_id,
+            cloudfront_endpoint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[("ZHIBO_TABLE", "t")]).unwrap();
+        assert_eq!(c.min_start_lead_s, 600);
+        assert_eq!(c.max_lives_per_day, 50);
+        assert_eq!(c.max_concurrent_lives, 50);
+        assert_eq!(c.quota_utc_offset_minutes, 480);
+        assert_eq!(c.media_bucket, "hls");
+        assert_eq!(c.dynamo_endpoint, None);
+        assert_eq!(c.replay_ttl_days, 365);
+        assert_eq!(c.event_bus, None);
+        assert_eq!(
+            c.playback,
+            crate::playback::Playback::Public {
+                base_url: "https://hls.s3.amazonaws.com".into()
+            }
+        );
+        let local = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("ZHIBO_S3_ENDPOINT", "http://127.0.0.1:18433/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            local.playback,
+            crate::playback::Playback::Public {
+                base_url: "http://127.0.0.1:18433/hls".into()
+            }
+        );
+    }
+
+    #[test]
+    fn signed_playback_needs_its_key_and_api_url() {
+        let err = cfg(&[("ZHIBO_TABLE", "t"), ("PLAYBACK_MODE", "signed")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PLAY_KEY is required"), "{err}");
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PLAYBACK_MODE", "signed"),
+            ("API_BASE_URL", "https://api.example.com/"),
+            ("PLAY_KEY", "0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.playback,
+            crate::playback::Playback::Signed { ref api_base_url, ttl_s: 3600, .. }
+                if api_base_url.as_deref() == Some("https://api.example.com")
+        ));
+    }
+
+    /// L5: one key for both would make the two derivations share a master.
+    #[test]
+    fn play_key_equal_to_push_key_is_refused() {
+        let err = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PUSH_KEY", "same-key-0123456789"),
+            ("PLAYBACK_MODE", "signed"),
+            ("PLAY_KEY", "same-key-0123456789"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PLAY_KEY equals PUSH_KEY"), "{err}");
+    }
+
+    /// L6: `Debug` never prints a key.
+    #[test]
+    fn debug_hides_the_keys() {
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PUSH_KEY", "push-secret-0123456789"),
+            ("HOOK_SECRET", "hook-secret-0123456789"),
+            ("PLAYBACK_MODE", "signed"),
+            ("PLAY_KEY", "play-secret-0123456789"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        for key in ["push-secret", "hook-secret", "play-secret"] {
+            assert!(!shown.contains(key), "{key} in {shown}");
+        }
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        use std::cell::RefCell;
+        let asked = RefCell::new(std::collections::BTreeSet::new());
+        for mode in ["public", "signed"] {
+            let _ = Config::from_lookup(|k| {
+                asked.borrow_mut().insert(k.to_string());
+                (k == "PLAYBACK_MODE").then(|| mode.to_string())
+            });
+        }
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(asked.into_inner(), listed);
+    }
+
+    #[test]
+    fn every_problem_reported_at_once() {
+        let err = cfg(&[
+            ("MIN_START_LEAD_S", "soon"),
+            ("MAX_LIVES_PER_DAY", "0"),
+            ("ZHIBO_DYNAMO_ENDPOINT", "localhost:8000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "ZHIBO_TABLE is required",
+            "MIN_START_LEAD_S=\"soon\"",
+            "MAX_LIVES_PER_DAY=\"0\"",
+            "ZHIBO_DYNAMO_ENDPOINT=\"localhost:8000\"",
+        ] {
+            assert!(err.contains(needle), "{needle} not in {err}");
+        }
+    }
+}
