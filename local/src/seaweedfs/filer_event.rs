@@ -2,7 +2,14 @@
 
 use std::fmt::Write as _;
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 /// The S3Event JSON S3 would send for the filer metadata event `ev` (one record,
 /// `ObjectCreated:Put`, or `ObjectCreated:CompleteMultipartUpload` for a multipart upload), if
@@ -135,72 +142,59 @@ fn md5_hex(text: &str) -> Option<String> {
         .then(|| text.to_ascii_lowercase())
 }
 
+/// Base64 as the decoder accepts it: padded or not, trailing bits ignored.
+const BASE64_CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+/// Standard base64 alphabet (`+`, `/`).
+const BASE64_STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, BASE64_CONFIG);
+/// URL-safe base64 alphabet (`-`, `_`).
+const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, BASE64_CONFIG);
+
 /// Decodes base64 (standard or URL-safe alphabet, padding optional).
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let digits = text.trim_end_matches('=');
-    if digits.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for b in digits.bytes() {
-        let sextet = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(sextet);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    BASE64_STANDARD
+        .decode(text)
+        .or_else(|_| BASE64_URL_SAFE.decode(text))
+        .ok()
 }
+
+/// What S3 notifications percent-encode in keys: `encodeURIComponent`'s set (all but
+/// alphanumerics and `-_.!~*'()`), but `/` kept; a space is left for [`s3_notification_key`]
+/// to write as `+`.
+const S3_NOTIFICATION_KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'/')
+    .remove(b' ');
 
 /// A key URL-encoded as in S3 notifications: `encodeURIComponent`'s set, but `/` kept and
 /// spaces as `+`.
 fn s3_notification_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'!'
-            | b'~'
-            | b'*'
-            | b'\''
-            | b'('
-            | b')'
-            | b'/' => out.push(char::from(b)),
-            b' ' => out.push('+'),
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
+    // `+` itself is encoded (`%2B`), so every `+` in the result is a space
+    utf8_percent_encode(key, S3_NOTIFICATION_KEY_SET)
+        .to_string()
+        .replace(' ', "+")
 }
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (milliseconds truncated).
+const EVENT_TIME_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a unix time in nanoseconds.
 fn event_time(ts_ns: u64) -> String {
-    let secs = i64::try_from(ts_ns / 1_000_000_000).unwrap_or(i64::MAX);
-    let millis = ts_ns % 1_000_000_000 / 1_000_000;
-    let whole = zhibo_core::table::iso8601_utc(secs);
-    match whole.strip_suffix('Z') {
-        Some(base) => format!("{base}.{millis:03}Z"),
-        None => whole,
-    }
+    // every u64 of nanoseconds is a time before 2555: neither step fails
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ns))
+        .ok()
+        .and_then(|t| t.format(EVENT_TIME_FORMAT).ok())
+        .unwrap_or_default()
 }
 
 /// A JSON number or a string of digits (protobuf's JSON writes 64-bit integers as strings).
@@ -378,6 +372,11 @@ mod tests {
         assert_eq!(base64_decode("TQ").unwrap(), b"M");
         assert_eq!(base64_decode("T"), None);
         assert_eq!(base64_decode("T@==").as_deref(), None);
+        // URL-safe alphabet; trailing bits not zero (`R` = 010001) are ignored
+        assert_eq!(base64_decode("-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64_decode("+/8=").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64_decode("TR").unwrap(), b"M");
+        assert_eq!(base64_decode("").unwrap(), b"");
         assert_eq!(
             md5_hex("A851A86FAB1DF8ABD853A646BFAE0D1E").as_deref(),
             Some("a851a86fab1df8abd853a646bfae0d1e")
@@ -391,5 +390,68 @@ mod tests {
         );
         assert_eq!(object_key("hls", "/buckets/hlsx/a", "b"), None);
         assert_eq!(object_key("hls", "/elsewhere/hls/a", "b"), None);
+    }
+
+    /// The crates' encodings give what the hand-written code they replaced gave.
+    #[test]
+    fn seaweedfs_encodings_match_the_former_hand_written_ones() {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        use rand::{Rng, SeedableRng};
+
+        /// The former `s3_notification_key`.
+        fn key_by_hand(key: &str) -> String {
+            let mut out = String::new();
+            for b in key.bytes() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => out.push(char::from(b)),
+                    b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' | b'/' => {
+                        out.push(char::from(b));
+                    }
+                    b' ' => out.push('+'),
+                    _ => {
+                        let _ = write!(out, "%{b:02X}");
+                    }
+                }
+            }
+            out
+        }
+        /// The former `event_time`.
+        fn event_time_by_hand(ts_ns: u64) -> String {
+            let secs = i64::try_from(ts_ns / 1_000_000_000).unwrap();
+            let millis = ts_ns % 1_000_000_000 / 1_000_000;
+            let whole = zhibo_core::table::iso8601_utc(secs);
+            format!("{}.{millis:03}Z", whole.strip_suffix('Z').unwrap())
+        }
+
+        let ascii: String = (0u8..128).map(char::from).collect();
+        assert_eq!(s3_notification_key(&ascii), key_by_hand(&ascii));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..2000 {
+            let len = rng.gen_range(0..24);
+            let key: String = (0..len)
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => char::from(rng.gen_range(0u8..128)),
+                    1 => ' ',
+                    _ => rng.gen::<char>(),
+                })
+                .collect();
+            assert_eq!(s3_notification_key(&key), key_by_hand(&key), "{key:?}");
+
+            let bytes: Vec<u8> = (0..rng.gen_range(0..40)).map(|_| rng.gen()).collect();
+            for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+                let text = engine.encode(&bytes);
+                assert_eq!(base64_decode(&text).as_ref(), Some(&bytes), "{text}");
+            }
+
+            for ts_ns in [
+                rng.gen::<u64>(),
+                rng.gen_range(0..4_000_000_000_000_000_000),
+            ] {
+                assert_eq!(event_time(ts_ns), event_time_by_hand(ts_ns), "{ts_ns}");
+            }
+        }
+        assert_eq!(event_time(u64::MAX), event_time_by_hand(u64::MAX));
     }
 }

@@ -109,17 +109,11 @@ mod tests {
     use super::*;
     use crate::seaweedfs::test_support::*;
 
-    /// xorshift64*: reproducible chunk sizes.
-    struct ChunkSizes(u64);
-
-    impl ChunkSizes {
-        fn next(&mut self, max: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
-            1 + (r % max as u64) as usize
-        }
+    /// Reproducible chunk sizes from 1 to `max`, drawn from a generator seeded with `seed`.
+    fn chunk_sizes(seed: u64, max: usize) -> impl FnMut() -> usize {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        move || rng.gen_range(1..=max)
     }
 
     /// Feeds `stream` in chunks whose sizes `next_size` gives; everything that came out.
@@ -181,9 +175,8 @@ mod tests {
     fn seaweedfs_splitter_random_chunks() {
         let stream = [NEW_M3U8, DIRECTORY_CREATED, DELETED].concat();
         for seed in 1..=200u64 {
-            let mut sizes = ChunkSizes(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let max = [2, 7, 64, 300, 5000][(seed % 5) as usize];
-            let items = split(stream.as_bytes(), || sizes.next(max));
+            let items = split(stream.as_bytes(), chunk_sizes(seed, max));
             assert_eq!(items.len(), 3, "seed {seed}: {items:?}");
             assert_eq!(objects_of(&items), three_samples(), "seed {seed}");
         }
@@ -209,9 +202,8 @@ mod tests {
         ]
         .concat();
         for seed in 1..=100u64 {
-            let mut sizes = ChunkSizes(seed);
             let max = [1, 3, 50, 400, 100_000][(seed % 5) as usize];
-            let items = split(stream.as_bytes(), || sizes.next(max));
+            let items = split(stream.as_bytes(), chunk_sizes(seed, max));
             assert_eq!(
                 objects_of(&items),
                 three_samples(),

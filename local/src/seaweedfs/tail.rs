@@ -318,15 +318,7 @@ mod tests {
     // ------------------------------------------------------------ run, with a fake weed
 
     fn random_suffix() -> String {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos(),
-        );
-        format!("{:016x}", hasher.finish())
+        format!("{:016x}", rand::random::<u64>())
     }
 
     /// Collects what `run` delivers into a channel.
