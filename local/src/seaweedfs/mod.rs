@@ -12,6 +12,12 @@
 //! [`FilerNotifications::catch_up`] back, so that replays written while nothing listened are
 //! still delivered, and after the `weed` child fails it is restarted from the last event seen.
 //! The indexer is idempotent, so an event delivered twice changes nothing.
+//!
+//! Its parts: `filer_event` turns one filer event into an S3Event (pure functions),
+//! `json_stream` splits `weed`'s output into events, and `tail` runs the `weed` child,
+//! delivers and restarts it. The samples the unit tests use are filer events captured from
+//! `weed`, in `local/tests/fixtures/seaweedfs/`; `local/tests/seaweedfs_stack.rs` runs against
+//! the local stack.
 
 use std::future::Future;
 use std::path::PathBuf;
