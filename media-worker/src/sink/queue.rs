@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
+use zhibo_core::backoff::{Backoff, Jitter};
 
 /// Settings of an [`UploadQueue`].
 #[derive(Debug, Clone)]
@@ -161,7 +162,6 @@ struct Inner {
     sink: Arc<dyn SegmentSink>,
     config: UploadConfig,
     permits: Semaphore,
-    next_stream: AtomicU64,
     uploaded_objects: AtomicU64,
     uploaded_bytes: AtomicU64,
     failed_attempts: AtomicU64,
@@ -202,7 +202,6 @@ impl UploadQueue {
                 sink,
                 config,
                 permits,
-                next_stream: AtomicU64::new(0),
                 uploaded_objects: AtomicU64::new(0),
                 uploaded_bytes: AtomicU64::new(0),
                 failed_attempts: AtomicU64::new(0),
@@ -222,13 +221,11 @@ impl UploadQueue {
     /// An uploader for one stream (`label` appears in logs), with its own task: call from
     /// within a Tokio runtime. Objects put through it are stored in order (see the module doc).
     pub fn stream(&self, label: &str) -> StreamUploader {
-        let id = self.inner.next_stream.fetch_add(1, Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         let label: Arc<str> = Arc::from(label);
         let unsettled = Arc::new(AtomicU64::new(0));
         let spill = Arc::new(AtomicU8::new(SPILL_OK));
-        let mut task =
-            StreamTask::new(self.inner.clone(), label.clone(), rx, unsettled.clone(), id);
+        let mut task = StreamTask::new(self.inner.clone(), label.clone(), rx, unsettled.clone());
         task.spill_state = spill.clone();
         tokio::spawn(task.run());
         StreamUploader {
@@ -468,23 +465,15 @@ struct StreamTask {
     spill_failing: bool,
     /// Shared with the uploader: the outcome of the last spill (`SPILL_*`).
     spill_state: Arc<AtomicU8>,
-    rng: u64,
 }
 
 /// `<pid>-<random per process>-<counter>.part`: unique across queues, processes and restarts.
 fn spill_file_name() -> String {
     static TOKEN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let token = *TOKEN.get_or_init(|| seed(u64::from(std::process::id())));
+    let token = *TOKEN.get_or_init(rand::random::<u64>);
     let n = COUNTER.fetch_add(1, Relaxed);
     format!("{}-{token:016x}-{n}.part", std::process::id())
-}
-
-fn seed(id: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(id);
-    h.finish() | 1
 }
 
 async fn poll_in_flight(f: &mut Option<AttemptFuture>) -> Attempt {
@@ -515,7 +504,6 @@ impl StreamTask {
         label: Arc<str>,
         rx: mpsc::UnboundedReceiver<Msg>,
         unsettled: Arc<AtomicU64>,
-        id: u64,
     ) -> StreamTask {
         StreamTask {
             inner,
@@ -534,7 +522,6 @@ impl StreamTask {
             unsettled,
             spill_failing: false,
             spill_state: Arc::new(AtomicU8::new(SPILL_OK)),
-            rng: seed(id),
         }
     }
 
@@ -804,19 +791,9 @@ impl StreamTask {
     /// Capped exponential backoff for the front job, with jitter in `[b/2, b]`.
     fn backoff(&mut self) -> Duration {
         let config = &self.inner.config;
-        let exponent = self.attempts.saturating_sub(1).min(30);
-        let base = config
-            .initial_backoff
-            .saturating_mul(1 << exponent)
-            .min(config.max_backoff);
-        // xorshift64
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let half = base / 2;
-        let half_ns = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        let jitter = Duration::from_nanos(self.rng % half_ns.saturating_add(1));
-        (base - half).saturating_add(jitter)
+        Backoff::doubling(config.initial_backoff, config.max_backoff)
+            .with_jitter(Jitter::Equal)
+            .delay(self.attempts, rand::random::<f64>())
     }
 
     fn on_flush(&mut self, deadline: Option<Instant>, reply: oneshot::Sender<FlushReport>) {
@@ -1448,7 +1425,6 @@ mod tests {
             Arc::from("s"),
             rx,
             Arc::new(AtomicU64::new(0)),
-            0,
         );
         for attempts in [1, 2, 31, 32, u32::MAX] {
             task.attempts = attempts;
