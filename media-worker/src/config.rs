@@ -260,12 +260,12 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn cfg(pairs: &[(&str, &str)]) -> Result<WorkerConfig, String> {
+    fn cfg(pairs: &[(&str, &str)]) -> Result<WorkerConfig, EnvError> {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        WorkerConfig::from_lookup(|k| m.get(k).cloned()).map_err(|e| e.to_string())
+        WorkerConfig::from_lookup(|k| m.get(k).cloned())
     }
 
     #[test]
@@ -316,7 +316,8 @@ mod tests {
             ("PUSH_KEY", "0123456789abcdef"),
             ("ZHIBO_MAX_SEGMENT_MB", "0"),
         ])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("ZHIBO_MAX_SEGMENT_MB"), "{err}");
     }
 
@@ -328,7 +329,8 @@ mod tests {
             ("ZHIBO_HOOK_URL", "http://h/internal/hooks"),
             ("ZHIBO_IDLE_TIMEOUT_S", "1"),
         ])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         for needle in [
             "ZHIBO_RTMP_ADDR",
             "ZHIBO_FS_SINK_DIR",
