@@ -304,6 +304,19 @@ pub fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
+    /// The background retry schedule: 200 ms doubling, at most 60 s apart.
+    #[test]
+    fn background_hooks_back_off_up_to_a_minute() {
+        let ms: Vec<u128> = (1..=11)
+            .map(|n| HOOK_RETRY.delay(n, 0.0).as_millis())
+            .collect();
+        assert_eq!(
+            ms,
+            [200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 51_200, 60_000, 60_000]
+        );
+        assert_eq!(HOOK_RETRY.delay(u32::MAX, 0.9), Duration::from_secs(60));
+    }
+
     #[test]
     fn an_unanswered_outage_drops_the_publisher() {
         let w = HeartbeatWatch::new(1_000, Duration::from_secs(300));
