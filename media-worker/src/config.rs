@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use zhibo_core::env::{is_http_url, EnvError, EnvReader};
+
 use crate::rtmp::publish_auth::PublishAuth;
 
 /// Where segments and playlists go.
@@ -118,100 +120,70 @@ pub struct WorkerConfig {
 
 impl WorkerConfig {
     /// Reads the process environment.
-    pub fn from_env() -> Result<WorkerConfig, String> {
+    pub fn from_env() -> Result<WorkerConfig, EnvError> {
         WorkerConfig::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Reads configuration through `get`; the error lists every problem, one per line.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, String> {
-        let mut problems: Vec<String> = Vec::new();
-        let val = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let mut addr = |k: &str, default: &str| -> SocketAddr {
-            let v = val(k).unwrap_or_else(|| default.to_string());
-            v.parse().unwrap_or_else(|_| {
-                problems.push(format!(
-                    "{k}={v:?} is invalid: expected host:port, e.g. {default}"
-                ));
-                SocketAddr::from(([127, 0, 0, 1], 0))
-            })
-        };
-        let rtmp_addr = addr("ZHIBO_RTMP_ADDR", "0.0.0.0:1935");
-        let http_addr = addr("ZHIBO_HTTP_ADDR", "0.0.0.0:9090");
-        let mut num = |k: &str, default: u64, min: u64, max: u64| -> u64 {
-            match val(k) {
-                None => default,
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => n,
-                    _ => {
-                        problems.push(format!(
-                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
-                        ));
-                        default
-                    }
-                },
-            }
-        };
-        let segment_target_ms = num("ZHIBO_SEGMENT_TARGET_MS", 2000, 500, 20_000) as u32;
-        let live_window = num("ZHIBO_LIVE_WINDOW", 6, 3, 100) as usize;
-        let reconnect_window = Duration::from_secs(num("ZHIBO_RECONNECT_WINDOW_S", 60, 0, 3600));
-        let idle_timeout = Duration::from_secs(num("ZHIBO_IDLE_TIMEOUT_S", 10, 2, 600));
-        let upload_concurrency = num("ZHIBO_UPLOAD_CONCURRENCY", 32, 1, 1024) as usize;
-        let upload_memory_bytes =
-            num("ZHIBO_UPLOAD_MEMORY_MB", 256, 1, 65_536) as usize * 1024 * 1024;
-        let shutdown_grace = Duration::from_secs(num("ZHIBO_SHUTDOWN_GRACE_S", 30, 0, 3600));
-        let max_connections = num("ZHIBO_MAX_CONNECTIONS", 2000, 1, 1_000_000) as usize;
-        let max_preauth_connections =
-            num("ZHIBO_MAX_PREAUTH_CONNECTIONS", 512, 1, 1_000_000) as usize;
-        let max_preauth_per_address =
-            num("ZHIBO_MAX_PREAUTH_PER_ADDRESS", 16, 1, 1_000_000) as usize;
-        let preauth_timeout = Duration::from_secs(num("ZHIBO_PREAUTH_TIMEOUT_S", 5, 1, 60));
-        let hook_timeout = Duration::from_millis(num("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50, 60_000));
-        let heartbeat = Duration::from_secs(num("ZHIBO_HEARTBEAT_S", 10, 1, 3600));
-        let heartbeat_outage = Duration::from_secs(num("ZHIBO_HEARTBEAT_OUTAGE_S", 300, 0, 86_400));
-        let read_batch = Duration::from_millis(num("ZHIBO_READ_BATCH_MS", 100, 0, 500));
-        let max_segment_bytes = num("ZHIBO_MAX_SEGMENT_MB", 64, 1, 1024) as usize * 1024 * 1024;
-        let max_segments_per_minute = num("ZHIBO_MAX_SEGMENTS_PER_MIN", 240, 1, 60_000) as u32;
-        let upload_stream_bytes =
-            num("ZHIBO_UPLOAD_STREAM_MB", 1024, 1, 1 << 20) as usize * 1024 * 1024;
-        let upload_stream_objects =
-            num("ZHIBO_UPLOAD_STREAM_OBJECTS", 5000, 10, 10_000_000) as usize;
-        let spill_max_bytes = num("ZHIBO_SPILL_MAX_MB", 8192, 0, 1 << 24) * 1024 * 1024;
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, EnvError> {
+        const MIB: usize = 1024 * 1024;
+        let mut env = EnvReader::trimming(get);
+        let rtmp_addr = env.addr("ZHIBO_RTMP_ADDR", "0.0.0.0:1935");
+        let http_addr = env.addr("ZHIBO_HTTP_ADDR", "0.0.0.0:9090");
+        let segment_target_ms = env.num("ZHIBO_SEGMENT_TARGET_MS", 2000, 500..=20_000);
+        let live_window = env.num("ZHIBO_LIVE_WINDOW", 6, 3..=100);
+        let reconnect_window = env.secs("ZHIBO_RECONNECT_WINDOW_S", 60, 0..=3600);
+        let idle_timeout = env.secs("ZHIBO_IDLE_TIMEOUT_S", 10, 2..=600);
+        let upload_concurrency = env.num("ZHIBO_UPLOAD_CONCURRENCY", 32, 1..=1024);
+        let upload_memory_bytes = env.num("ZHIBO_UPLOAD_MEMORY_MB", 256, 1..=65_536) * MIB;
+        let shutdown_grace = env.secs("ZHIBO_SHUTDOWN_GRACE_S", 30, 0..=3600);
+        let max_connections = env.num("ZHIBO_MAX_CONNECTIONS", 2000, 1..=1_000_000);
+        let max_preauth_connections = env.num("ZHIBO_MAX_PREAUTH_CONNECTIONS", 512, 1..=1_000_000);
+        let max_preauth_per_address = env.num("ZHIBO_MAX_PREAUTH_PER_ADDRESS", 16, 1..=1_000_000);
+        let preauth_timeout = env.secs("ZHIBO_PREAUTH_TIMEOUT_S", 5, 1..=60);
+        let hook_timeout = env.ms("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50..=60_000);
+        let heartbeat = env.secs("ZHIBO_HEARTBEAT_S", 10, 1..=3600);
+        let heartbeat_outage = env.secs("ZHIBO_HEARTBEAT_OUTAGE_S", 300, 0..=86_400);
+        let read_batch = env.ms("ZHIBO_READ_BATCH_MS", 100, 0..=500);
+        let max_segment_bytes = env.num("ZHIBO_MAX_SEGMENT_MB", 64, 1..=1024) * MIB;
+        let max_segments_per_minute = env.num("ZHIBO_MAX_SEGMENTS_PER_MIN", 240, 1..=60_000);
+        let upload_stream_bytes = env.num("ZHIBO_UPLOAD_STREAM_MB", 1024, 1..=1 << 20) * MIB;
+        let upload_stream_objects = env.num("ZHIBO_UPLOAD_STREAM_OBJECTS", 5000, 10..=10_000_000);
+        let spill_max_bytes = env.num("ZHIBO_SPILL_MAX_MB", 8192u64, 0..=1 << 24) * MIB as u64;
 
-        let publish_auth = match (val("ZHIBO_PUBLISH_AUTH").as_deref(), val("PUSH_KEY")) {
+        let publish_auth = match (
+            env.optional("ZHIBO_PUBLISH_AUTH").as_deref(),
+            env.optional("PUSH_KEY"),
+        ) {
             (Some("off"), _) => PublishAuth::Off,
             (None | Some("push-key"), Some(key)) if key.len() >= 16 => PublishAuth::PushKey(key),
             (None | Some("push-key"), Some(_)) => {
-                problems.push("PUSH_KEY is too short: use at least 16 characters".into());
+                env.problem("PUSH_KEY is too short: use at least 16 characters");
                 PublishAuth::Off
             }
             (None | Some("push-key"), None) => {
-                problems.push(
-                    "PUSH_KEY is required: the key push URLs are signed with (or ZHIBO_PUBLISH_AUTH=off for benchmarks)"
-                        .into(),
+                env.problem(
+                    "PUSH_KEY is required: the key push URLs are signed with (or ZHIBO_PUBLISH_AUTH=off for benchmarks)",
                 );
                 PublishAuth::Off
             }
             (Some(other), _) => {
-                problems.push(format!(
+                env.problem(format!(
                     "ZHIBO_PUBLISH_AUTH={other:?} is invalid: expected push-key (default) or off"
                 ));
                 PublishAuth::Off
             }
         };
-        let hooks = match (val("ZHIBO_HOOK_URL"), val("HOOK_SECRET")) {
+        let hooks = match (env.optional("ZHIBO_HOOK_URL"), env.optional("HOOK_SECRET")) {
             (None, _) => None,
-            (Some(url), _) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                problems.push(format!(
+            (Some(url), _) if !is_http_url(&url) => {
+                env.problem(format!(
                     "ZHIBO_HOOK_URL={url:?} is invalid: expected an http(s) URL"
                 ));
                 None
             }
             (Some(_), None) => {
-                problems.push("HOOK_SECRET is required when ZHIBO_HOOK_URL is set".into());
+                env.problem("HOOK_SECRET is required when ZHIBO_HOOK_URL is set");
                 None
             }
             (Some(url), Some(secret)) => Some(HookConfig {
@@ -222,32 +194,22 @@ impl WorkerConfig {
                 heartbeat_outage,
             }),
         };
-        let sink = match val("ZHIBO_SINK").as_deref() {
-            None | Some("s3") => {
-                let endpoint = val("ZHIBO_S3_ENDPOINT");
-                if let Some(ep) = &endpoint {
-                    if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                        problems.push(format!(
-                            "ZHIBO_S3_ENDPOINT={ep:?} is invalid: expected an http(s) URL"
-                        ));
-                    }
-                }
-                SinkConfig::S3 {
-                    bucket: val("MEDIA_BUCKET").unwrap_or_else(|| "hls".into()),
-                    endpoint,
-                }
-            }
-            Some("fs") => match val("ZHIBO_FS_SINK_DIR") {
-                Some(dir) => SinkConfig::Fs { root: dir.into() },
-                None => {
-                    problems.push("ZHIBO_FS_SINK_DIR is required when ZHIBO_SINK=fs".into());
-                    SinkConfig::Fs {
-                        root: PathBuf::new(),
-                    }
-                }
+        let sink = match env.optional("ZHIBO_SINK").as_deref() {
+            None | Some("s3") => SinkConfig::S3 {
+                endpoint: env.url("ZHIBO_S3_ENDPOINT"),
+                bucket: env.or("MEDIA_BUCKET", "hls"),
+            },
+            Some("fs") => SinkConfig::Fs {
+                root: env.optional("ZHIBO_FS_SINK_DIR").map_or_else(
+                    || {
+                        env.problem("ZHIBO_FS_SINK_DIR is required when ZHIBO_SINK=fs");
+                        PathBuf::new()
+                    },
+                    PathBuf::from,
+                ),
             },
             Some(other) => {
-                problems.push(format!(
+                env.problem(format!(
                     "ZHIBO_SINK={other:?} is invalid: expected s3 or fs"
                 ));
                 SinkConfig::Fs {
@@ -255,15 +217,15 @@ impl WorkerConfig {
                 }
             }
         };
-        let spill_dir = val("ZHIBO_SPILL_DIR")
+        let spill_dir = env
+            .optional("ZHIBO_SPILL_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| std::env::temp_dir().join("zhibo-spill"));
-        let worker_id = val("ZHIBO_WORKER_ID")
-            .or_else(|| val("HOSTNAME"))
+        let worker_id = env
+            .optional("ZHIBO_WORKER_ID")
+            .or_else(|| env.optional("HOSTNAME"))
             .unwrap_or_else(|| format!("worker-{}", zhibo_core::ids::random_hex(4)));
-        if !problems.is_empty() {
-            return Err(problems.join("\n"));
-        }
+        env.finish()?;
         Ok(WorkerConfig {
             rtmp_addr,
             http_addr,
@@ -298,7 +260,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn cfg(pairs: &[(&str, &str)]) -> Result<WorkerConfig, String> {
+    fn cfg(pairs: &[(&str, &str)]) -> Result<WorkerConfig, EnvError> {
         let m: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -354,7 +316,8 @@ mod tests {
             ("PUSH_KEY", "0123456789abcdef"),
             ("ZHIBO_MAX_SEGMENT_MB", "0"),
         ])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("ZHIBO_MAX_SEGMENT_MB"), "{err}");
     }
 
@@ -366,7 +329,8 @@ mod tests {
             ("ZHIBO_HOOK_URL", "http://h/internal/hooks"),
             ("ZHIBO_IDLE_TIMEOUT_S", "1"),
         ])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         for needle in [
             "ZHIBO_RTMP_ADDR",
             "ZHIBO_FS_SINK_DIR",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use zhibo_core::backoff::Backoff;
 use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind, SIGNATURE_HEADER};
 use zhibo_core::ids::random_hex;
 use zhibo_core::room::RoomId;
@@ -16,6 +17,8 @@ use crate::config::HookConfig;
 
 /// How long an undelivered `unpublish` is retried.
 const UNPUBLISH_RETRY_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Background hooks are retried after 200 ms, 400 ms, … up to 60 s between attempts.
+const HOOK_RETRY: Backoff = Backoff::doubling(Duration::from_millis(200), Duration::from_secs(60));
 
 /// Why a hook call failed.
 #[derive(Debug, thiserror::Error)]
@@ -143,13 +146,18 @@ impl HookSession {
     }
 }
 
+/// The hook HTTP client could not be built (no TLS backend, no system configuration).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the hook HTTP client: {0}")]
+pub struct HookClientError(#[source] pub reqwest::Error);
+
 impl HookClient {
     /// A client for the configured hook URL.
-    pub fn new(config: HookConfig, worker_id: &str) -> Result<HookClient, String> {
+    pub fn new(config: HookConfig, worker_id: &str) -> Result<HookClient, HookClientError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
-            .map_err(|e| format!("cannot build the hook HTTP client: {e}"))?;
+            .map_err(HookClientError)?;
         Ok(HookClient {
             http,
             config: Arc::new(config),
@@ -245,14 +253,15 @@ impl HookClient {
         this.in_flight.0.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let started = tokio::time::Instant::now();
-            let mut backoff = Duration::from_millis(200);
+            let mut failures = 0u32;
             loop {
                 match this.call(&event).await {
                     Ok(_) => break,
                     Err(e) if started.elapsed() < UNPUBLISH_RETRY_FOR => {
+                        failures = failures.saturating_add(1);
+                        let backoff = HOOK_RETRY.delay(failures, 0.0);
                         tracing::warn!(event_id = %event.event_id, "hook {:?} failed, retrying in {backoff:?}: {e}", event.event);
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(60));
                     }
                     Err(e) => {
                         tracing::error!(event_id = %event.event_id, "hook {:?} given up after a day: {e}", event.event);
@@ -294,6 +303,19 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The background retry schedule: 200 ms doubling, at most 60 s apart.
+    #[test]
+    fn background_hooks_back_off_up_to_a_minute() {
+        let ms: Vec<u128> = (1..=11)
+            .map(|n| HOOK_RETRY.delay(n, 0.0).as_millis())
+            .collect();
+        assert_eq!(
+            ms,
+            [200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 51_200, 60_000, 60_000]
+        );
+        assert_eq!(HOOK_RETRY.delay(u32::MAX, 0.9), Duration::from_secs(60));
+    }
 
     #[test]
     fn an_unanswered_outage_drops_the_publisher() {

@@ -1,7 +1,12 @@
 //! `zhibo-media-worker`: wiring only — configuration, sink, listeners, signals.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use zhibo_core::env::EnvError;
+use zhibo_media_worker::hooks::HookClientError;
 
 use zhibo_media_worker::config::SinkConfig;
 use zhibo_media_worker::sink::{FsSink, S3Sink, SegmentSink};
@@ -77,8 +82,33 @@ async fn async_main() -> ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
-    let config = WorkerConfig::from_env().map_err(|e| format!("invalid configuration:\n{e}"))?;
+/// Why the worker could not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    /// The environment is invalid.
+    #[error("invalid configuration:\n{0}")]
+    Config(#[from] EnvError),
+    /// A listening socket could not be bound.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The hook client could not be built.
+    #[error(transparent)]
+    Hooks(#[from] HookClientError),
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { what, addr, source })
+}
+
+async fn run() -> Result<(), StartError> {
+    let config = WorkerConfig::from_env()?;
     let sink: Arc<dyn SegmentSink> = match &config.sink {
         SinkConfig::S3 { bucket, endpoint } => {
             let sdk = zhibo_store::aws::sdk_config().await;
@@ -87,12 +117,8 @@ async fn run() -> Result<(), String> {
         }
         SinkConfig::Fs { root } => Arc::new(FsSink::new(root.clone())),
     };
-    let rtmp = tokio::net::TcpListener::bind(config.rtmp_addr)
-        .await
-        .map_err(|e| format!("cannot listen for RTMP on {}: {e}", config.rtmp_addr))?;
-    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .map_err(|e| format!("cannot listen for HTTP on {}: {e}", config.http_addr))?;
+    let rtmp = bind("RTMP", config.rtmp_addr).await?;
+    let http_listener = bind("HTTP", config.http_addr).await?;
     if config.hooks.is_none() {
         tracing::warn!("ZHIBO_HOOK_URL is unset: publishes are admitted by push signature only, and no hooks are sent");
     }

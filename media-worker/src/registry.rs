@@ -19,7 +19,6 @@ use crate::sink::{FlushReport, StreamUploader, UploadQueue};
 
 enum Slot {
     Live {
-        session_id: String,
         kick: Arc<Notify>,
     },
     Lingering {
@@ -86,10 +85,7 @@ impl Registry {
         now_ms: i64,
     ) -> Result<Claim, PublishRefusal> {
         let mut slots = self.slots();
-        let live = Slot::Live {
-            session_id: session_id.to_string(),
-            kick: kick.clone(),
-        };
+        let live = Slot::Live { kick: kick.clone() };
         let (mut room, uploader, continued, previous_since) =
             match slots.insert(publish.stream_name.clone(), live) {
                 Some(Slot::Lingering {
@@ -186,14 +182,6 @@ impl Registry {
                 true
             }
             _ => false,
-        }
-    }
-
-    /// The live session of `stream_name`, if any.
-    pub fn live_session(&self, stream_name: &str) -> Option<String> {
-        match self.slots().get(stream_name) {
-            Some(Slot::Live { session_id, .. }) => Some(session_id.clone()),
-            _ => None,
         }
     }
 

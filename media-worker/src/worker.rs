@@ -12,7 +12,7 @@ use zhibo_media::hls::LivePlaylistConfig;
 
 use crate::admission::{Admission, Budgets, ConnectionBudget, NotPublishing};
 use crate::config::WorkerConfig;
-use crate::hooks::{now_ms, HookClient};
+use crate::hooks::{now_ms, HookClient, HookClientError};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::rtmp::connection;
@@ -78,7 +78,10 @@ impl Drop for BudgetSlot {
 
 impl Worker {
     /// Builds the worker around a sink.
-    pub fn new(config: WorkerConfig, sink: Arc<dyn SegmentSink>) -> Result<Arc<Worker>, String> {
+    pub fn new(
+        config: WorkerConfig,
+        sink: Arc<dyn SegmentSink>,
+    ) -> Result<Arc<Worker>, HookClientError> {
         let metrics = Arc::new(Metrics::default());
         let queue = UploadQueue::new(
             sink,

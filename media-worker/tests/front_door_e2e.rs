@@ -52,9 +52,14 @@ async fn another_apps_key_does_not_open_a_stream() {
     let room = unique_room();
     let name = format!("{APP}_{room}");
     let other_key = app_url_key(PUSH_KEY, UrlPurpose::Push, "othr");
-    let forged = UrlSignature::sign(&other_key, &name, now_s() + 600);
-    let other_apps_url =
-        UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, "othr", room, now_s() + 600);
+    let forged = UrlSignature::sign(&other_key, &name, zhibo_core::clock::now() + 600);
+    let other_apps_url = UrlSignature::sign_room(
+        PUSH_KEY,
+        UrlPurpose::Push,
+        "othr",
+        room,
+        zhibo_core::clock::now() + 600,
+    );
     for key in [
         format!("{name}?{}", forged.query()),
         format!("{name}?{}", other_apps_url.query()),

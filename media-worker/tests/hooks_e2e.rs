@@ -35,7 +35,7 @@ async fn hook(
     body: Bytes,
 ) -> (StatusCode, Json<HookAnswer>) {
     let sig = headers.get("zhibo-signature").and_then(|v| v.to_str().ok());
-    if BodySignature::verify(SECRET.as_bytes(), sig, &body, now_s()).is_err() {
+    if BodySignature::verify(SECRET.as_bytes(), sig, &body, zhibo_core::clock::now()).is_err() {
         *r.bad_signatures.lock().unwrap() += 1;
         return (
             StatusCode::UNAUTHORIZED,

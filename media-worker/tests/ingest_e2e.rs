@@ -249,13 +249,19 @@ async fn wrong_expired_and_duplicate_publishes_are_refused() {
     let room = unique_room();
     let name = format!("{APP}_{room}");
     use zhibo_core::signing::{UrlPurpose, UrlSignature};
-    let expired = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, APP, room, now_s() - 10);
+    let expired = UrlSignature::sign_room(
+        PUSH_KEY,
+        UrlPurpose::Push,
+        APP,
+        room,
+        zhibo_core::clock::now() - 10,
+    );
     let wrong = UrlSignature::sign_room(
         "not-the-push-key-000",
         UrlPurpose::Push,
         APP,
         room,
-        now_s() + 600,
+        zhibo_core::clock::now() + 600,
     );
     for key in [
         format!("{name}?{}", expired.query()),

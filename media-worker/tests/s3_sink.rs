@@ -2,29 +2,18 @@
 //! stack's SeaweedFS (`ZHIBO_S3_ENDPOINT`, which `make test` sets). Without it these tests fail
 //! with instructions.
 
+mod common;
+
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use bytes::Bytes;
+use common::{bucket, s3_endpoint};
 use std::sync::Arc;
 use zhibo_media_worker::sink::{
     FlushReport, ObjectPut, S3Sink, SegmentSink, UploadConfig, UploadQueue,
 };
 
-/// The S3 endpoint, or a panic that says how to start it.
-fn s3_endpoint() -> String {
-    std::env::var("ZHIBO_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ZHIBO_S3_ENDPOINT is not set: these tests need an S3-compatible server (SeaweedFS). \
-             Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first."
-        )
-    })
-}
-
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-fn bucket() -> String {
-    env_or("MEDIA_BUCKET", "hls")
 }
 
 /// A path-style client for the stack (credentials default to the stack's `test`/`test`).

@@ -160,9 +160,9 @@ impl Connection {
                     let mut buf = cell.borrow_mut();
                     let n = self.stream.try_read(&mut buf)?;
                     if n > 0 {
-                        self.rtmp.on_bytes(&buf[..n], &mut events).map_err(|e| {
-                            std::io::Error::new(std::io::ErrorKind::InvalidData, e.0)
-                        })?;
+                        self.rtmp
+                            .on_bytes(&buf[..n], &mut events)
+                            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
                     }
                     Ok::<usize, std::io::Error>(n)
                 });

@@ -3,12 +3,12 @@
 //! socket, no clock. The fuzz target drives exactly this type.
 
 use bytes::Bytes;
-use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
-    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
+    ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent, ServerSessionResult,
 };
 
-use super::chunk_guard::{ChunkGuard, GuardLimits};
+use super::chunk_guard::{ChunkGuard, GuardLimits, Refusal};
 
 /// Outgoing chunk size announced to the publisher (RTMP's default of 128 makes even the small
 /// answers of a server cost many chunk headers).
@@ -58,10 +58,52 @@ pub enum RtmpEvent {
     PublishFinished,
 }
 
-/// The input broke the RTMP protocol; the connection must be closed. The text says how.
+/// The input broke the RTMP protocol, or the session cannot go on; the connection must be
+/// closed. The text says how; the cause is kept as the error's source.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct RtmpError(pub String);
+pub enum RtmpError {
+    /// The handshake bytes were wrong.
+    #[error("RTMP handshake failed: {0}")]
+    Handshake(#[source] HandshakeError),
+    /// `rml_rtmp` could not start a session after the handshake.
+    #[error("RTMP session setup failed: {0}")]
+    Setup(#[source] ServerSessionError),
+    /// Session bytes or a request answer before the handshake completed.
+    #[error("RTMP session is not established")]
+    NotEstablished,
+    /// The chunk guard refused the input before `rml_rtmp` saw it.
+    #[error("{0}")]
+    Guard(#[from] Refusal),
+    /// `rml_rtmp` refused the session bytes.
+    #[error("malformed RTMP data: {0}")]
+    Session(#[source] ServerSessionError),
+    /// Accepting a `connect` or `publish` request failed.
+    #[error("cannot accept request {request_id}: {source}")]
+    Accept {
+        /// The request.
+        request_id: u32,
+        /// Why.
+        #[source]
+        source: ServerSessionError,
+    },
+    /// Rejecting a request failed.
+    #[error("cannot reject request {request_id}: {source}")]
+    Reject {
+        /// The request.
+        request_id: u32,
+        /// Why.
+        #[source]
+        source: ServerSessionError,
+    },
+    /// `rml_rtmp` panicked on the input (see [`guarded`]).
+    #[error("malformed {what} (the RTMP parser rejected it: {detail})")]
+    Panicked {
+        /// What was being parsed.
+        what: &'static str,
+        /// The panic message.
+        detail: String,
+    },
+}
 
 /// One connection's protocol state.
 pub struct RtmpSession {
@@ -109,7 +151,7 @@ impl RtmpSession {
     pub fn on_bytes(&mut self, input: &[u8], events: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
         if let Some(handshake) = self.handshake.as_mut() {
             let result = guarded("RTMP handshake", || handshake.process_bytes(input))?
-                .map_err(|e| RtmpError(format!("RTMP handshake failed: {e}")))?;
+                .map_err(RtmpError::Handshake)?;
             match result {
                 HandshakeProcessResult::InProgress { response_bytes } => {
                     self.outbound.extend_from_slice(&response_bytes);
@@ -125,8 +167,8 @@ impl RtmpSession {
                         chunk_size: OUTGOING_CHUNK_SIZE,
                         ..ServerSessionConfig::new()
                     };
-                    let (session, results) = ServerSession::new(config)
-                        .map_err(|e| RtmpError(format!("RTMP session setup failed: {e}")))?;
+                    let (session, results) =
+                        ServerSession::new(config).map_err(RtmpError::Setup)?;
                     self.session = Some(session);
                     self.absorb(results, events);
                     if remaining_bytes.is_empty() {
@@ -141,15 +183,13 @@ impl RtmpSession {
 
     fn feed_session(&mut self, input: &[u8], events: &mut Vec<RtmpEvent>) -> Result<(), RtmpError> {
         let Some(session) = self.session.as_mut() else {
-            return Err(RtmpError("RTMP session is not established".into()));
+            return Err(RtmpError::NotEstablished);
         };
         // Before rml_rtmp sees a byte of it: a message that completes in `input` has been
         // checked whole.
-        self.guard
-            .inspect(input)
-            .map_err(|refusal| RtmpError(refusal.to_string()))?;
-        let results = guarded("RTMP data", || session.handle_input(input))?
-            .map_err(|e| RtmpError(format!("malformed RTMP data: {e}")))?;
+        self.guard.inspect(input)?;
+        let results =
+            guarded("RTMP data", || session.handle_input(input))?.map_err(RtmpError::Session)?;
         self.absorb(results, events);
         Ok(())
     }
@@ -160,7 +200,7 @@ impl RtmpSession {
         let results = self
             .session_mut()?
             .accept_request(request_id)
-            .map_err(|e| RtmpError(format!("cannot accept request {request_id}: {e}")))?;
+            .map_err(|source| RtmpError::Accept { request_id, source })?;
         self.absorb(results, &mut events);
         Ok(())
     }
@@ -177,7 +217,7 @@ impl RtmpSession {
         let results = self
             .session_mut()?
             .reject_request(request_id, code, description)
-            .map_err(|e| RtmpError(format!("cannot reject request {request_id}: {e}")))?;
+            .map_err(|source| RtmpError::Reject { request_id, source })?;
         self.absorb(results, &mut events);
         Ok(())
     }
@@ -193,9 +233,7 @@ impl RtmpSession {
     }
 
     fn session_mut(&mut self) -> Result<&mut ServerSession, RtmpError> {
-        self.session
-            .as_mut()
-            .ok_or_else(|| RtmpError("RTMP session is not established".into()))
+        self.session.as_mut().ok_or(RtmpError::NotEstablished)
     }
 
     fn absorb(&mut self, results: Vec<ServerSessionResult>, events: &mut Vec<RtmpEvent>) {
@@ -222,16 +260,14 @@ impl RtmpSession {
 /// unfinished message, an extended timestamp below 0xFFFFFF: found by `fuzz/`'s `rtmp_ingest`);
 /// such a panic becomes an error that closes this connection only. The session is not used again
 /// after an error.
-fn guarded<T>(what: &str, parse: impl FnOnce() -> T) -> Result<T, RtmpError> {
+fn guarded<T>(what: &'static str, parse: impl FnOnce() -> T) -> Result<T, RtmpError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|panic| {
         let detail = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        RtmpError(format!(
-            "malformed {what} (the RTMP parser rejected it: {detail})"
-        ))
+        RtmpError::Panicked { what, detail }
     })
 }
 
@@ -349,7 +385,7 @@ mod tests {
             let e = result.expect_err(name);
             // rml_rtmp's panic, caught, or the chunk guard's refusal before it.
             assert!(
-                e.0.contains("malformed") || e.0.contains("RTMP message chunk"),
+                e.to_string().contains("malformed") || e.to_string().contains("RTMP message chunk"),
                 "{name}: {e}"
             );
             // Whole, in one read, too.
@@ -386,12 +422,17 @@ mod tests {
             }
         }
         let e = result.expect_err("the nested message must be refused");
-        assert!(e.0.contains("before the publish was authorized"), "{e}");
+        assert!(matches!(e, RtmpError::Guard(_)), "{e:?}");
+        assert!(
+            e.to_string().contains("before the publish was authorized"),
+            "{e}"
+        );
         // The same message after a publish is authorized: over the AMF size cap.
         let mut s = established();
         s.publish_authorized();
         let e = s.on_bytes(&bytes[..64 * 1024], &mut events).unwrap_err();
-        assert!(e.0.contains("at most 65536"), "{e}");
+        assert!(matches!(e, RtmpError::Guard(_)), "{e:?}");
+        assert!(e.to_string().contains("at most 65536"), "{e}");
     }
 
     #[test]

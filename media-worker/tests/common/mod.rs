@@ -42,33 +42,20 @@ pub fn unique_room() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    (nanos % 1_000_000_000_000) as u64 + u64::from(rand_u16())
-}
-
-fn rand_u16() -> u16 {
-    let mut b = [0u8; 2];
-    let _ = getrandom(&mut b);
-    u16::from_le_bytes(b)
-}
-
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+    (nanos % 1_000_000_000_000) as u64 + u64::from(rand::random::<u16>())
 }
 
 /// `{stream_name}?txSecret=..&txTime=..` valid for an hour.
 pub fn signed_key(room: u64) -> String {
     let name = format!("{APP}_{room}");
-    let sig = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, APP, room, now_s() + 3600);
+    let sig = UrlSignature::sign_room(
+        PUSH_KEY,
+        UrlPurpose::Push,
+        APP,
+        room,
+        zhibo_core::clock::now() + 3600,
+    );
     format!("{name}?{}", sig.query())
-}
-
-/// Unix seconds.
-pub fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -319,6 +306,12 @@ pub async fn api_status(api: &zhibo_e2e_tests::TestApi, room: u64) -> u64 {
 /// [`PUSH_KEY`] for an hour.
 pub fn push_url(worker: &WorkerProc, app: &str, room: u64) -> String {
     let name = zhibo_core::room::stream_name(app, room);
-    let sig = UrlSignature::sign_room(PUSH_KEY, UrlPurpose::Push, app, room, now_s() + 3600);
+    let sig = UrlSignature::sign_room(
+        PUSH_KEY,
+        UrlPurpose::Push,
+        app,
+        room,
+        zhibo_core::clock::now() + 3600,
+    );
     worker.url(&format!("{name}?{}", sig.query()))
 }

@@ -1,6 +1,7 @@
 //! Configuration, parsed once from the environment at cold start. Every problem is reported at
 //! once, one per line, so a deployment is fixed in one go.
 
+use crate::env::EnvReader;
 use crate::error::Error;
 
 /// How a deployment sets a variable (checked against `template.yaml` by the tests).
@@ -143,174 +144,101 @@ impl Config {
 
     /// Reads configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let mut problems = Vec::new();
-        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let table = non_empty("ZHIBO_TABLE").unwrap_or_else(|| {
-            problems.push("ZHIBO_TABLE is required: the DynamoDB table name".to_string());
-            String::new()
-        });
-        let num = |problems: &mut Vec<String>, k: &str, default: i64, min: i64, max: i64| {
-            match non_empty(k) {
-                None => default,
-                Some(v) => match v.trim().parse::<i64>() {
-                    Ok(n) if (min..=max).contains(&n) => n,
-                    _ => {
-                        problems.push(format!(
-                            "{k}={v:?} is invalid: expected an integer in {min}..={max}"
-                        ));
-                        default
-                    }
-                },
-            }
-        };
-        let min_start_lead_s = num(&mut problems, "MIN_START_LEAD_S", 600, 0, 30 * 86400);
-        let max_lives_per_day = num(&mut problems, "MAX_LIVES_PER_DAY", 50, 1, 1_000_000) as u32;
-        let max_concurrent_lives =
-            num(&mut problems, "MAX_CONCURRENT_LIVES", 50, 1, 1_000_000) as u32;
-        let quota_utc_offset_minutes =
-            num(&mut problems, "QUOTA_UTC_OFFSET_MINUTES", 480, -720, 840) as i32;
-        let url = |problems: &mut Vec<String>, k: &str| -> Option<String> {
-            let v = non_empty(k)?;
-            if v.starts_with("http://") || v.starts_with("https://") {
-                Some(v)
-            } else {
-                problems.push(format!("{k}={v:?} is invalid: expected an http(s) URL"));
-                None
-            }
-        };
-        let dynamo_endpoint = url(&mut problems, "ZHIBO_DYNAMO_ENDPOINT");
-        let s3_endpoint = url(&mut problems, "ZHIBO_S3_ENDPOINT");
-        let media_bucket = non_empty("MEDIA_BUCKET").unwrap_or_else(|| "hls".to_string());
-        let push_key = non_empty("PUSH_KEY");
-        if push_key.as_ref().is_some_and(|k| k.len() < 16) {
-            problems.push("PUSH_KEY is too short: use at least 16 characters".to_string());
-        }
-        let ingest_host = non_empty("INGEST_HOST").unwrap_or_else(|| "localhost:1935".to_string());
+        use crate::lifecycle::Timers;
+        use crate::playback::Playback;
+        use crate::webhook::RetryPolicy;
+
+        let mut env = EnvReader::new(get);
+        let table = env.string("ZHIBO_TABLE", "the DynamoDB table name");
+        let min_start_lead_s = env.num("MIN_START_LEAD_S", 600, 0..=30 * 86400);
+        let max_lives_per_day = env.num("MAX_LIVES_PER_DAY", 50, 1..=1_000_000);
+        let max_concurrent_lives = env.num("MAX_CONCURRENT_LIVES", 50, 1..=1_000_000);
+        let quota_utc_offset_minutes = env.num("QUOTA_UTC_OFFSET_MINUTES", 480, -720..=840);
+        let dynamo_endpoint = env.url("ZHIBO_DYNAMO_ENDPOINT");
+        let s3_endpoint = env.url("ZHIBO_S3_ENDPOINT");
+        let media_bucket = env.or("MEDIA_BUCKET", "hls");
+        let push_key = env.secret("PUSH_KEY", 16);
+        let ingest_host = env.or("INGEST_HOST", "localhost:1935");
         if ingest_host.contains('/') || ingest_host.contains(char::is_whitespace) {
-            problems.push(format!(
+            env.problem(format!(
                 "INGEST_HOST={ingest_host:?} is invalid: expected host[:port], without scheme or path"
             ));
         }
-        let hook_secret = non_empty("HOOK_SECRET");
-        if hook_secret.as_ref().is_some_and(|k| k.len() < 16) {
-            problems.push("HOOK_SECRET is too short: use at least 16 characters".to_string());
-        }
-        let d = crate::lifecycle::Timers::default();
-        let timers = crate::lifecycle::Timers {
-            abnormal_timeout_s: num(
-                &mut problems,
-                "ABNORMAL_TIMEOUT_S",
-                d.abnormal_timeout_s,
-                1,
-                86_400,
-            ),
-            max_live_s: num(&mut problems, "MAX_LIVE_S", d.max_live_s, 1, 7 * 86_400),
-            worker_silence_s: num(
-                &mut problems,
-                "WORKER_SILENCE_S",
-                d.worker_silence_s,
-                1,
-                3600,
-            ),
+        let hook_secret = env.secret("HOOK_SECRET", 16);
+        let d = Timers::default();
+        let timers = Timers {
+            abnormal_timeout_s: env.num("ABNORMAL_TIMEOUT_S", d.abnormal_timeout_s, 1..=86_400),
+            max_live_s: env.num("MAX_LIVE_S", d.max_live_s, 1..=7 * 86_400),
+            worker_silence_s: env.num("WORKER_SILENCE_S", d.worker_silence_s, 1..=3600),
         };
-        let r = crate::webhook::RetryPolicy::default();
-        let webhook_retry = crate::webhook::RetryPolicy {
-            base_ms: num(
-                &mut problems,
-                "WEBHOOK_RETRY_BASE_MS",
-                r.base_ms as i64,
-                1,
-                3_600_000,
-            ) as u64,
-            cap_ms: num(
-                &mut problems,
-                "WEBHOOK_RETRY_CAP_MS",
-                r.cap_ms as i64,
-                1,
-                86_400_000,
-            ) as u64,
-            window_s: num(
-                &mut problems,
-                "WEBHOOK_RETRY_WINDOW_S",
-                r.window_s,
-                1,
-                30 * 86_400,
-            ),
+        let r = RetryPolicy::default();
+        let webhook_retry = RetryPolicy {
+            base_ms: env.num("WEBHOOK_RETRY_BASE_MS", r.base_ms, 1..=3_600_000),
+            cap_ms: env.num("WEBHOOK_RETRY_CAP_MS", r.cap_ms, 1..=86_400_000),
+            window_s: env.num("WEBHOOK_RETRY_WINDOW_S", r.window_s, 1..=30 * 86_400),
         };
-        let webhook_allow_http = match non_empty("WEBHOOK_ALLOW_HTTP").as_deref() {
-            None | Some("0") | Some("false") => false,
-            Some("1") | Some("true") => true,
-            Some(v) => {
-                problems.push(format!(
-                    "WEBHOOK_ALLOW_HTTP={v:?} is invalid: expected 1 or 0"
-                ));
-                false
-            }
-        };
-        let replay_ttl_days = num(&mut problems, "REPLAY_TTL_DAYS", 365, 1, 3650);
-        let eventbridge_endpoint = url(&mut problems, "ZHIBO_EVENTBRIDGE_ENDPOINT");
-        let event_bus = non_empty("EVENT_BUS_NAME");
-        let cdn_distribution_id = non_empty("CDN_DISTRIBUTION_ID").map(|v| v.trim().to_string());
+        let webhook_allow_http = env.flag("WEBHOOK_ALLOW_HTTP", false);
+        let replay_ttl_days = env.num("REPLAY_TTL_DAYS", 365, 1..=3650);
+        let eventbridge_endpoint = env.url("ZHIBO_EVENTBRIDGE_ENDPOINT");
+        let event_bus = env.optional("EVENT_BUS_NAME");
+        let cdn_distribution_id = env
+            .optional("CDN_DISTRIBUTION_ID")
+            .map(|v| v.trim().to_string());
         if let Some(id) = &cdn_distribution_id {
             if !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                problems.push(format!(
+                env.problem(format!(
                     "CDN_DISTRIBUTION_ID={id:?} is invalid: expected a CloudFront distribution id \
                      (letters and digits, e.g. E2QWRUHEXAMPLE)"
                 ));
             }
         }
-        let cloudfront_endpoint = url(&mut problems, "ZHIBO_CLOUDFRONT_ENDPOINT");
-        let playback = match non_empty("PLAYBACK_MODE").as_deref() {
+        let cloudfront_endpoint = env.url("ZHIBO_CLOUDFRONT_ENDPOINT");
+        let playback = match env.optional("PLAYBACK_MODE").as_deref() {
             None | Some("public") => {
-                let base_url =
-                    url(&mut problems, "PLAYBACK_BASE_URL").unwrap_or_else(|| match &s3_endpoint {
+                let base_url = env
+                    .url("PLAYBACK_BASE_URL")
+                    .unwrap_or_else(|| match &s3_endpoint {
                         Some(e) => format!("{}/{media_bucket}", e.trim_end_matches('/')),
                         None => format!("https://{media_bucket}.s3.amazonaws.com"),
                     });
-                crate::playback::Playback::Public {
+                Playback::Public {
                     base_url: base_url.trim_end_matches('/').to_string(),
                 }
             }
             Some("signed") => {
                 // Unset: each request's own https://Host (API Gateway's URL, which the
                 // template cannot pass to its own integrations without a cycle).
-                let api_base_url = url(&mut problems, "API_BASE_URL");
-                let play_key = non_empty("PLAY_KEY").unwrap_or_default();
+                let api_base_url = env.url("API_BASE_URL");
+                let play_key = env.optional("PLAY_KEY").unwrap_or_default();
                 if play_key.len() < 16 {
-                    problems.push(
-                        "PLAY_KEY is required with PLAYBACK_MODE=signed: use at least 16 characters"
-                            .to_string(),
+                    env.problem(
+                        "PLAY_KEY is required with PLAYBACK_MODE=signed: use at least 16 characters",
                     );
                 }
-                crate::playback::Playback::Signed {
+                Playback::Signed {
                     api_base_url: api_base_url.map(|u| u.trim_end_matches('/').to_string()),
                     play_key,
-                    ttl_s: num(&mut problems, "PLAY_URL_TTL_S", 3600, 10, 7 * 86_400),
+                    ttl_s: env.num("PLAY_URL_TTL_S", 3600, 10..=7 * 86_400),
                 }
             }
             Some(v) => {
-                problems.push(format!(
+                env.problem(format!(
                     "PLAYBACK_MODE={v:?} is invalid: expected public or signed"
                 ));
-                crate::playback::Playback::Public {
+                Playback::Public {
                     base_url: String::new(),
                 }
             }
         };
-        if let (Some(push), crate::playback::Playback::Signed { play_key, .. }) =
-            (&push_key, &playback)
-        {
+        if let (Some(push), Playback::Signed { play_key, .. }) = (&push_key, &playback) {
             if crate::signing::constant_time_eq(push.as_bytes(), play_key.as_bytes()) {
-                problems.push(
+                env.problem(
                     "PLAY_KEY equals PUSH_KEY: use two different random keys, or a play URL's key \
-                     would be derived from the push master key"
-                        .to_string(),
+                     would be derived from the push master key",
                 );
             }
         }
-        if !problems.is_empty() {
-            return Err(Error::Config(problems.join("\n")));
-        }
+        env.finish().map_err(|e| Error::Config(e.to_string()))?;
         Ok(Config {
             table,
             dynamo_endpoint,

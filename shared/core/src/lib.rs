@@ -13,13 +13,16 @@
 //!   [`object_keys`] (the media bucket's object layout), [`replay`] (replay summaries and
 //!   records), [`playback`] (public or signed playback URLs), [`takedown`] (what a ban or
 //!   `close_replay` removes).
-//! - [`config`] (environment, every problem reported at once), [`error`] (internal errors,
+//! - [`backoff`] (the one capped exponential retry schedule).
+//! - [`config`] (environment, every problem reported at once, read with [`env`]), [`error`] (internal errors,
 //!   refused requests, the `errcode`s), [`clock`] and [`ids`].
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod env;
 pub mod error;
 pub mod hooks;
 pub mod ids;
@@ -34,6 +37,8 @@ pub mod table;
 pub mod takedown;
 pub mod webhook;
 
+pub use backoff::Backoff;
 pub use config::Config;
+pub use env::{EnvError, EnvReader};
 pub use error::{Error, Invalid, Result};
 pub use live_status::LiveStatus;

@@ -8,7 +8,11 @@ mod delivery;
 pub use delivery::{
     new_webhook_secret, Attempt, DeliveryRecord, DeliveryStatus, OutboxEvent, WebhookEndpoint,
 };
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::backoff::{Backoff, Jitter};
 
 use crate::room::RoomId;
 use crate::signing::{BodySignature, SignatureError};
@@ -160,12 +164,17 @@ impl RetryPolicy {
     /// The delay before the next attempt after `failures` failed attempts (≥ 1), with
     /// `jitter` in 0.0..1.0 spreading it by up to +20 % so receivers are not hit in waves.
     pub fn delay_ms(&self, failures: u32, jitter: f64) -> u64 {
-        let exp = failures.saturating_sub(1).min(40);
-        let d = self
-            .base_ms
-            .saturating_mul(1u64 << exp.min(32))
-            .min(self.cap_ms);
-        d + (d as f64 * 0.2 * jitter.clamp(0.0, 1.0)) as u64
+        let d = self.backoff().delay(failures, jitter);
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The schedule as a [`Backoff`]: doubling from `base_ms` up to `cap_ms`, +0..20 % jitter.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::doubling(
+            Duration::from_millis(self.base_ms),
+            Duration::from_millis(self.cap_ms),
+        )
+        .with_jitter(Jitter::Up { fraction: 0.2 })
     }
 
     /// True when an event created at `created_ms` is no longer retried at `now_ms`.
