@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zhibo_api::with_fallbacks;
-use zhibo_e2e_tests::TestApi;
+use zhibo_test_support::TestApi;
 
 /// A TestApi (its own table and app) plus a server with the API routers and the demo merged.
 struct Demo {

@@ -6,19 +6,11 @@ use std::time::Duration;
 use aws_lambda_events::s3::S3Event;
 use serde_json::Value;
 use zhibo_local::seaweedfs::{FilerNotifications, FILER_ENV, WEED_BIN_ENV};
+use zhibo_test_support::s3_endpoint;
 
 const START_THE_STACK: &str =
     "Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first.";
 
-/// The local S3 endpoint (SeaweedFS), or a panic that says how to start it.
-fn s3_endpoint() -> String {
-    std::env::var("ZHIBO_S3_ENDPOINT")
-        .ok()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| {
-            panic!("ZHIBO_S3_ENDPOINT is not set: this test needs SeaweedFS. {START_THE_STACK}")
-        })
-}
 
 /// The only record, checked to parse as `aws_lambda_events`' S3Event.
 fn only_record(s3_event: Value) -> Value {

@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use common::*;
 use zhibo_core::signing::{app_url_key, UrlPurpose, UrlSignature};
-use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
+use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
 
 /// A publish of the fixture for a few seconds; whether ffmpeg succeeded, and its stderr.
 async fn try_publish(url: &str) -> (bool, String) {
@@ -136,7 +136,7 @@ impl CountingDynamo {
     async fn start() -> CountingDynamo {
         let counts = Arc::new(Mutex::new(HashMap::new()));
         let state = Arc::new(ProxyState {
-            upstream: zhibo_e2e_tests::dynamo_endpoint()
+            upstream: zhibo_test_support::dynamo_endpoint()
                 .trim_end_matches('/')
                 .to_string(),
             http: reqwest::Client::new(),
@@ -209,7 +209,7 @@ async fn a_flood_at_v1_reads_nothing_and_publishes_still_succeed() {
     let worker = WorkerProc::start(&[
         ("ZHIBO_HOOK_URL", &hook_url),
         ("HOOK_SECRET", TEST_HOOK_SECRET),
-        ("PUSH_KEY", zhibo_e2e_tests::TEST_PUSH_KEY),
+        ("PUSH_KEY", zhibo_test_support::TEST_PUSH_KEY),
     ])
     .await;
     let room = api.create_room("flood", 5).await;

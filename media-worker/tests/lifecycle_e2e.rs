@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
+use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
 
 #[tokio::test]
 async fn ffmpeg_drives_the_lifecycle_and_webhooks() {

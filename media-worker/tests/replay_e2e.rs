@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
+use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
 
 async fn replays(api: &TestApi, room: u64) -> serde_json::Value {
     api.call("GET", &format!("/v1/rooms/{room}/replays"), "")

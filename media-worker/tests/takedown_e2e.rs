@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use zhibo_core::object_keys;
-use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};
+use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
 
 /// Keys under the room's live/ and replays/ prefixes.
 async fn room_objects(api: &TestApi, app: &str, room: u64) -> Vec<String> {

@@ -15,15 +15,7 @@ pub const PUSH_KEY: &str = "e2e-push-key-0123456789";
 /// The app id of every test room.
 pub const APP: &str = "wtest";
 
-/// The S3 endpoint of the local stack, or a panic that says how to start it.
-pub fn s3_endpoint() -> String {
-    std::env::var("ZHIBO_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "ZHIBO_S3_ENDPOINT is not set: these tests need SeaweedFS. Run `make test`, or \
-             `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first."
-        )
-    })
-}
+pub use zhibo_test_support::s3_endpoint;
 
 /// `http://endpoint/hls/{key}`: the bucket is anonymously readable, as viewers read it.
 pub fn public_url(key: &str) -> String {
@@ -295,7 +287,7 @@ pub fn ffprobe(url: &str, args: &[&str]) -> serde_json::Value {
 }
 
 /// The room's `live_status` as the API reports it (0 when it cannot be read).
-pub async fn api_status(api: &zhibo_e2e_tests::TestApi, room: u64) -> u64 {
+pub async fn api_status(api: &zhibo_test_support::TestApi, room: u64) -> u64 {
     let r = api
         .call("GET", &format!("/v1/rooms/{room}/status"), "")
         .await;
