@@ -49,5 +49,7 @@ build: ## build every crate
 fmt: ## format the code
 	cargo fmt --all
 
-lint: ## clippy with warnings as errors
+lint: ## rustfmt check, clippy with warnings as errors, and no unused dependencies (cargo machete)
+	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/check-deps.sh

@@ -44,6 +44,9 @@ eval "$(scripts/stack.sh env)"
 step "lint: cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "dependencies: none unused (cargo machete)"
+scripts/check-deps.sh
+
 step "cargo test --workspace"
 cargo test --workspace
 

@@ -143,19 +143,15 @@ async fn run(args: &[String]) -> Result<(), String> {
             };
             // What EventBridge, DynamoDB Streams and S3 notifications run on AWS runs here in
             // the background.
-            let sweep_ms = env_ms("ZHIBO_SWEEP_INTERVAL_MS", 1000)?;
-            let _sweeper = zhibo_local::background::spawn_sweeper(
-                state.clone(),
-                std::time::Duration::from_millis(sweep_ms),
-            );
-            let delivery_ms = env_ms("ZHIBO_DELIVERY_INTERVAL_MS", 200)?;
+            let mut env = zhibo_core::env::EnvReader::trimming(|k| std::env::var(k).ok());
+            let sweep_every = env.ms("ZHIBO_SWEEP_INTERVAL_MS", 1000, 1..=3_600_000);
+            let delivery_every = env.ms("ZHIBO_DELIVERY_INTERVAL_MS", 200, 1..=3_600_000);
+            env.finish().map_err(|e| e.to_string())?;
+            let _sweeper = zhibo_local::background::spawn_sweeper(state.clone(), sweep_every);
             let deliverer =
                 fn_webhook_delivery::Deliverer::from_config(state.store.clone(), &state.config)
                     .map_err(|e| format!("webhook HTTP client: {e}"))?;
-            let _delivery = zhibo_local::background::spawn_delivery_pump(
-                deliverer,
-                std::time::Duration::from_millis(delivery_ms),
-            );
+            let _delivery = zhibo_local::background::spawn_delivery_pump(deliverer, delivery_every);
             let indexer = fn_replay_indexer::Indexer::from_config(config.clone(), &sdk);
             let _indexer =
                 match zhibo_local::seaweedfs::FilerNotifications::from_env(&config.media_bucket) {
@@ -189,19 +185,6 @@ async fn run(args: &[String]) -> Result<(), String> {
                 .map_err(|e| format!("server: {e}"))
         }
         other => Err(format!("unknown command {other:?}\n{USAGE}")),
-    }
-}
-
-/// A positive millisecond interval from the environment, or `default`.
-fn env_ms(name: &str, default: u64) -> Result<u64, String> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("{name}={v:?} is invalid: expected milliseconds > 0")),
     }
 }
 

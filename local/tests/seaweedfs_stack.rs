@@ -11,7 +11,6 @@ use zhibo_test_support::s3_endpoint;
 const START_THE_STACK: &str =
     "Run `make test`, or `scripts/stack.sh up && eval \"$(scripts/stack.sh env)\"` first.";
 
-
 /// The only record, checked to parse as `aws_lambda_events`' S3Event.
 fn only_record(s3_event: Value) -> Value {
     let parsed: S3Event = serde_json::from_value(s3_event.clone()).unwrap();

@@ -292,13 +292,7 @@ impl HookClient {
     }
 }
 
-/// Unix milliseconds now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use zhibo_core::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -70,13 +70,9 @@ impl FilerNotifications {
 
     /// [`Self::from_env`] with the variables read by `var`.
     fn from_vars(bucket: &str, var: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let non_empty = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let weed_bin = non_empty(WEED_BIN_ENV)?;
-        let filer = non_empty(FILER_ENV)?;
+        let env = zhibo_core::env::EnvReader::trimming(var);
+        let weed_bin = env.optional(WEED_BIN_ENV)?;
+        let filer = env.optional(FILER_ENV)?;
         Some(FilerNotifications {
             weed_bin: PathBuf::from(weed_bin),
             filer,

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zhibo_core::backoff::Backoff;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -14,10 +15,8 @@ use super::filer_event::{json_u64, s3_event_from_filer_event};
 use super::json_stream::{truncate_chars, ConcatenatedJson, StreamItem, MAX_LOGGED_CHARS};
 use super::FilerNotifications;
 
-/// Wait before the first restart of a failed `weed` child; doubled at each failure in a row.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest wait between restarts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Waits between restarts of a failed `weed` child: 1 s, doubling up to 30 s.
+const RESTART_BACKOFF: Backoff = Backoff::doubling(Duration::from_secs(1), Duration::from_secs(30));
 /// A child that ran this long was healthy: its failure starts the backoff over.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 /// History read again on restart before the last event seen (its duplicates are dropped).
@@ -34,14 +33,16 @@ impl FilerNotifications {
             .checked_sub(self.catch_up)
             .unwrap_or(UNIX_EPOCH);
         let mut position = StreamPosition::new(since);
-        let mut backoff = FIRST_BACKOFF;
+        let mut failures = 0u32;
         loop {
             let started = Instant::now();
             let time_ago = position.time_ago(SystemTime::now());
             let why_stopped = self.tail_once(time_ago, &mut position, &mut on_event).await;
             if started.elapsed() >= HEALTHY_RUN {
-                backoff = FIRST_BACKOFF;
+                failures = 0;
             }
+            failures = failures.saturating_add(1);
+            let backoff = RESTART_BACKOFF.delay(failures, 0.0);
             tracing::warn!(
                 weed = %self.weed_bin.display(),
                 filer = %self.filer,
@@ -49,7 +50,6 @@ impl FilerNotifications {
                 "SeaweedFS event tail stopped: {why_stopped}"
             );
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 

@@ -52,19 +52,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 /// canonical query reads it (a `+` is a literal plus, RFC 3986), so a handler sees what was
 /// signed.
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| {
-                percent_encoding::percent_decode_str(s)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            };
-            (dec(k), dec(v))
-        })
+    // form_urlencoded reads `+` as a space (HTML forms); the signature does not, so a literal
+    // `+` is escaped first and comes back as itself.
+    let query = query.unwrap_or("").replace('+', "%2B");
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -145,6 +137,14 @@ mod tests {
         let e = query_number(&q, "limit", 10, 1, 100).unwrap_err();
         assert!(e.body.errmsg.starts_with("limit: "));
         assert_eq!(q[2].1, "A");
+        // A `+` is a literal plus, as the signature's canonical query reads it; empty pairs
+        // are skipped; a key without `=` has an empty value.
+        let q = query_pairs(Some("a=1+2&&b=%2B&c&d=%E4%BD%A0"));
+        let want = [("a", "1+2"), ("b", "+"), ("c", ""), ("d", "你")];
+        assert_eq!(
+            q,
+            want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec()
+        );
         assert!(parse_room_id("0").is_err());
         assert!(parse_room_id("-1").is_err());
         assert_eq!(parse_room_id("12").unwrap(), 12);

@@ -200,36 +200,35 @@ pub mod keys {
 
 /// The quota day (`yyyy-mm-dd`) that unix time `t` falls on at UTC offset `offset_minutes`.
 pub fn quota_day(t: i64, offset_minutes: i32) -> String {
-    let local = t.saturating_add(i64::from(offset_minutes) * 60);
-    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let local = utc(t.saturating_add(i64::from(offset_minutes) * 60));
+    format!(
+        "{:04}-{:02}-{:02}",
+        local.year(),
+        u8::from(local.month()),
+        local.day()
+    )
 }
 
 /// ISO 8601 UTC with seconds, e.g. `2020-11-11T03:49:55Z` (WeChat's replay times).
 pub fn iso8601_utc(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
+    let at = utc(t);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s % 3600 / 60,
-        s % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
     )
+}
+
+/// Unix time `t` as a UTC date and time, clamped to the years -9999..=9999 the calendar covers.
+fn utc(t: i64) -> time::OffsetDateTime {
+    let min = time::PrimitiveDateTime::MIN.assume_utc().unix_timestamp();
+    let max = time::PrimitiveDateTime::MAX.assume_utc().unix_timestamp();
+    time::OffsetDateTime::from_unix_timestamp(t.clamp(min, max))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -245,6 +244,10 @@ mod tests {
         assert_eq!(quota_day(1_795_449_600, 0), "2026-11-23");
         assert_eq!(iso8601_utc(1_605_066_595), "2020-11-11T03:49:55Z");
         assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso8601_utc(-1), "1969-12-31T23:59:59Z");
+        // Out of the calendar's range: clamped, never a panic.
+        assert_eq!(iso8601_utc(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(quota_day(i64::MIN, -720), "-9999-01-01");
     }
 
     #[test]
