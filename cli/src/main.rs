@@ -68,7 +68,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     match cmd.as_str() {
         "init-storage" => {
             let created = state
-                .store
+                .table
                 .create_table()
                 .await
                 .map_err(|e| e.to_string())?;
@@ -99,7 +99,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         "create-app" => {
             let app_id = args.get(1).ok_or_else(|| USAGE.to_string())?;
             let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
-            if !state.store.put_app(&app).await.map_err(|e| e.to_string())? {
+            if !state.apps.put_app(&app).await.map_err(|e| e.to_string())? {
                 return Err(format!("app {app_id} already exists"));
             }
             println!("app_id={}\napp_secret={}", app.app_id, app.app_secret);
@@ -154,8 +154,9 @@ async fn run(args: &[String]) -> Result<(), String> {
                 std::time::Duration::from_millis(sweep_ms),
             );
             let delivery_ms = env_ms("ZHIBO_DELIVERY_INTERVAL_MS", 200)?;
-            let deliverer = fn_webhooks::Deliverer::from_config(state.store.clone(), &state.config)
-                .map_err(|e| format!("webhook HTTP client: {e}"))?;
+            let deliverer =
+                fn_webhooks::Deliverer::from_config(state.outbox.clone(), &state.config)
+                    .map_err(|e| format!("webhook HTTP client: {e}"))?;
             let _delivery = fn_webhooks::spawn_local_pump(
                 deliverer,
                 std::time::Duration::from_millis(delivery_ms),
@@ -222,7 +223,7 @@ fn aws_sdk_s3_error(e: &dyn std::error::Error) -> String {
 /// The dev app, created on first use.
 async fn dev_app(state: &Deps, app_id: &str) -> Result<App, String> {
     if let Some(app) = state
-        .store
+        .apps
         .get_app(app_id)
         .await
         .map_err(|e| e.to_string())?
@@ -230,10 +231,10 @@ async fn dev_app(state: &Deps, app_id: &str) -> Result<App, String> {
         return Ok(app);
     }
     let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
-    state.store.put_app(&app).await.map_err(|e| e.to_string())?;
+    state.apps.put_app(&app).await.map_err(|e| e.to_string())?;
     // Another process may have created it first: read back what is stored.
     state
-        .store
+        .apps
         .get_app(app_id)
         .await
         .map_err(|e| e.to_string())?

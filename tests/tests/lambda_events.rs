@@ -167,7 +167,7 @@ async fn put_demo_app(api: &TestApi) {
         app_secret: README_SECRET.into(),
         created_at: now(),
     };
-    assert!(api.state.store.put_app(&demo).await.unwrap());
+    assert!(api.state.apps.put_app(&demo).await.unwrap());
 }
 
 /// Records replay [`FIXTURE_REPLAY_ID`] of `app`'s room `room` as the replay indexer does.
@@ -191,7 +191,7 @@ async fn record_fixture_replay(api: &TestApi, app: &str, room: u64) {
     let event_id = replay.event_id.clone();
     let recorded = api
         .state
-        .store
+        .replays
         .record_replay(
             &replay,
             |seq| zhibo_core::webhook::WebhookEvent {
@@ -738,7 +738,7 @@ async fn hooks_function_serves_its_fixtures() {
     assert_eq!((status, body["room_id"].as_i64()), (201, Some(1)), "{body}");
     let status_of = || async {
         api.state
-            .store
+            .rooms
             .get_room("demo", 1)
             .await
             .unwrap()
@@ -837,7 +837,7 @@ async fn sweeper_runs_on_its_schedule_fixture() {
 async fn webhooks_function_serves_its_fixtures() {
     let api = TestApi::start().await;
     let app = api.app.app_id.clone();
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     let webhooks = with_fallbacks(fn_webhooks::router(api.state.clone()));
     let run = |name: &str| resign(&api, request(&fixture(name)));
     let (status, _) = invoke(&webhooks, request(&fixture("webhooks-put.apigw-v2.json"))).await;
@@ -1001,12 +1001,12 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
     // The fixtures play room 1 of app `demo`: /play serves rooms that exist (and are not
     // banned), so the table gets that room.
     let demo = zhibo_core::app::App::generate("demo", now()).expect("app demo");
-    assert!(api.state.store.put_app(&demo).await.expect("put app"));
+    assert!(api.state.apps.put_app(&demo).await.expect("put app"));
     let body: zhibo_core::room::CreateRoom =
         serde_json::from_str(&api.room_body("fixture room", 60)).expect("room body");
     let created = api
         .state
-        .store
+        .rooms
         .create_room("demo", body, None, &api.state.create_limits(), now())
         .await
         .expect("create demo room");

@@ -17,7 +17,7 @@ use zhibo_core::table::{self, keys};
 use zhibo_core::webhook::{self, RetryPolicy, ATTEMPT_TIMEOUT_MS};
 use zhibo_core::webhook::{Attempt, OutboxEvent, WebhookEndpoint};
 use zhibo_core::Error;
-use zhibo_store::DynamoStore;
+use zhibo_store::OutboxStore;
 
 /// Deliveries attempted by one drain before it hands the rest to the next one.
 pub const MAX_DELIVERIES_PER_DRAIN: usize = 100;
@@ -282,7 +282,7 @@ impl RunReport {
 /// Sends outbox events to the customers' webhook endpoints.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
-    store: DynamoStore,
+    store: OutboxStore,
     http: reqwest::Client,
     policy: RetryPolicy,
     destinations: Destinations,
@@ -292,14 +292,14 @@ pub struct Deliverer {
 impl Deliverer {
     /// A deliverer over `store` retrying with `policy` to public addresses only
     /// ([`Destinations::PublicOnly`]): 5 s per attempt, redirects not followed.
-    pub fn new(store: DynamoStore, policy: RetryPolicy) -> Result<Deliverer, reqwest::Error> {
+    pub fn new(store: OutboxStore, policy: RetryPolicy) -> Result<Deliverer, reqwest::Error> {
         Deliverer::with_destinations(store, policy, Destinations::PublicOnly)
     }
 
     /// The deliverer the configuration asks for: its retry policy, and any destination only
     /// with `WEBHOOK_ALLOW_HTTP=1` (local development).
     pub fn from_config(
-        store: DynamoStore,
+        store: OutboxStore,
         config: &zhibo_core::Config,
     ) -> Result<Deliverer, reqwest::Error> {
         let destinations = if config.webhook_allow_http {
@@ -313,7 +313,7 @@ impl Deliverer {
     /// A deliverer to `destinations`. Public-only deliveries resolve names with
     /// [`PublicResolver`] and use no proxy (a proxy would connect on their behalf, unchecked).
     pub fn with_destinations(
-        store: DynamoStore,
+        store: OutboxStore,
         policy: RetryPolicy,
         destinations: Destinations,
     ) -> Result<Deliverer, reqwest::Error> {
@@ -337,7 +337,7 @@ impl Deliverer {
     }
 
     /// The store it drains.
-    pub fn store(&self) -> &DynamoStore {
+    pub fn store(&self) -> &OutboxStore {
         &self.store
     }
 
