@@ -129,3 +129,53 @@ impl AppStore {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{assert_names, ill_typed, without};
+
+    fn app() -> App {
+        App {
+            app_id: "demo".into(),
+            app_secret: "ab".repeat(32),
+            created_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn app_items_round_trip() {
+        let item = app_item(&app());
+        assert_eq!(app_from_item(&item).expect("read back"), app());
+        assert_eq!(item.get("next_room_id"), Some(&n(0)));
+    }
+
+    #[test]
+    fn a_malformed_app_item_names_the_attribute() {
+        let item = app_item(&app());
+        for attr in ["app_id", "app_secret", "created_at"] {
+            assert_names(app_from_item(&without(&item, attr)), attr);
+            assert_names(app_from_item(&ill_typed(&item, attr)), attr);
+        }
+    }
+
+    #[test]
+    fn token_items_round_trip() {
+        let item = token_item("tok", "demo", 1_700_007_200);
+        assert_eq!(
+            token_from_item(&item).expect("read back"),
+            ("demo".to_string(), 1_700_007_200)
+        );
+        for attr in ["app_id", TTL_ATTR] {
+            assert_names(token_from_item(&without(&item, attr)), attr);
+            assert_names(token_from_item(&ill_typed(&item, attr)), attr);
+        }
+    }
+
+    #[test]
+    fn a_nonce_item_expires() {
+        let item = nonce_item("demo", "n1", 1_000);
+        assert_eq!(item.get(TTL_ATTR), Some(&n(1_000)));
+        assert_eq!(item.len(), 3, "key and expiry only: {item:?}");
+    }
+}

@@ -806,4 +806,58 @@ mod tests {
             assert_eq!(timer_on_live_item(s), s != LiveStatus::NotStarted, "{s}");
         }
     }
+
+    #[test]
+    fn a_malformed_live_item_names_the_attribute() {
+        use crate::item::testing::{assert_names, ill_typed};
+        let item = stored_live_item(&live_room(), 5, Some(1_279_000));
+        for attr in
+            LIFECYCLE_ATTRS
+                .into_iter()
+                .chain([LIVE_VERSION, LIVE_STATUS, table::GSI_DUE.range_key])
+        {
+            assert_names(lifecycle_from_item(Some(&ill_typed(&item, attr)), 1), attr);
+        }
+    }
+
+    fn takedown() -> PendingTakedown {
+        PendingTakedown {
+            app_id: "demo".into(),
+            room_id: 7,
+            scope: Scope::Replays,
+            quiet_after_ms: 1_700_000_123_456,
+        }
+    }
+
+    #[test]
+    fn takedown_items_round_trip() {
+        for scope in [Scope::Room, Scope::Replays] {
+            let t = PendingTakedown {
+                scope,
+                ..takedown()
+            };
+            let item = takedown_item(&t);
+            assert_eq!(takedown_from_item(&item).expect("read back"), t);
+            assert_eq!(item.get(PK), Some(&s(TAKEDOWN_PK)));
+        }
+        // Each room and scope has its own item.
+        let room = takedown_item(&PendingTakedown {
+            scope: Scope::Room,
+            ..takedown()
+        });
+        assert_ne!(room.get(SK), takedown_item(&takedown()).get(SK));
+    }
+
+    #[test]
+    fn a_malformed_takedown_item_names_the_attribute() {
+        use crate::item::testing::{assert_names, ill_typed, without};
+        let item = takedown_item(&takedown());
+        for attr in ["app_id", "room_id", "scope", "quiet_after_ms"] {
+            assert_names(takedown_from_item(&without(&item, attr)), attr);
+            assert_names(takedown_from_item(&ill_typed(&item, attr)), attr);
+        }
+        let mut bad = item.clone();
+        bad.insert("scope".into(), s("everything"));
+        assert_names(takedown_from_item(&bad), "scope");
+    }
 }

@@ -893,3 +893,199 @@ impl OutboxStore {
         Err(StoreError::Conflict)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{assert_names, ill_typed, without};
+    use zhibo_core::webhook::EventType;
+
+    fn event() -> WebhookEvent {
+        WebhookEvent {
+            id: "evt_0000018c2d9f4a10abcdef".into(),
+            kind: EventType::RoomStarted,
+            created_at: 1_700_000_000,
+            app_id: "demo".into(),
+            room_id: 7,
+            seq: 3,
+            data: serde_json::json!({"live_status": 101, "previous_status": 102}),
+        }
+    }
+
+    #[test]
+    fn outbox_event_items_round_trip() {
+        let e = event();
+        let item = outbox_event_item("demo", 7, &e, 1_700_000_000_500).expect("item");
+        let read = outbox_event_from_item(&item).expect("read back");
+        assert_eq!(
+            read,
+            OutboxEvent {
+                app_id: "demo".into(),
+                room_id: 7,
+                seq: 3,
+                event_id: e.id.clone(),
+                event_type: "room.started".into(),
+                body: serde_json::to_string(&e).expect("JSON"),
+                created_ms: 1_700_000_000_500,
+                attempts: 0,
+                next_attempt_ms: 1_700_000_000_500,
+                tracked: false,
+            }
+        );
+        // The body is the event as POSTed.
+        let body: WebhookEvent = serde_json::from_str(&read.body).expect("body");
+        assert_eq!(body, e);
+        assert_eq!(item.get(SK), Some(&s(keys::outbox_event_sk(3))));
+    }
+
+    #[test]
+    fn a_malformed_outbox_event_names_the_attribute() {
+        let item = outbox_event_item("demo", 7, &event(), 1_000).expect("item");
+        for attr in [
+            "app_id",
+            "room_id",
+            "seq",
+            "event_id",
+            "event_type",
+            "body",
+            "created_ms",
+        ] {
+            assert_names(outbox_event_from_item(&without(&item, attr)), attr);
+            assert_names(outbox_event_from_item(&ill_typed(&item, attr)), attr);
+        }
+        for attr in ["attempts", "next_attempt_ms"] {
+            assert_names(outbox_event_from_item(&ill_typed(&item, attr)), attr);
+        }
+        let mut tracked = item.clone();
+        tracked.insert("tracked".into(), s("yes"));
+        assert_names(outbox_event_from_item(&tracked), "tracked");
+    }
+
+    /// The item [`OutboxStore::put_webhook`]'s update stores for `ep`.
+    fn endpoint_item(app_id: &str, ep: &WebhookEndpoint) -> Item {
+        let mut item = Table::key(keys::app_pk(app_id), keys::WEBHOOK_SK);
+        item.insert("type".into(), s("webhook"));
+        item.insert("app_id".into(), s(app_id));
+        item.insert("url".into(), s(&ep.url));
+        item.insert("secret".into(), s(&ep.secret));
+        item.insert("updated_at".into(), n(ep.updated_at));
+        item
+    }
+
+    #[test]
+    fn webhook_endpoint_items_round_trip() {
+        let ep = WebhookEndpoint {
+            url: "https://example.com/hook".into(),
+            secret: new_webhook_secret(),
+            updated_at: 1_700_000_000,
+        };
+        let item = endpoint_item("demo", &ep);
+        assert_eq!(endpoint_from_item(&item).expect("read back"), ep);
+        for attr in ["url", "secret", "updated_at"] {
+            assert_names(endpoint_from_item(&without(&item, attr)), attr);
+            assert_names(endpoint_from_item(&ill_typed(&item, attr)), attr);
+        }
+    }
+
+    /// The item the delivery-record updates ([`OutboxStore::record_attempt_failure`],
+    /// `dead_letter_event`, `complete_outbox_event`, `redeliver`) leave for `r`.
+    fn delivery_item(r: &DeliveryRecord) -> Item {
+        let mut item = Table::key(keys::app_pk(&r.app_id), keys::delivery_sk(&r.event_id));
+        item.insert("type".into(), s("delivery"));
+        item.insert("app_id".into(), s(&r.app_id));
+        item.insert("event_id".into(), s(&r.event_id));
+        item.insert("event_type".into(), s(&r.event_type));
+        item.insert("room_id".into(), n(r.room_id));
+        item.insert("seq".into(), n(r.seq));
+        item.insert("body".into(), s(&r.body));
+        item.insert("status".into(), s(r.status.as_str()));
+        item.insert("attempts".into(), n(r.attempts));
+        if let Some(e) = &r.last_error {
+            item.insert("last_error".into(), s(e));
+        }
+        if let Some(c) = r.last_status {
+            item.insert("last_status".into(), n(c));
+        }
+        if let Some(t) = r.last_attempt_ms {
+            item.insert("last_attempt_ms".into(), n(t));
+        }
+        if let Some(t) = r.next_attempt_ms {
+            item.insert("next_attempt_ms".into(), n(t));
+        }
+        item.insert(
+            table::TTL_ATTR.into(),
+            n(1_700_000_000 + DELIVERY_RECORD_TTL_S),
+        );
+        item
+    }
+
+    fn record() -> DeliveryRecord {
+        DeliveryRecord {
+            app_id: "demo".into(),
+            event_id: "evt_1".into(),
+            event_type: "room.started".into(),
+            room_id: 7,
+            seq: 3,
+            status: DeliveryStatus::Retrying,
+            attempts: 2,
+            last_error: Some("timed out".into()),
+            last_status: Some(502),
+            last_attempt_ms: Some(1_700_000_000_000),
+            next_attempt_ms: Some(1_700_000_030_000),
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn delivery_records_round_trip() {
+        for status in [
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Dead,
+            DeliveryStatus::Delivered,
+        ] {
+            let r = DeliveryRecord { status, ..record() };
+            assert_eq!(delivery_from_item(&delivery_item(&r)).expect("read"), r);
+        }
+        // Optional attributes absent read back as None.
+        let bare = DeliveryRecord {
+            last_error: None,
+            last_status: None,
+            last_attempt_ms: None,
+            next_attempt_ms: None,
+            ..record()
+        };
+        assert_eq!(
+            delivery_from_item(&delivery_item(&bare)).expect("read"),
+            bare
+        );
+    }
+
+    #[test]
+    fn a_malformed_delivery_record_names_the_attribute() {
+        let item = delivery_item(&record());
+        for attr in [
+            "app_id",
+            "event_id",
+            "event_type",
+            "room_id",
+            "seq",
+            "status",
+            "body",
+        ] {
+            assert_names(delivery_from_item(&without(&item, attr)), attr);
+            assert_names(delivery_from_item(&ill_typed(&item, attr)), attr);
+        }
+        for attr in [
+            "attempts",
+            "last_error",
+            "last_status",
+            "last_attempt_ms",
+            "next_attempt_ms",
+        ] {
+            assert_names(delivery_from_item(&ill_typed(&item, attr)), attr);
+        }
+        let mut bad = item.clone();
+        bad.insert("status".into(), s("lost"));
+        assert_names(delivery_from_item(&bad), "status");
+    }
+}

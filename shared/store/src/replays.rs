@@ -309,3 +309,81 @@ impl ReplayStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{assert_names, ill_typed, without};
+    use zhibo_core::webhook::EventType;
+
+    fn replay() -> Replay {
+        Replay {
+            app_id: "demo".into(),
+            room_id: 7,
+            replay_id: "0000018c2d9f4a10abcdef".into(),
+            playlist_key: "hls/demo/7/replays/r.m3u8".into(),
+            create_time: 1_700_000_000,
+            end_time: 1_700_003_600,
+            expire_time: 1_702_592_000,
+            duration_s: 3_599.5,
+            segments: 900,
+            size_bytes: 123_456_789,
+            discontinuities: 2,
+            indexed_at_ms: 1_700_003_601_234,
+            event_id: "evt_1".into(),
+        }
+    }
+
+    fn event() -> WebhookEvent {
+        WebhookEvent {
+            id: "evt_1".into(),
+            kind: EventType::ReplayReady,
+            created_at: 1_700_003_601,
+            app_id: "demo".into(),
+            room_id: 7,
+            seq: 9,
+            data: serde_json::json!({"replay_id": "0000018c2d9f4a10abcdef"}),
+        }
+    }
+
+    #[test]
+    fn replay_items_round_trip() {
+        let item = replay_item(&replay(), &event()).expect("item");
+        assert_eq!(replay_from_item(&item).expect("read back"), replay());
+        // The event as first written, and the EventBridge flag, are kept with it.
+        let r = ItemReader::new(&item);
+        let stored: WebhookEvent = r.json("event").expect("event");
+        assert_eq!(stored, event());
+        assert!(r.bool_or_false(EVENTBRIDGE_PENDING).expect("flag"));
+        assert_eq!(item.get(TTL_ATTR), Some(&n(replay().expire_time)));
+        // Items written before discontinuities were counted read as 0.
+        let old = without(&item, "discontinuities");
+        assert_eq!(replay_from_item(&old).expect("old").discontinuities, 0);
+    }
+
+    #[test]
+    fn a_malformed_replay_item_names_the_attribute() {
+        let item = replay_item(&replay(), &event()).expect("item");
+        for attr in [
+            "app_id",
+            "room_id",
+            "replay_id",
+            "playlist_key",
+            "create_time",
+            "end_time",
+            "expire_time",
+            "duration_s",
+            "segments",
+            "size_bytes",
+            "indexed_at_ms",
+            "event_id",
+        ] {
+            assert_names(replay_from_item(&without(&item, attr)), attr);
+            assert_names(replay_from_item(&ill_typed(&item, attr)), attr);
+        }
+        assert_names(
+            replay_from_item(&ill_typed(&item, "discontinuities")),
+            "discontinuities",
+        );
+    }
+}

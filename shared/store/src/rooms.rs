@@ -699,4 +699,61 @@ mod tests {
         assert!(!idempotency_expired(stored, stored));
         assert!(idempotency_expired(stored, stored + 1));
     }
+
+    fn room() -> Room {
+        let req: zhibo_core::room::CreateRoom = serde_json::from_value(serde_json::json!({
+            "name": "r", "anchor_name": "a", "start_time": 1_000, "end_time": 4_600,
+        }))
+        .expect("create request");
+        Room::new("demo", 7, req, 900)
+    }
+
+    #[test]
+    fn a_malformed_room_item_names_the_attribute() {
+        use crate::item::testing::{assert_names, ill_typed, without};
+        let item = room_item(&room()).expect("room item");
+        for attr in [
+            "app_id",
+            "room_id",
+            "name",
+            "anchor_name",
+            "start_time",
+            "end_time",
+            "goods",
+            "live_status",
+            "created_at",
+            "updated_at",
+            "version",
+        ] {
+            assert_names(room_from_items(&without(&item, attr), None), attr);
+            assert_names(room_from_items(&ill_typed(&item, attr), None), attr);
+        }
+        for attr in ["cover_img", "close_like", "close_comment", "close_replay"] {
+            assert_names(room_from_items(&ill_typed(&item, attr), None), attr);
+        }
+        let mut bad = item.clone();
+        bad.insert("live_status".into(), n(108));
+        assert_names(room_from_items(&bad, None), "live_status");
+        bad = item.clone();
+        bad.insert("goods".into(), s("{not json"));
+        assert_names(room_from_items(&bad, None), "goods");
+    }
+
+    #[test]
+    fn idempotency_items_round_trip() {
+        let key = IdempotencyKey {
+            key: "order-1".into(),
+            body_sha256: "ab".repeat(32),
+        };
+        let item = idempotency_item("demo", &key, 7, 1_000);
+        assert_eq!(
+            idempotency_from_item(&item).expect("read back"),
+            (7, key.body_sha256.clone(), 1_000 + IDEMPOTENCY_TTL_S)
+        );
+        use crate::item::testing::{assert_names, ill_typed, without};
+        for attr in ["room_id", "body_sha256", TTL_ATTR] {
+            assert_names(idempotency_from_item(&without(&item, attr)), attr);
+            assert_names(idempotency_from_item(&ill_typed(&item, attr)), attr);
+        }
+    }
 }
