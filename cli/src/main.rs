@@ -68,7 +68,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     match cmd.as_str() {
         "init-storage" => {
             let created = state
-                .store
+                .table
                 .create_table()
                 .await
                 .map_err(|e| e.to_string())?;
@@ -99,7 +99,7 @@ async fn run(args: &[String]) -> Result<(), String> {
         "create-app" => {
             let app_id = args.get(1).ok_or_else(|| USAGE.to_string())?;
             let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
-            if !state.store.put_app(&app).await.map_err(|e| e.to_string())? {
+            if !state.apps.put_app(&app).await.map_err(|e| e.to_string())? {
                 return Err(format!("app {app_id} already exists"));
             }
             println!("app_id={}\napp_secret={}", app.app_id, app.app_secret);
@@ -149,7 +149,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             env.finish().map_err(|e| e.to_string())?;
             let _sweeper = zhibo_local::background::spawn_sweeper(state.clone(), sweep_every);
             let deliverer =
-                fn_webhook_delivery::Deliverer::from_config(state.store.clone(), &state.config)
+                fn_webhook_delivery::Deliverer::from_config(state.outbox.clone(), &state.config)
                     .map_err(|e| format!("webhook HTTP client: {e}"))?;
             let _delivery = zhibo_local::background::spawn_delivery_pump(deliverer, delivery_every);
             let indexer = fn_replay_indexer::Indexer::from_config(config.clone(), &sdk);
@@ -202,7 +202,7 @@ fn aws_sdk_s3_error(e: &dyn std::error::Error) -> String {
 /// The dev app, created on first use.
 async fn dev_app(state: &Deps, app_id: &str) -> Result<App, String> {
     if let Some(app) = state
-        .store
+        .apps
         .get_app(app_id)
         .await
         .map_err(|e| e.to_string())?
@@ -210,10 +210,10 @@ async fn dev_app(state: &Deps, app_id: &str) -> Result<App, String> {
         return Ok(app);
     }
     let app = App::generate(app_id, now()).map_err(|e| e.to_string())?;
-    state.store.put_app(&app).await.map_err(|e| e.to_string())?;
+    state.apps.put_app(&app).await.map_err(|e| e.to_string())?;
     // Another process may have created it first: read back what is stored.
     state
-        .store
+        .apps
         .get_app(app_id)
         .await
         .map_err(|e| e.to_string())?

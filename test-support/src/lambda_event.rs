@@ -154,7 +154,7 @@ pub async fn put_demo_app(api: &TestApi) {
         app_secret: README_SECRET.into(),
         created_at: now(),
     };
-    assert!(api.state.store.put_app(&demo).await.unwrap());
+    assert!(api.state.apps.put_app(&demo).await.unwrap());
 }
 
 /// Records replay [`FIXTURE_REPLAY_ID`] of `app`'s room `room` as the replay indexer does.
@@ -178,7 +178,7 @@ pub async fn record_fixture_replay(api: &TestApi, app: &str, room: u64) {
     let event_id = replay.event_id.clone();
     let recorded = api
         .state
-        .store
+        .replays
         .record_replay(
             &replay,
             |seq| zhibo_core::webhook::WebhookEvent {

@@ -114,10 +114,10 @@ impl TestApi {
             .await;
         let play = fn_play::PlayState::new(config.clone(), &sdk);
         let state = Deps::new(config, &sdk);
-        state.store.create_table().await.expect("create test table");
+        state.table.create_table().await.expect("create test table");
         let app =
             App::generate(&format!("t{}", zhibo_core::ids::random_hex(5)), now()).expect("app id");
-        assert!(state.store.put_app(&app).await.expect("put app"));
+        assert!(state.apps.put_app(&app).await.expect("put app"));
         let router = zhibo_local::api_router(state.clone(), play);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -149,7 +149,7 @@ impl TestApi {
     /// EventBridge bus unless the configuration names one.
     pub fn indexer(&self) -> fn_replay_indexer::Indexer {
         fn_replay_indexer::Indexer::new(
-            self.state.store.clone(),
+            self.state.table.clone(),
             self.s3(),
             fn_replay_indexer::EventBus::from_config(&self.sdk, &self.state.config),
             self.state.config.clone(),
@@ -273,13 +273,15 @@ impl TestApi {
 
     /// Moves a room to `status` through the store (as the worker hooks will).
     pub async fn set_status(&self, room_id: u64, status: zhibo_core::LiveStatus) {
-        let store = &self.state.store;
-        let room = store
+        let room = self
+            .state
+            .rooms
             .get_room(&self.app.app_id, room_id)
             .await
             .expect("get room")
             .expect("room exists");
-        store
+        self.state
+            .lifecycle
             .set_live_status(&room, status, self.state.config.max_concurrent_lives, now())
             .await
             .expect("set live_status");
@@ -332,7 +334,7 @@ impl TestApi {
     /// Runs the webhook delivery every `every` in the background, as `zhibo serve` does.
     pub fn spawn_delivery(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
         let deliverer = fn_webhook_delivery::Deliverer::from_config(
-            self.state.store.clone(),
+            self.state.outbox.clone(),
             &self.state.config,
         )
         .expect("webhook HTTP client");
@@ -342,7 +344,7 @@ impl TestApi {
     /// The room as stored.
     pub async fn stored_room(&self, room_id: u64) -> zhibo_core::room::Room {
         self.state
-            .store
+            .rooms
             .get_room(&self.app.app_id, room_id)
             .await
             .expect("get room")

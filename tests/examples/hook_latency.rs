@@ -86,7 +86,7 @@ where
 /// One TransactWriteItems shaped like a publish's, straight to DynamoDB Local.
 async fn raw_publish_shaped_transaction(api: &TestApi, i: usize, goods: &str) -> bool {
     use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-    let table = api.state.store.table();
+    let table = api.state.table.name();
     let s = |v: String| AttributeValue::S(v);
     let n = |v: usize| AttributeValue::N(v.to_string());
     let update = |pk: String, expr: &str, vals: Vec<(&str, AttributeValue)>| {
@@ -129,7 +129,7 @@ async fn raw_publish_shaped_transaction(api: &TestApi, i: usize, goods: &str) ->
         return false;
     };
     api.state
-        .store
+        .table
         .client()
         .transact_write_items()
         .set_transact_items(Some(items))
@@ -161,7 +161,7 @@ async fn main() {
             zhibo_core::clock::now(),
         )
         .expect("app id");
-        api.state.store.put_app(&app).await.expect("put app");
+        api.state.apps.put_app(&app).await.expect("put app");
         app_ids.push(app.app_id);
     }
     let limits = CreateLimits {
@@ -182,7 +182,7 @@ async fn main() {
             pending.push(tokio::spawn(async move {
                 let room = api
                     .state
-                    .store
+                    .rooms
                     .create_room(&app, req, None, &limits, now)
                     .await
                     .expect("create room");
@@ -207,7 +207,7 @@ async fn main() {
         let (api, rooms) = (api.clone(), rooms.clone());
         async move {
             let (app, room) = &rooms[i];
-            api.state.store.get_room(app, *room).await.is_ok()
+            api.state.rooms.get_room(app, *room).await.is_ok()
         }
     })
     .await;
@@ -278,7 +278,7 @@ async fn main() {
     for app in &app_ids {
         live += api
             .state
-            .store
+            .rooms
             .room_count(app, Some(zhibo_core::LiveStatus::Live))
             .await
             .expect("count");

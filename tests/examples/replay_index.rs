@@ -82,7 +82,7 @@ async fn until_queryable(api: &TestApi, room: u64, id: &str) {
     loop {
         if let Ok(Some(_)) = api
             .state
-            .store
+            .replays
             .get_replay(&api.app.app_id, room, id, 0)
             .await
         {
@@ -196,10 +196,10 @@ async fn main() {
             .expect("body")
             .into_bytes();
         api.state
-            .store
+            .table
             .client()
             .put_item()
-            .table_name(api.state.store.table())
+            .table_name(api.state.table.name())
             .item(
                 "pk",
                 aws_sdk_dynamodb::types::AttributeValue::S(format!("FLOOR#{i}")),

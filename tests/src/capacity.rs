@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use std::sync::{Arc, Mutex};
-use zhibo_store::DynamoStore;
+use zhibo_store::{Deps, Table};
 
 /// Capacity units consumed, the table and its indexes together.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -143,16 +143,17 @@ impl Intercept for CapacityMeter {
     }
 }
 
-/// A store over the test API's table whose every call is metered by the returned meter.
-pub fn metered_store(api: &crate::TestApi) -> (DynamoStore, CapacityMeter) {
+/// The test API's dependencies with every store over its table through a client whose every
+/// call is metered by the returned meter.
+pub fn metered_store(api: &crate::TestApi) -> (Deps, CapacityMeter) {
     let meter = CapacityMeter::default();
     let conf = aws_sdk_dynamodb::config::Builder::from(&api.sdk)
         .endpoint_url(crate::dynamo_endpoint())
         .interceptor(meter.clone())
         .build();
-    let store = DynamoStore::new(
+    let store = api.state.with_table(Table::new(
         aws_sdk_dynamodb::Client::from_conf(conf),
         api.state.config.table.clone(),
-    );
+    ));
     (store, meter)
 }

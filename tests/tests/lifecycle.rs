@@ -88,7 +88,7 @@ async fn publish_heartbeat_unpublish_drive_101_and_106() {
         .as_str()
         .unwrap_or("")
         .contains("superseded"));
-    let counts = &api.state.store;
+    let counts = &api.state.rooms;
     assert_eq!(
         counts
             .room_count(&api.app.app_id, Some(LiveStatus::Live))
@@ -316,7 +316,7 @@ async fn actions_pause_resume_ban_end() {
     // The live counts follow.
     assert_eq!(
         api.state
-            .store
+            .rooms
             .room_count(&api.app.app_id, Some(LiveStatus::Live))
             .await
             .unwrap(),
@@ -389,7 +389,7 @@ async fn sweeper_fires_the_timers() {
     // Ended, banned and expired rooms leave the sweeper's work list.
     let due = api
         .state
-        .store
+        .lifecycle
         .rooms_due(
             zhibo_core::table::keys::due_shard(&api.app.app_id, expiring),
             zhibo_core::clock::now_ms() + 86_400_000,

@@ -237,7 +237,7 @@ async fn concurrent_lives_quota_is_atomic() {
         let id = r.json["room_id"].as_u64().unwrap();
         rooms.push(
             api.state
-                .store
+                .rooms
                 .get_room(&api.app.app_id, id)
                 .await
                 .unwrap()
@@ -245,7 +245,7 @@ async fn concurrent_lives_quota_is_atomic() {
         );
     }
     // WHEN six rooms try to go live at once with a quota of two
-    let store = &api.state.store;
+    let store = &api.state.lifecycle;
     let results = join_all(
         rooms
             .iter()

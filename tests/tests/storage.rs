@@ -25,7 +25,7 @@ use zhibo_core::table::keys;
 use zhibo_core::LiveStatus;
 use zhibo_e2e_tests::capacity::{metered_store, Capacity};
 use zhibo_e2e_tests::TestApi;
-use zhibo_store::{CreateLimits, DynamoStore, IdempotencyKey};
+use zhibo_store::{CreateLimits, Deps, IdempotencyKey, Table};
 
 /// A create request with `goods` goods of about 600 bytes each (100 make ~60 KB, near the
 /// 64 KiB body limit).
@@ -58,8 +58,9 @@ fn limits() -> CreateLimits {
     }
 }
 
-async fn create(store: &DynamoStore, api: &TestApi, goods: usize) -> RoomId {
+async fn create(store: &Deps, api: &TestApi, goods: usize) -> RoomId {
     store
+        .rooms
         .create_room(
             &api.app.app_id,
             create_request(goods, now() + 60),
@@ -75,7 +76,7 @@ async fn create(store: &DynamoStore, api: &TestApi, goods: usize) -> RoomId {
 
 /// Applies a hook of `kind` for `room` at `at_ms`.
 async fn hook(
-    store: &DynamoStore,
+    store: &Deps,
     api: &TestApi,
     room: RoomId,
     kind: zhibo_core::hooks::HookEventKind,
@@ -85,6 +86,7 @@ async fn hook(
 ) -> zhibo_store::Applied {
     let e = api.hook_event(kind, room, session, seq);
     store
+        .lifecycle
         .apply_lifecycle(
             &api.app.app_id,
             room,
@@ -159,6 +161,7 @@ async fn measure_operations() {
             );
         }
         store
+            .rooms
             .get_room(&app, room)
             .await
             .expect("get")
@@ -168,10 +171,15 @@ async fn measure_operations() {
             create(&store, &api, goods).await;
         }
         meter.take();
-        let page = store.list_rooms(&app, None, 0, 10).await.expect("list");
+        let page = store
+            .rooms
+            .list_rooms(&app, None, 0, 10)
+            .await
+            .expect("list");
         assert_eq!(page.rooms.len(), 10);
         row("list, page of 10", meter.take());
         let page = store
+            .rooms
             .list_rooms(&app, Some(LiveStatus::Live), 0, 10)
             .await
             .expect("list live");
@@ -180,6 +188,7 @@ async fn measure_operations() {
         hook(&store, &api, room, Unpublish, &session, 5, t0 + 45_000).await;
         row("unpublish (101 → 106)", meter.take());
         let a = store
+            .lifecycle
             .apply_lifecycle(&app, room, Input::Tick, &timers, 50, t0 + 46_000)
             .await
             .expect("tick");
@@ -191,7 +200,7 @@ async fn measure_operations() {
 #[tokio::test]
 async fn rooms_read_back_whole_from_room_and_live_items() {
     let api = TestApi::start().await;
-    let store = &api.state.store;
+    let store = &api.state;
     let app = api.app.app_id.clone();
     let room = create(store, &api, 5).await;
     let fresh = api.stored_room(room).await;
@@ -228,25 +237,36 @@ async fn rooms_read_back_whole_from_room_and_live_items() {
         Some(((t0 + 20_000) / 1000 + api.state.config.timers.worker_silence_s) * 1000)
     );
     // Listings read the same rooms through the keys-only indexes.
-    let all = store.list_rooms(&app, None, 0, 10).await.expect("list");
+    let all = store
+        .rooms
+        .list_rooms(&app, None, 0, 10)
+        .await
+        .expect("list");
     assert_eq!(all.rooms, vec![got.clone()]);
     let live = store
+        .rooms
         .list_rooms(&app, Some(LiveStatus::Live), 0, 10)
         .await
         .expect("list live");
     assert_eq!(live.rooms, vec![got.clone()]);
     // A final status has no timer; deleting the room deletes its live item too.
     let ended = store
+        .lifecycle
         .set_live_status(&got, LiveStatus::Ended, 50, now())
         .await
         .expect("end");
     assert_eq!(ended.live_item.timer_ms, None);
     assert_eq!(api.stored_room(room).await, ended);
-    store.delete_room(&ended, &limits()).await.expect("delete");
+    store
+        .rooms
+        .delete_room(&ended, &limits())
+        .await
+        .expect("delete");
     let live_item = store
+        .table
         .client()
         .get_item()
-        .table_name(store.table())
+        .table_name(store.table.name())
         .key(
             "pk",
             aws_sdk_dynamodb::types::AttributeValue::S(keys::live_pk(&app, room)),
@@ -267,7 +287,7 @@ async fn rooms_read_back_whole_from_room_and_live_items() {
 #[tokio::test]
 async fn an_expired_idempotency_key_makes_a_new_room() {
     let api = TestApi::start().await;
-    let store = &api.state.store;
+    let store = &api.state;
     let app = api.app.app_id.clone();
     let body = api.room_body("idem", 600);
     let key = IdempotencyKey {
@@ -277,11 +297,13 @@ async fn an_expired_idempotency_key_makes_a_new_room() {
     let req: CreateRoom = serde_json::from_str(&body).expect("body");
     let then = now() - zhibo_store::IDEMPOTENCY_TTL_S - 60;
     let first = store
+        .rooms
         .create_room(&app, req.clone(), Some(&key), &limits(), then)
         .await
         .expect("first create");
     // Within its 24 h the key answers the first room.
     let again = store
+        .rooms
         .create_room(&app, req.clone(), Some(&key), &limits(), then + 3600)
         .await
         .expect("retry");
@@ -355,10 +377,10 @@ async fn a_heartbeat_that_raced_a_pause_drops_the_publisher() {
     let api = TestApi::start().await;
     let app = api.app.app_id.clone();
     let timers = api.state.config.timers;
-    let room = create(&api.state.store, &api, 1).await;
+    let room = create(&api.state, &api, 1).await;
     let session = time_ordered_id(zhibo_core::clock::now_ms());
     let t0 = zhibo_core::clock::now_ms();
-    hook(&api.state.store, &api, room, Publish, &session, 0, t0).await;
+    hook(&api.state, &api, room, Publish, &session, 0, t0).await;
 
     let (reached_tx, reached_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel();
@@ -370,14 +392,15 @@ async fn a_heartbeat_that_raced_a_pause_drops_the_publisher() {
         .endpoint_url(zhibo_e2e_tests::dynamo_endpoint())
         .interceptor(gate)
         .build();
-    let gated = DynamoStore::new(
+    let gated = api.state.with_table(Table::new(
         aws_sdk_dynamodb::Client::from_conf(conf),
         api.state.config.table.clone(),
-    );
+    ));
     let e = api.hook_event(Heartbeat, room, &session, 1);
     let hb_app = app.clone();
     let heartbeat = tokio::spawn(async move {
         gated
+            .lifecycle
             .apply_lifecycle(&hb_app, room, Input::Hook(&e), &timers, 50, t0 + 10_000)
             .await
     });
@@ -387,7 +410,7 @@ async fn a_heartbeat_that_raced_a_pause_drops_the_publisher() {
         .expect("the heartbeat reached its write");
     let paused = api
         .state
-        .store
+        .lifecycle
         .apply_lifecycle(
             &app,
             room,

@@ -73,7 +73,7 @@ async fn a_delivery_to_a_name_resolving_to_loopback_is_refused_before_connecting
     // Deployed settings: https only, public destinations only.
     let api = TestApi::start().await;
     let app = api.app.app_id.clone();
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     // A listener on the port the URL names: any connection would wait in its backlog.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");

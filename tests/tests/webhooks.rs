@@ -196,7 +196,7 @@ async fn start(extra: &[(&str, &str)]) -> (TestApi, TestApi) {
 }
 
 fn deliverer(api: &TestApi) -> Deliverer {
-    Deliverer::from_config(api.state.store.clone(), &api.state.config).expect("deliverer")
+    Deliverer::from_config(api.state.outbox.clone(), &api.state.config).expect("deliverer")
 }
 
 fn events(app_id: &str, room_id: RoomId, seqs: std::ops::RangeInclusive<u64>) -> Vec<WebhookEvent> {
@@ -370,7 +370,7 @@ async fn failing_receiver_gets_every_event_in_seq_order_with_stable_ids() {
     use_receiver(&hooks, &receiver).await;
     let room1 = events(&app, 1, 1..=5);
     let room2 = events(&app, 2, 1..=3);
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     store
         .enqueue_events(&app, 1, &room1, now_ms())
         .await
@@ -474,7 +474,7 @@ async fn dead_letters_after_the_window_then_redeliver_with_same_id_and_seq() {
         .await;
     assert_eq!(put.status, 200, "{}", put.text);
     let secret = put.json["secret"].as_str().unwrap().to_string();
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     let room1 = events(&app, 1, 1..=2);
     let room2 = events(&app, 2, 1..=1);
     store
@@ -617,7 +617,7 @@ async fn deliveries_are_signed_and_verifiable_by_the_receiver_only_untampered() 
     let secret = use_receiver(&hooks, &receiver).await;
     let evs = events(&app, 9, 1..=1);
     api.state
-        .store
+        .outbox
         .enqueue_events(&app, 9, &evs, now_ms())
         .await
         .unwrap();
@@ -675,7 +675,7 @@ async fn concurrent_drains_of_a_room_deliver_each_event_once_in_order() {
     let receiver = Receiver::bind(0, 30).await;
     use_receiver(&hooks, &receiver).await;
     let evs = events(&app, 4, 1..=6);
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     store.enqueue_events(&app, 4, &evs, now_ms()).await.unwrap();
 
     let (a, b) = (deliverer(&api), deliverer(&api));
@@ -737,7 +737,7 @@ async fn concurrent_drains_of_a_room_deliver_each_event_once_in_order() {
 async fn events_without_a_webhook_are_dropped_and_a_seq_is_enqueued_once() {
     let api = TestApi::start().await;
     let app = api.app.app_id.clone();
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     let evs = events(&app, 3, 1..=2);
     store.enqueue_events(&app, 3, &evs, now_ms()).await.unwrap();
     // The same seq again is refused.
@@ -829,7 +829,7 @@ fn fixture(name: &str) -> Value {
 #[tokio::test]
 async fn delivery_function_handles_stream_and_schedule_events() {
     let (api, _) = start(&[]).await;
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     // The fixtures are for app `demo`, room 1 (the table is this test's own).
     let receiver = Receiver::bind(0, 0).await;
     let ep = store

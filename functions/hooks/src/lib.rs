@@ -2,7 +2,7 @@
 //!
 //! The media worker signs every call with the hook secret (`Zhibo-Signature`); this function
 //! verifies it, runs the live-status state machine ([`zhibo_core::lifecycle`]) through
-//! [`zhibo_store::DynamoStore::apply_lifecycle`] (one read, one conditional
+//! [`zhibo_store::LifecycleStore::apply_lifecycle`] (one read, one conditional
 //! transaction with the room's webhook events), and answers `{"allow": bool, "reason"}`:
 //! 200 to go on, 403 to refuse a publish or drop a publisher (pause, ban, end, a newer
 //! session). An unpublish is always acknowledged once stored, so the worker stops retrying.
@@ -91,7 +91,7 @@ async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError
     let event: HookEvent = parse_json(&body)?;
     check_event(&event)?;
     let applied = st
-        .store
+        .lifecycle
         .apply_lifecycle(
             &event.app_id,
             event.room_id,

@@ -100,7 +100,7 @@ async fn hooks_function_serves_its_fixtures() {
     assert_eq!((status, body["room_id"].as_i64()), (201, Some(1)), "{body}");
     let status_of = || async {
         api.state
-            .store
+            .rooms
             .get_room("demo", 1)
             .await
             .unwrap()

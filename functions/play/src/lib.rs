@@ -56,10 +56,10 @@ impl PlayState {
     /// `ZHIBO_DYNAMO_ENDPOINT` the table at DynamoDB Local.
     pub fn new(config: Config, sdk: &aws_config::SdkConfig) -> PlayState {
         let s3 = zhibo_store::aws::s3_client(sdk, config.s3_endpoint.as_deref());
-        let store = zhibo_store::DynamoStore::new(
+        let store = zhibo_store::RoomStore::new(zhibo_store::Table::new(
             zhibo_store::aws::dynamo_client(sdk, &config),
             config.table.clone(),
-        );
+        ));
         PlayState {
             config: Arc::new(config),
             s3,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use zhibo_api::ApiError;
 use zhibo_core::room::RoomId;
 use zhibo_core::LiveStatus;
-use zhibo_store::DynamoStore;
+use zhibo_store::RoomStore;
 
 /// How long a room's status is reused.
 pub const STATUS_CACHE_TTL: Duration = Duration::from_secs(3);
@@ -61,15 +61,15 @@ type Cache = HashMap<(String, RoomId), (Instant, Option<RoomFacts>)>;
 /// Rooms' facts, read from the table and cached briefly.
 #[derive(Debug, Clone)]
 pub struct RoomGate {
-    store: DynamoStore,
+    rooms: RoomStore,
     cache: Arc<Mutex<Cache>>,
 }
 
 impl RoomGate {
     /// Over `store`.
-    pub fn new(store: DynamoStore) -> RoomGate {
+    pub fn new(store: RoomStore) -> RoomGate {
         RoomGate {
-            store,
+            rooms: store,
             cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -88,7 +88,7 @@ impl RoomGate {
             }
         }
         let facts = self
-            .store
+            .rooms
             .get_room(app_id, room_id)
             .await?
             .map(|r| RoomFacts {

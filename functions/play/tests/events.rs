@@ -89,12 +89,12 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
     // The fixtures play room 1 of app `demo`: /play serves rooms that exist (and are not
     // banned), so the table gets that room.
     let demo = zhibo_core::app::App::generate("demo", now()).expect("app demo");
-    assert!(api.state.store.put_app(&demo).await.expect("put app"));
+    assert!(api.state.apps.put_app(&demo).await.expect("put app"));
     let body: zhibo_core::room::CreateRoom =
         serde_json::from_str(&api.room_body("fixture room", 60)).expect("room body");
     let created = api
         .state
-        .store
+        .rooms
         .create_room("demo", body, None, &api.state.create_limits(), now())
         .await
         .expect("create demo room");

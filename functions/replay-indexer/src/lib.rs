@@ -12,7 +12,7 @@
 //!   least one segment) and sums it up; [`replay_record`] turns that, the object's metadata and
 //!   the time into the [`Replay`] to store.
 //! - **Shell**: [`Indexer`] reads the object (GetObject, bounded), records the replay with its
-//!   outbox event in one DynamoDB transaction ([`DynamoStore::record_replay`]), then puts the
+//!   outbox event in one DynamoDB transaction ([`ReplayStore::record_replay`]), then puts the
 //!   event on EventBridge and notes that it did. Redelivered S3 events change nothing and
 //!   announce nothing twice; an EventBridge put that failed is retried by the redelivery.
 
@@ -29,7 +29,7 @@ use zhibo_core::LiveStatus;
 use zhibo_core::{object_keys, Config};
 use zhibo_media::hls::{parse_media_playlist, PlaylistType};
 use zhibo_store::MediaTakedown;
-use zhibo_store::{DynamoStore, RecordedReplay, StoreError};
+use zhibo_store::{LifecycleStore, RecordedReplay, ReplayStore, RoomStore, StoreError, Table};
 
 /// Largest replay playlist read.
 pub const MAX_PLAYLIST_BYTES: u64 = zhibo_core::replay::MAX_PLAYLIST_BYTES;
@@ -313,10 +313,12 @@ impl EventBus {
     }
 }
 
-/// The indexer: the store, the media bucket and the event bus.
+/// The indexer: the stores, the media bucket and the event bus.
 #[derive(Debug, Clone)]
 pub struct Indexer {
-    store: DynamoStore,
+    rooms: RoomStore,
+    lifecycle: LifecycleStore,
+    replays: ReplayStore,
     s3: aws_sdk_s3::Client,
     events: Option<EventBus>,
     config: Arc<Config>,
@@ -324,16 +326,18 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// An indexer over `store`, reading objects with `s3`, sending to `events` if any.
+    /// An indexer over `table`, reading objects with `s3`, sending to `events` if any.
     pub fn new(
-        store: DynamoStore,
+        table: Table,
         s3: aws_sdk_s3::Client,
         events: Option<EventBus>,
         config: Arc<Config>,
     ) -> Indexer {
         let takedown = MediaTakedown::new(s3.clone(), &config.media_bucket, None);
         Indexer {
-            store,
+            rooms: RoomStore::new(table.clone()),
+            lifecycle: LifecycleStore::new(table.clone()),
+            replays: ReplayStore::new(table),
             s3,
             events,
             config,
@@ -353,7 +357,7 @@ impl Indexer {
     /// served.
     async fn refuse_taken_down(&self, app_id: &str, room_id: RoomId) -> Result<(), IndexError> {
         let room = self
-            .store
+            .rooms
             .get_room(app_id, room_id)
             .await
             .map_err(|e| IndexError::Failed(e.to_string()))?;
@@ -376,7 +380,7 @@ impl Indexer {
     ) -> Result<(), IndexError> {
         self.takedown
             .request(
-                &self.store,
+                &self.lifecycle,
                 &self.config.timers,
                 app_id,
                 room_id,
@@ -392,7 +396,7 @@ impl Indexer {
     /// Built from configuration: DynamoDB, S3 and EventBridge clients with their local
     /// endpoint overrides.
     pub fn from_config(config: Config, sdk: &aws_config::SdkConfig) -> Indexer {
-        let store = DynamoStore::new(
+        let table = Table::new(
             zhibo_store::aws::dynamo_client(sdk, &config),
             config.table.clone(),
         );
@@ -404,7 +408,7 @@ impl Indexer {
         let cdn = config.cdn_distribution_id.as_ref().map(|id| {
             zhibo_store::cdn::Invalidator::new(sdk, id, config.cloudfront_endpoint.as_deref())
         });
-        Indexer::new(store, s3, events, Arc::new(config)).with_cdn(cdn)
+        Indexer::new(table, s3, events, Arc::new(config)).with_cdn(cdn)
     }
 
     /// Handles every record of `event` (records are independent: one failing does not stop
@@ -509,7 +513,7 @@ impl Indexer {
         };
         let data = replay.ready_event_data(media_url.as_deref());
         let recorded = self
-            .store
+            .replays
             .record_replay(
                 &replay,
                 |seq| WebhookEvent {
@@ -571,7 +575,7 @@ impl Indexer {
             return Ok(());
         };
         bus.put(event, resource).await.map_err(IndexError::Failed)?;
-        self.store
+        self.replays
             .mark_replay_published(replay)
             .await
             .map_err(|e| IndexError::Failed(e.to_string()))

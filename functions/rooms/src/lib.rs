@@ -120,7 +120,7 @@ async fn list_replays(
     let limit = query_number(&q, "limit", 10, 1, MAX_REPLAY_LIMIT)? as u32;
     let room = load_room(&st, &req.app.app_id, &room_id).await?;
     let now = now();
-    let page = st.store.list_replays(&room, start, limit, now).await?;
+    let page = st.replays.list_replays(&room, start, limit, now).await?;
     let playback = st.config.playback.for_request(&req.headers);
     let replays = page
         .replays
@@ -182,14 +182,14 @@ async fn create_room(State(st): State<Deps>, req: SignedRequest) -> Result<Respo
     if let Some(key) = &idem {
         // A retry is answered before validation: the first request's answer stands even if
         // its start_time has since come too close.
-        if let Some(room) = st.store.find_idempotent_room(app_id, key, now()).await? {
+        if let Some(room) = st.rooms.find_idempotent_room(app_id, key, now()).await? {
             return Ok(created(&room, true));
         }
     }
     let body: CreateRoom = parse_json(&req.body)?;
     body.validate(now(), st.config.min_start_lead_s)?;
     let out = st
-        .store
+        .rooms
         .create_room(app_id, body, idem.as_ref(), &st.create_limits(), now())
         .await?;
     Ok(created(&out.room, out.replayed))
@@ -218,7 +218,7 @@ async fn list_rooms(State(st): State<Deps>, req: SignedRequest) -> Result<Respon
         ),
     };
     let page = st
-        .store
+        .rooms
         .list_rooms(&req.app.app_id, status, start, limit)
         .await?;
     Ok(json_response(
@@ -232,7 +232,7 @@ async fn list_rooms(State(st): State<Deps>, req: SignedRequest) -> Result<Respon
 
 async fn load_room(st: &Deps, app_id: &str, raw_id: &str) -> Result<Room, ApiError> {
     let room_id = parse_room_id(raw_id)?;
-    st.store
+    st.rooms
         .get_room(app_id, room_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))
@@ -264,7 +264,7 @@ async fn patch_room(
         let room = load_room(&st, &req.app.app_id, &room_id).await?;
         let new = room.apply_patch(&patch, now(), st.config.min_start_lead_s)?;
         match st
-            .store
+            .rooms
             .replace_room(&room, &new, &st.create_limits())
             .await
         {
@@ -302,7 +302,7 @@ async fn delete_room(
                 room.room_id, room.live_status
             )));
         }
-        match st.store.delete_room(&room, &st.create_limits()).await {
+        match st.rooms.delete_room(&room, &st.create_limits()).await {
             Ok(()) => return Ok(StatusCode::NO_CONTENT.into_response()),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -505,7 +505,7 @@ async fn take_down(
     match st
         .takedown
         .request(
-            &st.store,
+            &st.lifecycle,
             &st.config.timers,
             app_id,
             room_id,
@@ -541,7 +541,7 @@ async fn room_action(
     let room_id = zhibo_api::parse_room_id(&room_id)?;
     let body: ActionRequest = parse_json(&req.body)?;
     let applied = st
-        .store
+        .lifecycle
         .apply_lifecycle(
             &req.app.app_id,
             room_id,

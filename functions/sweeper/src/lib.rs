@@ -58,7 +58,10 @@ async fn sweep_takedowns(
     now_ms: i64,
     report: &mut SweepReport,
 ) -> Result<(), zhibo_core::Error> {
-    let pending = state.store.pending_takedowns(TAKEDOWNS_PER_SWEEP).await?;
+    let pending = state
+        .lifecycle
+        .pending_takedowns(TAKEDOWNS_PER_SWEEP)
+        .await?;
     let results: Vec<_> = stream::iter(pending)
         .map(|t| async move {
             let quiet = now_ms >= t.quiet_after_ms;
@@ -66,11 +69,11 @@ async fn sweep_takedowns(
             // earlier run is not lost).
             let r = state
                 .takedown
-                .run(&state.store, &t, TAKEDOWN_BUDGET, quiet)
+                .run(&state.lifecycle, &t, TAKEDOWN_BUDGET, quiet)
                 .await;
             let confirmed = match &r {
                 Ok(removed) if quiet && removed.complete && removed.objects == 0 => {
-                    state.store.confirm_takedown(&t).await
+                    state.lifecycle.confirm_takedown(&t).await
                 }
                 Ok(_) => Ok(false),
                 Err(_) => Ok(false),
@@ -101,7 +104,7 @@ pub async fn sweep(state: &Deps, now_ms: i64) -> Result<SweepReport, zhibo_core:
     let mut report = SweepReport::default();
     for shard in 0..DUE_SHARDS {
         for _ in 0..MAX_PAGES {
-            let due = state.store.rooms_due(shard, now_ms, PAGE).await?;
+            let due = state.lifecycle.rooms_due(shard, now_ms, PAGE).await?;
             let n = due.len();
             report.due += n;
             let results: Vec<_> = stream::iter(due)
@@ -151,7 +154,7 @@ enum Ticked {
 async fn tick(state: &Deps, app: &str, room: u64, now_ms: i64) -> Result<Ticked, StoreError> {
     let cfg = &state.config;
     match state
-        .store
+        .lifecycle
         .apply_lifecycle(
             app,
             room,
@@ -172,7 +175,7 @@ async fn tick(state: &Deps, app: &str, room: u64, now_ms: i64) -> Result<Ticked,
         // or a hook moved it): store the deadline the timers give now.
         Ok(a) => {
             state
-                .store
+                .lifecycle
                 .rearm_timer(&a.outcome.room, &cfg.timers, now_ms)
                 .await?;
             Ok(Ticked::Rearmed)

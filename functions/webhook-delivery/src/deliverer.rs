@@ -17,7 +17,7 @@ use zhibo_core::table::{self, keys};
 use zhibo_core::webhook::{self, RetryPolicy, ATTEMPT_TIMEOUT_MS};
 use zhibo_core::webhook::{Attempt, OutboxEvent, WebhookEndpoint};
 use zhibo_core::Error;
-use zhibo_store::DynamoStore;
+use zhibo_store::OutboxStore;
 
 /// Deliveries attempted by one drain before it hands the rest to the next one.
 pub const MAX_DELIVERIES_PER_DRAIN: usize = 100;
@@ -279,7 +279,7 @@ impl RunReport {
 /// Sends outbox events to the customers' webhook endpoints.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
-    store: DynamoStore,
+    outbox: OutboxStore,
     http: reqwest::Client,
     policy: RetryPolicy,
     destinations: Destinations,
@@ -289,14 +289,14 @@ pub struct Deliverer {
 impl Deliverer {
     /// A deliverer over `store` retrying with `policy` to public addresses only
     /// ([`Destinations::PublicOnly`]): 5 s per attempt, redirects not followed.
-    pub fn new(store: DynamoStore, policy: RetryPolicy) -> Result<Deliverer, reqwest::Error> {
+    pub fn new(store: OutboxStore, policy: RetryPolicy) -> Result<Deliverer, reqwest::Error> {
         Deliverer::with_destinations(store, policy, Destinations::PublicOnly)
     }
 
     /// The deliverer the configuration asks for: its retry policy, and any destination only
     /// with `WEBHOOK_ALLOW_HTTP=1` (local development).
     pub fn from_config(
-        store: DynamoStore,
+        store: OutboxStore,
         config: &zhibo_core::Config,
     ) -> Result<Deliverer, reqwest::Error> {
         let destinations = if config.webhook_allow_http {
@@ -310,7 +310,7 @@ impl Deliverer {
     /// A deliverer to `destinations`. Public-only deliveries resolve names with
     /// [`PublicResolver`] and use no proxy (a proxy would connect on their behalf, unchecked).
     pub fn with_destinations(
-        store: DynamoStore,
+        store: OutboxStore,
         policy: RetryPolicy,
         destinations: Destinations,
     ) -> Result<Deliverer, reqwest::Error> {
@@ -325,7 +325,7 @@ impl Deliverer {
                 .no_proxy();
         }
         Ok(Deliverer {
-            store,
+            outbox: store,
             http: b.build()?,
             policy,
             destinations,
@@ -334,8 +334,8 @@ impl Deliverer {
     }
 
     /// The store it drains.
-    pub fn store(&self) -> &DynamoStore {
-        &self.store
+    pub fn store(&self) -> &OutboxStore {
+        &self.outbox
     }
 
     /// Drains room `room_id` of `app_id`, starting at `now_ms` (later steps add the time
@@ -352,7 +352,7 @@ impl Deliverer {
         for round in 0..MAX_ROUNDS {
             let token = format!("{}:{}", self.owner, zhibo_core::ids::random_hex(4));
             let Some(ver) = self
-                .store
+                .outbox
                 .acquire_outbox_lease(app_id, room_id, &token, clock(), LEASE_MS)
                 .await?
             else {
@@ -363,7 +363,7 @@ impl Deliverer {
                 .drain_leased(app_id, room_id, ver, &clock, &mut report)
                 .await;
             let released = self
-                .store
+                .outbox
                 .release_outbox_lease(app_id, room_id, &token)
                 .await;
             let (seen, finished) = drained?;
@@ -395,33 +395,33 @@ impl Deliverer {
         let mut attempts = 0usize;
         for _ in 0..MAX_STEPS {
             let now = clock();
-            let head = self.store.outbox_head(app_id, room_id).await?;
+            let head = self.outbox.outbox_head(app_id, room_id).await?;
             let event = match head_action(head, now) {
                 HeadAction::Empty => {
-                    if self.store.clear_outbox_due(app_id, room_id, ver).await? {
+                    if self.outbox.clear_outbox_due(app_id, room_id, ver).await? {
                         return Ok((ver, true));
                     }
                     // An enqueue raced with this drain: look again.
-                    match self.store.outbox_ver(app_id, room_id).await? {
+                    match self.outbox.outbox_ver(app_id, room_id).await? {
                         Some(v) => ver = v,
                         None => return Ok((ver, true)),
                     }
                     continue;
                 }
                 HeadAction::WaitUntil(due) => {
-                    self.store.set_outbox_due(app_id, room_id, due).await?;
+                    self.outbox.set_outbox_due(app_id, room_id, due).await?;
                     return Ok((ver, true));
                 }
                 HeadAction::Attempt(event) => event,
             };
             if attempts >= MAX_DELIVERIES_PER_DRAIN || now - start >= DRAIN_BUDGET_MS {
-                self.store.set_outbox_due(app_id, room_id, now).await?;
+                self.outbox.set_outbox_due(app_id, room_id, now).await?;
                 return Ok((ver, false));
             }
             let ep = match &endpoint {
                 Some(ep) => ep.clone(),
                 None => {
-                    let ep = self.store.get_webhook(app_id).await?;
+                    let ep = self.outbox.get_webhook(app_id).await?;
                     endpoint = Some(ep.clone());
                     ep
                 }
@@ -440,11 +440,11 @@ impl Deliverer {
                         http_status: None,
                         error: Some("no webhook endpoint configured".into()),
                     };
-                    self.store
+                    self.outbox
                         .dead_letter_event(&event, &attempt, false)
                         .await?;
                 } else {
-                    self.store.delete_outbox_event(&event).await?;
+                    self.outbox.delete_outbox_event(&event).await?;
                 }
                 report.dropped += 1;
                 continue;
@@ -455,7 +455,7 @@ impl Deliverer {
             let attempt = result.record(after);
             match settle(&event, &result, &self.policy, after, rand::random::<f64>()) {
                 Settlement::Delivered => {
-                    self.store.complete_outbox_event(&event, &attempt).await?;
+                    self.outbox.complete_outbox_event(&event, &attempt).await?;
                     report.delivered += 1;
                 }
                 Settlement::Dead => {
@@ -467,7 +467,9 @@ impl Deliverer {
                         error = attempt.error.as_deref().unwrap_or(""),
                         "webhook event dead-lettered"
                     );
-                    self.store.dead_letter_event(&event, &attempt, true).await?;
+                    self.outbox
+                        .dead_letter_event(&event, &attempt, true)
+                        .await?;
                     report.dead += 1;
                 }
                 Settlement::Retry { next_attempt_ms } => {
@@ -480,10 +482,10 @@ impl Deliverer {
                         next_attempt_ms,
                         "webhook delivery failed; retrying later"
                     );
-                    self.store
+                    self.outbox
                         .record_attempt_failure(&event, &attempt, next_attempt_ms)
                         .await?;
-                    self.store
+                    self.outbox
                         .set_outbox_due(app_id, room_id, next_attempt_ms)
                         .await?;
                     report.failed += 1;
@@ -492,7 +494,7 @@ impl Deliverer {
             }
         }
         let now = clock();
-        self.store.set_outbox_due(app_id, room_id, now).await?;
+        self.outbox.set_outbox_due(app_id, room_id, now).await?;
         Ok((ver, false))
     }
 
@@ -579,7 +581,7 @@ impl Deliverer {
         let mut errors = 0;
         for shard in 0..table::DUE_SHARDS {
             match self
-                .store
+                .outbox
                 .outboxes_due(shard, now_ms, ROOMS_PER_SHARD)
                 .await
             {

@@ -11,7 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = zhibo_store::aws::sdk_config().await;
     let config = zhibo_store::aws::config_with_secrets(&sdk).await?;
     let state = zhibo_store::Deps::new(config, &sdk);
-    let deliverer = Deliverer::from_config(state.store.clone(), &state.config)?;
+    let deliverer = Deliverer::from_config(state.outbox.clone(), &state.config)?;
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -119,7 +119,7 @@ async fn put_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Respo
     let body: PutWebhook = parse_json(&req.body)?;
     validate_url(&body.url, st.config.webhook_allow_http)?;
     let ep = st
-        .store
+        .outbox
         .put_webhook(&req.app.app_id, &body.url, body.rotate_secret, now())
         .await?;
     Ok(json_response(
@@ -135,7 +135,7 @@ async fn put_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Respo
 /// `GET /v1/webhook` → the endpoint with the secret's last 4 characters; 404 when none is set.
 async fn get_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
     let ep = st
-        .store
+        .outbox
         .get_webhook(&req.app.app_id)
         .await?
         .ok_or_else(|| {
@@ -154,7 +154,7 @@ async fn get_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Respo
 
 /// `DELETE /v1/webhook` → 204 (also when none was set). Events are no longer delivered.
 async fn delete_webhook(State(st): State<Deps>, req: SignedRequest) -> Result<Response, ApiError> {
-    st.store.delete_webhook(&req.app.app_id).await?;
+    st.outbox.delete_webhook(&req.app.app_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -236,7 +236,7 @@ async fn list_deliveries(State(st): State<Deps>, req: SignedRequest) -> Result<R
         }
     };
     let page = st
-        .store
+        .outbox
         .list_deliveries(&req.app.app_id, status, limit as u32, cursor)
         .await?;
     Ok(json_response(
@@ -270,7 +270,7 @@ async fn redeliver(
         return Err(unknown());
     }
     match st
-        .store
+        .outbox
         .redeliver(&req.app.app_id, &id, zhibo_core::clock::now_ms())
         .await
     {

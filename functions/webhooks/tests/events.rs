@@ -11,7 +11,7 @@ use zhibo_test_support::TestApi;
 async fn webhooks_function_serves_its_fixtures() {
     let api = TestApi::start().await;
     let app = api.app.app_id.clone();
-    let store = &api.state.store;
+    let store = &api.state.outbox;
     let webhooks = with_fallbacks(fn_webhooks::router(api.state.clone()));
     let run = |name: &str| resign(&api, request(&fixture(name)));
     let (status, _) = invoke(&webhooks, request(&fixture("webhooks-put.apigw-v2.json"))).await;

@@ -125,7 +125,7 @@ async fn token(State(st): State<Deps>, RawQuery(raw): RawQuery) -> Result<Respon
         return Err(refused());
     }
     let access_token = zhibo_core::ids::random_hex(32);
-    st.store
+    st.apps
         .put_token(&access_token, &app.app_id, now() + TOKEN_TTL_S)
         .await?;
     Ok(json_response(
@@ -226,7 +226,7 @@ async fn getliveinfo(
             "access_token missing: get one from /cgi-bin/token",
         )
     })?;
-    let (app_id, expires_at) = st.store.token_app(token).await?.ok_or_else(|| {
+    let (app_id, expires_at) = st.apps.token_app(token).await?.ok_or_else(|| {
         wx(
             StatusCode::UNAUTHORIZED,
             wx_codes::INVALID_CREDENTIAL,
@@ -262,7 +262,7 @@ async fn getliveinfo(
     }
     let start = int_field(&req.start, "start", 0, u64::from(u32::MAX))?;
     let limit = int_field(&req.limit, "limit", 10, 100)?.max(1) as u32;
-    let page = st.store.list_rooms(&app_id, None, start, limit).await?;
+    let page = st.rooms.list_rooms(&app_id, None, start, limit).await?;
     let (errcode, errmsg) = if page.total == 0 {
         (
             wx_codes::NO_ROOMS,
@@ -317,7 +317,7 @@ async fn get_replay(
     let room_id = int_field(&req.room_id, "room_id", 0, u64::MAX)?;
     let start = int_field(&req.start, "start", 0, u64::from(u32::MAX))?;
     let limit = int_field(&req.limit, "limit", 10, 100)?.max(1) as u32;
-    let room = st.store.get_room(app_id, room_id).await?.ok_or_else(|| {
+    let room = st.rooms.get_room(app_id, room_id).await?.ok_or_else(|| {
         wx(
             StatusCode::NOT_FOUND,
             wx_codes::NO_ROOMS,
@@ -325,7 +325,7 @@ async fn get_replay(
         )
     })?;
     let now = now();
-    let page = st.store.list_replays(&room, start, limit, now).await?;
+    let page = st.replays.list_replays(&room, start, limit, now).await?;
     let playback = st.config.playback.for_request(headers);
     let live_replay = page
         .replays

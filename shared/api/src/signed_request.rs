@@ -128,7 +128,7 @@ impl FromRequest<Deps> for SignedRequest {
                 e => ApiError::unauthorized(e.to_string()),
             })?;
         if !state
-            .store
+            .apps
             .remember_nonce(&app.app_id, nonce, now, signing::NONCE_TTL_S)
             .await?
         {

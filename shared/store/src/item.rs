@@ -116,3 +116,72 @@ impl<'a> ItemReader<'a> {
         serde_json::from_str(&raw).map_err(|e| self.corrupt(format!("{name}: bad JSON: {e}")))
     }
 }
+
+/// Test helpers shared by the stores' item-mapping tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Item;
+    use zhibo_core::error::Error;
+
+    /// Asserts that reading `item` failed with a corrupt-item error naming `attr`.
+    pub(crate) fn assert_names<T: std::fmt::Debug>(read: Result<T, Error>, attr: &str) {
+        match read {
+            Err(e @ Error::CorruptItem { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains(attr), "{text} does not name {attr}");
+            }
+            other => panic!("expected a corrupt-item error naming {attr}, got {other:?}"),
+        }
+    }
+
+    /// `item` without `attr`.
+    pub(crate) fn without(item: &Item, attr: &str) -> Item {
+        let mut item = item.clone();
+        assert!(item.remove(attr).is_some(), "{attr} is not in the item");
+        item
+    }
+
+    /// `item` with `attr` replaced by a value of the wrong type (a BOOL for a string or number,
+    /// a string for a BOOL).
+    pub(crate) fn ill_typed(item: &Item, attr: &str) -> Item {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let mut item = item.clone();
+        let wrong = match item.get(attr) {
+            Some(AttributeValue::Bool(_)) => AttributeValue::S("yes".into()),
+            Some(_) => AttributeValue::Bool(true),
+            None => panic!("{attr} is not in the item"),
+        };
+        item.insert(attr.into(), wrong);
+        item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_names_the_key_and_attribute() {
+        let item: Item = HashMap::from([
+            ("pk".into(), s("APP#demo")),
+            ("sk".into(), s("APP")),
+            ("count".into(), s("three")),
+        ]);
+        let r = ItemReader::new(&item);
+        let err = r.n::<u64>("count").expect_err("ill-typed").to_string();
+        assert!(
+            err.contains("APP#demo/APP") && err.contains("count"),
+            "{err}"
+        );
+        let err = r.s("missing").expect_err("missing").to_string();
+        assert!(err.contains("missing"), "{err}");
+        assert_eq!(r.s_opt("missing").expect("absent"), None);
+        assert_eq!(r.n_or::<u32>("missing", 7).expect("absent"), 7);
+        assert!(!r.bool_or_false("missing").expect("absent"));
+        let err = r
+            .json::<Vec<u8>>("count")
+            .expect_err("bad JSON")
+            .to_string();
+        assert!(err.contains("count: bad JSON"), "{err}");
+    }
+}

@@ -4,18 +4,23 @@
 //! clients with local endpoint overrides and secrets ([`aws`]), media takedown in the bucket and
 //! the CDN ([`MediaTakedown`], [`cdn`]), and [`Deps`], what every function is built from.
 //!
-//! [`DynamoStore`] is the table adapter; every write that must stay consistent with another (a
-//! room and the app's counts, a create and its quota day and idempotency key, a status change
-//! and the concurrent-live quota) happens in one conditional transaction.
+//! One store per aggregate, each a thin wrapper over the one [`Table`] handle: [`AppStore`]
+//! (apps, nonces, access tokens), [`RoomStore`] (rooms, quotas, idempotency, listing),
+//! [`LifecycleStore`] (lifecycle transitions, timers, pending takedowns), [`OutboxStore`]
+//! (webhook endpoint, outbox, delivery records) and [`ReplayStore`]. Every write that must stay
+//! consistent with another (a room and the app's counts, a create and its quota day and
+//! idempotency key, a status change with the concurrent-live quota and its webhook events)
+//! happens in one conditional transaction, built by the store that owns the use case from the
+//! shared item builders.
 #![warn(missing_docs)]
 
+#[cfg(feature = "table")]
+mod apps;
 pub mod aws;
 #[cfg(feature = "table")]
 pub mod cdn;
 #[cfg(feature = "table")]
 mod deps;
-#[cfg(feature = "table")]
-mod dynamo;
 #[cfg(feature = "table")]
 pub mod item;
 #[cfg(feature = "table")]
@@ -25,23 +30,27 @@ mod media_takedown;
 #[cfg(feature = "table")]
 mod outbox;
 #[cfg(feature = "table")]
-mod pending_takedown;
-#[cfg(feature = "table")]
 mod replays;
+#[cfg(feature = "table")]
+mod rooms;
+#[cfg(feature = "table")]
+mod table;
 
+#[cfg(feature = "table")]
+pub use apps::AppStore;
 #[cfg(feature = "table")]
 pub use deps::Deps;
 #[cfg(feature = "table")]
-pub use dynamo::{
-    CreateLimits, CreatedRoom, DynamoStore, IdempotencyKey, RoomPage, StoreError, IDEMPOTENCY_TTL_S,
-};
-#[cfg(feature = "table")]
-pub use lifecycle::{Applied, LIFECYCLE_ATTRS};
+pub use lifecycle::{Applied, LifecycleStore, PendingTakedown, LIFECYCLE_ATTRS};
 #[cfg(feature = "table")]
 pub use media_takedown::MediaTakedown;
 #[cfg(feature = "table")]
-pub use outbox::{DeliveryPage, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE};
+pub use outbox::{DeliveryPage, OutboxStore, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE};
 #[cfg(feature = "table")]
-pub use pending_takedown::PendingTakedown;
+pub use replays::{RecordedReplay, ReplayPage, ReplayStore};
 #[cfg(feature = "table")]
-pub use replays::{RecordedReplay, ReplayPage};
+pub use rooms::{
+    CreateLimits, CreatedRoom, IdempotencyKey, RoomPage, RoomStore, IDEMPOTENCY_TTL_S,
+};
+#[cfg(feature = "table")]
+pub use table::{SdkErrorText, StoreError, Table};

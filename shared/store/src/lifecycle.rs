@@ -4,15 +4,16 @@
 //! live-session item only; a status change to both items, the app's counts and the webhook
 //! events in one transaction. On a lost race, read again and redo.
 
-use crate::dynamo::{build_err, sdk_err};
-use crate::item::{n, s, Item};
-use crate::{DynamoStore, StoreError};
+use crate::item::{n, s, Item, ItemReader};
+use crate::table::{build_err, sdk_err};
+use crate::{StoreError, Table};
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use zhibo_core::error::Error;
 use zhibo_core::lifecycle::{self, events_of, Input, LiveItem, Outcome, Timers};
 use zhibo_core::live_status::LiveStatus;
 use zhibo_core::room::{Room, RoomId};
-use zhibo_core::table::{self, keys, PK, SK};
+use zhibo_core::table::{self, keys, PK, SK, TTL_ATTR};
+use zhibo_core::takedown::Scope;
 use zhibo_core::webhook::WebhookEvent;
 
 /// How often a transition that lost a race is redone.
@@ -30,7 +31,7 @@ pub struct Applied {
 }
 
 /// The gsi3 keys of a room's running timer, if one runs.
-pub(super) fn timer_keys(room: &Room, timers: &Timers) -> Option<(String, String)> {
+pub(crate) fn timer_keys(room: &Room, timers: &Timers) -> Option<(String, String)> {
     lifecycle::next_deadline(room, timers)
         .map(|deadline| timer_keys_at(room, deadline.saturating_mul(1000)))
 }
@@ -46,7 +47,7 @@ fn timer_keys_at(room: &Room, due_ms: i64) -> (String, String) {
 /// Which item carries a room's timer in gsi3: the room item while 102 (its one timer is
 /// `end_time`, which a PATCH may move), the live-session item from then on (its timers move
 /// with the session: a heartbeat must not rewrite the room item).
-pub(super) fn timer_on_live_item(status: LiveStatus) -> bool {
+pub(crate) fn timer_on_live_item(status: LiveStatus) -> bool {
     status != LiveStatus::NotStarted
 }
 
@@ -68,7 +69,7 @@ const LIVE_VERSION: &str = "lver";
 const LIVE_STATUS: &str = "live_status";
 
 /// The lifecycle attributes of a room, named as [`LIFECYCLE_ATTRS`] (`None`: removed).
-pub(super) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 8] {
+pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 8] {
     let l = &room.lifecycle;
     let [a, b, c, d, e, f, g, h] = LIFECYCLE_ATTRS;
     [
@@ -85,7 +86,7 @@ pub(super) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeVa
 
 /// A room's lifecycle and live-item bookkeeping from its live-session item; `None` (no item
 /// yet: the room never left 102) gives the initial lifecycle, entered at `updated_at`.
-pub(super) fn lifecycle_from_item(
+pub(crate) fn lifecycle_from_item(
     item: Option<&Item>,
     updated_at: i64,
 ) -> Result<(lifecycle::Lifecycle, LiveItem), Error> {
@@ -135,8 +136,8 @@ pub(super) fn lifecycle_from_item(
 }
 
 /// The key of a room's live-session item.
-pub(super) fn live_key(app_id: &str, room_id: RoomId) -> Item {
-    DynamoStore::key(keys::live_pk(app_id, room_id), keys::LIVE_SK)
+pub(crate) fn live_key(app_id: &str, room_id: RoomId) -> Item {
+    Table::key(keys::live_pk(app_id, room_id), keys::LIVE_SK)
 }
 
 /// What a write does to an item's gsi3 timer.
@@ -192,7 +193,24 @@ fn update_expression(sets: &[String], removes: &[String]) -> String {
     expr
 }
 
-impl DynamoStore {
+/// Lifecycle transitions of rooms (with their counts and webhook events), their timers on the
+/// due-work index, and pending takedowns.
+#[derive(Debug, Clone)]
+pub struct LifecycleStore {
+    table: Table,
+}
+
+impl LifecycleStore {
+    /// Lifecycles in `table`.
+    pub fn new(table: Table) -> LifecycleStore {
+        LifecycleStore { table }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
     /// Applies `input` to room `room_id` of `app_id` at `now_ms`: reads it, runs
     /// [`lifecycle::transition`], and, if anything changed, writes it: the live-session item
     /// alone for a change of the session (a heartbeat: one small conditional write), else that
@@ -210,8 +228,7 @@ impl DynamoStore {
         now_ms: i64,
     ) -> Result<Applied, StoreError> {
         for _ in 0..APPLY_RETRIES {
-            let before = self
-                .get_room(app_id, room_id)
+            let before = crate::rooms::read_room(&self.table, app_id, room_id)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             if before
@@ -258,12 +275,50 @@ impl DynamoStore {
         Err(StoreError::Conflict)
     }
 
+    /// Moves `room` (as read) to status `to` without going through the state machine (an
+    /// operator repair, and tests), with the app's counts; entering 101 is refused when
+    /// `max_concurrent_lives` rooms are already live. No webhook event is emitted.
+    pub async fn set_live_status(
+        &self,
+        room: &Room,
+        to: LiveStatus,
+        max_concurrent_lives: u32,
+        now: i64,
+    ) -> Result<Room, StoreError> {
+        if to == room.live_status {
+            return Ok(room.clone());
+        }
+        let mut new = room.clone();
+        new.live_status = to;
+        new.updated_at = now;
+        new.lifecycle.status_since = now;
+        if to == LiveStatus::Live {
+            new.lifecycle.last_seen = now;
+            new.lifecycle.live_started_at.get_or_insert(now);
+        }
+        let outcome = zhibo_core::lifecycle::Outcome {
+            room: new,
+            changes: Vec::new(),
+            verdict: zhibo_core::lifecycle::Verdict::Allow,
+            changed: true,
+        };
+        self.write_transition(
+            room,
+            &outcome,
+            &[],
+            &zhibo_core::lifecycle::Timers::default(),
+            max_concurrent_lives,
+            now * 1000,
+        )
+        .await
+    }
+
     /// Writes a transition: the live-session item (lifecycle, timer) conditioned on
     /// `before.live_item.version`, and, when the status changes or events are emitted, in one
     /// transaction with it the room item (status, gsi2 key) conditioned on `before.version`, the
     /// counts change and the outbox events. A change of the session alone (a heartbeat) is one
     /// conditional UpdateItem of the small live item. Returns the stored room.
-    pub(super) async fn write_transition(
+    async fn write_transition(
         &self,
         before: &Room,
         outcome: &Outcome,
@@ -294,9 +349,10 @@ impl DynamoStore {
             },
             status: Some(room.live_status),
         };
-        let live = self.live_update(before.live_item.version, &room, live_timer)?;
+        let live = live_update(&self.table, before.live_item.version, &room, live_timer)?;
         if session_only {
             let res = self
+                .table
                 .client()
                 .update_item()
                 .table_name(live.table_name())
@@ -327,7 +383,7 @@ impl DynamoStore {
         ];
         let mut removes = Vec::new();
         let mut u = Update::builder()
-            .table_name(self.table())
+            .table_name(self.table.name())
             .key(PK, s(keys::app_pk(&room.app_id)))
             .key(SK, s(keys::room_sk(room.room_id)))
             .condition_expression("version = :v")
@@ -356,7 +412,7 @@ impl DynamoStore {
         ];
         let quota_index = if status_changed {
             let enters_live = room.live_status == LiveStatus::Live;
-            items.push(self.counts_update(
+            items.push(self.table.counts_update(
                 &room.app_id,
                 &[
                     (keys::status_count_attr(room.live_status), 1),
@@ -368,8 +424,15 @@ impl DynamoStore {
         } else {
             None
         };
-        items.extend(self.outbox_writes(&room.app_id, room.room_id, events, now_ms)?);
+        items.extend(crate::outbox::outbox_writes(
+            &self.table,
+            &room.app_id,
+            room.room_id,
+            events,
+            now_ms,
+        )?);
         match self
+            .table
             .transact(items, "TransactWriteItems room lifecycle")
             .await?
         {
@@ -386,55 +449,6 @@ impl DynamoStore {
                 }
             }
         }
-    }
-
-    /// The update of `room`'s live-session item to `room.lifecycle` and version
-    /// `room.live_item.version`, conditioned on the stored version being `read_version` (0: no
-    /// item yet).
-    fn live_update(
-        &self,
-        read_version: u64,
-        room: &Room,
-        timer: TimerWrite,
-    ) -> Result<Update, Error> {
-        let mut sets = vec!["#lver = :nlv".to_string(), "#lst = :lst".to_string()];
-        let mut removes = Vec::new();
-        let mut u = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(live_key(&room.app_id, room.room_id)))
-            .expression_attribute_names("#lver", LIVE_VERSION)
-            .expression_attribute_values(":nlv", n(room.live_item.version))
-            .expression_attribute_names("#lst", LIVE_STATUS)
-            .expression_attribute_values(":lst", n(room.live_status.code()));
-        u = if read_version == 0 {
-            u.condition_expression("attribute_not_exists(#lver)")
-        } else {
-            u.condition_expression("#lver = :lv")
-                .expression_attribute_values(":lv", n(read_version))
-        };
-        for (i, (name, value)) in lifecycle_attrs(room).into_iter().enumerate() {
-            u = u.expression_attribute_names(format!("#l{i}"), name);
-            match value {
-                Some(v) => {
-                    sets.push(format!("#l{i} = :l{i}"));
-                    u = u.expression_attribute_values(format!(":l{i}"), v);
-                }
-                None => removes.push(format!("#l{i}")),
-            }
-        }
-        u = timer.apply(room, u, &mut sets, &mut removes);
-        u.update_expression(update_expression(&sets, &removes))
-            .build()
-            .map_err(build_err)
-    }
-
-    /// The update of `room`'s live-session item that takes event `seq` (a replay's event),
-    /// conditioned on the item being as read.
-    pub(super) fn event_seq_update(&self, room: &Room, seq: u64) -> Result<Update, Error> {
-        let mut next = room.clone();
-        next.lifecycle.event_seq = seq;
-        next.live_item.version = room.live_item.version + 1;
-        self.live_update(room.live_item.version, &next, TimerWrite::Keep)
     }
 
     /// Stores the deadline `timers` give `room` now (or removes it) on the item that carries
@@ -454,15 +468,16 @@ impl DynamoStore {
             )
         } else {
             (
-                Self::key(keys::app_pk(&room.app_id), keys::room_sk(room.room_id)),
+                Table::key(keys::app_pk(&room.app_id), keys::room_sk(room.room_id)),
                 "version",
                 room.version,
             )
         };
         let mut u = self
+            .table
             .client()
             .update_item()
-            .table_name(self.table())
+            .table_name(self.table.name())
             .set_key(Some(key))
             .condition_expression("#v = :v")
             .expression_attribute_names("#v", version_attr)
@@ -500,46 +515,189 @@ impl DynamoStore {
         now_ms: i64,
         limit: i32,
     ) -> Result<Vec<(String, RoomId)>, Error> {
-        self.due_work(keys::timer_pk(shard), now_ms, limit).await
-    }
-
-    /// `(app, room)` of the gsi3 entries under `pk` due at or before `now_ms`.
-    pub(super) async fn due_work(
-        &self,
-        pk: String,
-        now_ms: i64,
-        limit: i32,
-    ) -> Result<Vec<(String, RoomId)>, Error> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(table::GSI_DUE.name)
-            .key_condition_expression("#h = :h AND #r <= :until")
-            .expression_attribute_names("#h", table::GSI_DUE.hash_key)
-            .expression_attribute_names("#r", table::GSI_DUE.range_key)
-            .expression_attribute_values(":h", s(pk))
-            .expression_attribute_values(":until", s(keys::due_sk_until(now_ms)))
-            .limit(limit.max(1))
-            .send()
+        self.table
+            .due_work(keys::timer_pk(shard), now_ms, limit)
             .await
-            .map_err(sdk_err("Query due work"))?;
-        let mut found = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            if let Some(sk) = item_str(&item, table::GSI_DUE.range_key) {
-                if let Some((_, app, room)) = keys::parse_due_sk(sk) {
-                    found.push((app.to_string(), room));
-                }
-            }
-        }
-        Ok(found)
     }
 }
 
-fn item_str<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+/// The update of `room`'s live-session item to `room.lifecycle` and version
+/// `room.live_item.version`, conditioned on the stored version being `read_version` (0: no
+/// item yet).
+fn live_update(
+    table: &Table,
+    read_version: u64,
+    room: &Room,
+    timer: TimerWrite,
+) -> Result<Update, Error> {
+    let mut sets = vec!["#lver = :nlv".to_string(), "#lst = :lst".to_string()];
+    let mut removes = Vec::new();
+    let mut u = Update::builder()
+        .table_name(table.name())
+        .set_key(Some(live_key(&room.app_id, room.room_id)))
+        .expression_attribute_names("#lver", LIVE_VERSION)
+        .expression_attribute_values(":nlv", n(room.live_item.version))
+        .expression_attribute_names("#lst", LIVE_STATUS)
+        .expression_attribute_values(":lst", n(room.live_status.code()));
+    u = if read_version == 0 {
+        u.condition_expression("attribute_not_exists(#lver)")
+    } else {
+        u.condition_expression("#lver = :lv")
+            .expression_attribute_values(":lv", n(read_version))
+    };
+    for (i, (name, value)) in lifecycle_attrs(room).into_iter().enumerate() {
+        u = u.expression_attribute_names(format!("#l{i}"), name);
+        match value {
+            Some(v) => {
+                sets.push(format!("#l{i} = :l{i}"));
+                u = u.expression_attribute_values(format!(":l{i}"), v);
+            }
+            None => removes.push(format!("#l{i}")),
+        }
+    }
+    u = timer.apply(room, u, &mut sets, &mut removes);
+    u.update_expression(update_expression(&sets, &removes))
+        .build()
+        .map_err(build_err)
+}
+
+/// The update of `room`'s live-session item that takes event `seq` (a replay's event),
+/// conditioned on the item being as read.
+pub(crate) fn event_seq_update(table: &Table, room: &Room, seq: u64) -> Result<Update, Error> {
+    let mut next = room.clone();
+    next.lifecycle.event_seq = seq;
+    next.live_item.version = room.live_item.version + 1;
+    live_update(table, room.live_item.version, &next, TimerWrite::Keep)
+}
+
+// ---- pending takedowns ---------------------------------------------------------------------
+//
+// Pending takedowns ([`zhibo_core::takedown`]): one small item per room and scope in its own
+// partition (`TAKEDOWN`), written when a ban or `close_replay` asks for one and deleted when
+// the sweeper confirms the room's media is gone and quiet. Bans are rare, so one partition
+// read by one Query per sweep is enough; nothing here touches the room item.
+
+/// The partition of pending takedowns.
+const TAKEDOWN_PK: &str = "TAKEDOWN";
+/// How long a takedown that never confirms (a bucket that keeps failing) is kept after its
+/// quiet time, seconds.
+const TAKEDOWN_ITEM_TTL_S: i64 = 7 * 86_400;
+
+/// A takedown to repeat until the room's media is quiet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTakedown {
+    /// The app.
+    pub app_id: String,
+    /// The room.
+    pub room_id: RoomId,
+    /// What to remove.
+    pub scope: Scope,
+    /// Repeat at least until then (unix ms): [`zhibo_core::takedown::quiet_after_ms`].
+    pub quiet_after_ms: i64,
+}
+
+fn takedown_sk(app_id: &str, room_id: RoomId, scope: Scope) -> String {
+    format!("{app_id}#{room_id:012}#{}", scope.as_str())
+}
+
+/// The key of a pending takedown's item.
+fn takedown_key(t: &PendingTakedown) -> Item {
+    Table::key(
+        TAKEDOWN_PK.to_string(),
+        takedown_sk(&t.app_id, t.room_id, t.scope),
+    )
+}
+
+/// The item of a pending takedown.
+fn takedown_item(t: &PendingTakedown) -> Item {
+    let mut item = takedown_key(t);
+    item.insert("type".into(), s("takedown"));
+    item.insert("app_id".into(), s(&t.app_id));
+    item.insert("room_id".into(), n(t.room_id));
+    item.insert("scope".into(), s(t.scope.as_str()));
+    item.insert("quiet_after_ms".into(), n(t.quiet_after_ms));
+    item.insert(
+        TTL_ATTR.into(),
+        n(t.quiet_after_ms.div_euclid(1000) + TAKEDOWN_ITEM_TTL_S),
+    );
+    item
+}
+
+/// A pending takedown from its item.
+fn takedown_from_item(item: &Item) -> Result<PendingTakedown, Error> {
+    let r = ItemReader::new(item);
+    let scope = r.s("scope")?;
+    Ok(PendingTakedown {
+        app_id: r.s("app_id")?,
+        room_id: r.n("room_id")?,
+        scope: Scope::parse(&scope).ok_or_else(|| Error::CorruptItem {
+            key: format!("{TAKEDOWN_PK}/{}", r.s(SK).unwrap_or_default()),
+            what: format!("scope: unknown takedown scope {scope:?}"),
+        })?,
+        quiet_after_ms: r.n("quiet_after_ms")?,
+    })
+}
+
+impl LifecycleStore {
+    /// Records (or renews) a pending takedown.
+    pub async fn put_pending_takedown(&self, t: &PendingTakedown) -> Result<(), Error> {
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(takedown_item(t)))
+            .send()
+            .await
+            .map_err(sdk_err("PutItem takedown"))?;
+        Ok(())
+    }
+
+    /// Up to `limit` pending takedowns.
+    pub async fn pending_takedowns(&self, limit: i32) -> Result<Vec<PendingTakedown>, Error> {
+        let out = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", s(TAKEDOWN_PK))
+            .limit(limit)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err("Query takedowns"))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(takedown_from_item)
+            .collect()
+    }
+
+    /// Deletes a pending takedown the sweeper confirmed, unless it was renewed meanwhile (a
+    /// later request moved its quiet time): true if deleted.
+    pub async fn confirm_takedown(&self, t: &PendingTakedown) -> Result<bool, Error> {
+        let res = self
+            .table
+            .client()
+            .delete_item()
+            .table_name(self.table.name())
+            .set_key(Some(takedown_key(t)))
+            .condition_expression("quiet_after_ms = :q")
+            .expression_attribute_values(":q", n(t.quiet_after_ms))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err("DeleteItem takedown")(e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -647,5 +805,59 @@ mod tests {
         for s in LiveStatus::ALL {
             assert_eq!(timer_on_live_item(s), s != LiveStatus::NotStarted, "{s}");
         }
+    }
+
+    #[test]
+    fn a_malformed_live_item_names_the_attribute() {
+        use crate::item::testing::{assert_names, ill_typed};
+        let item = stored_live_item(&live_room(), 5, Some(1_279_000));
+        for attr in
+            LIFECYCLE_ATTRS
+                .into_iter()
+                .chain([LIVE_VERSION, LIVE_STATUS, table::GSI_DUE.range_key])
+        {
+            assert_names(lifecycle_from_item(Some(&ill_typed(&item, attr)), 1), attr);
+        }
+    }
+
+    fn takedown() -> PendingTakedown {
+        PendingTakedown {
+            app_id: "demo".into(),
+            room_id: 7,
+            scope: Scope::Replays,
+            quiet_after_ms: 1_700_000_123_456,
+        }
+    }
+
+    #[test]
+    fn takedown_items_round_trip() {
+        for scope in [Scope::Room, Scope::Replays] {
+            let t = PendingTakedown {
+                scope,
+                ..takedown()
+            };
+            let item = takedown_item(&t);
+            assert_eq!(takedown_from_item(&item).expect("read back"), t);
+            assert_eq!(item.get(PK), Some(&s(TAKEDOWN_PK)));
+        }
+        // Each room and scope has its own item.
+        let room = takedown_item(&PendingTakedown {
+            scope: Scope::Room,
+            ..takedown()
+        });
+        assert_ne!(room.get(SK), takedown_item(&takedown()).get(SK));
+    }
+
+    #[test]
+    fn a_malformed_takedown_item_names_the_attribute() {
+        use crate::item::testing::{assert_names, ill_typed, without};
+        let item = takedown_item(&takedown());
+        for attr in ["app_id", "room_id", "scope", "quiet_after_ms"] {
+            assert_names(takedown_from_item(&without(&item, attr)), attr);
+            assert_names(takedown_from_item(&ill_typed(&item, attr)), attr);
+        }
+        let mut bad = item.clone();
+        bad.insert("scope".into(), s("everything"));
+        assert_names(takedown_from_item(&bad), "scope");
     }
 }

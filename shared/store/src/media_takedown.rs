@@ -37,7 +37,7 @@ impl MediaTakedown {
     #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
-        store: &crate::DynamoStore,
+        store: &crate::LifecycleStore,
         timers: &Timers,
         app_id: &str,
         room_id: RoomId,
@@ -59,15 +59,14 @@ impl MediaTakedown {
     /// too once no session is in progress), then [`MediaTakedown::remove`].
     pub async fn run(
         &self,
-        store: &crate::DynamoStore,
+        store: &crate::LifecycleStore,
         t: &crate::PendingTakedown,
         budget: Duration,
         invalidate: bool,
     ) -> Result<Removed, Error> {
         let live_over = match t.scope {
             Scope::Room => true,
-            Scope::Replays => store
-                .get_room(&t.app_id, t.room_id)
+            Scope::Replays => crate::rooms::read_room(store.table(), &t.app_id, t.room_id)
                 .await?
                 .is_none_or(|r| !r.live_status.session_in_progress()),
         };

@@ -1,5 +1,5 @@
 //! The transactional outbox of webhook events: a room's events are written in the same
-//! transaction as the status change that caused them ([`DynamoStore::outbox_writes`]), into
+//! transaction as the status change that caused them ([`OutboxStore::outbox_writes`]), into
 //! the room's outbox partition, ordered by their room `seq`; the queue item of that partition
 //! is put on the due-work index (gsi3) so that the delivery finds it.
 //!
@@ -7,9 +7,9 @@
 //! time), the per-event bookkeeping of the delivery (attempts, dead letters) and the delivery
 //! records that `GET /v1/webhook/deliveries` lists and a redelivery starts from.
 
-use crate::dynamo::{build_err, sdk_err};
 use crate::item::{n, s, Item, ItemReader};
-use crate::{DynamoStore, StoreError};
+use crate::table::{build_err, sdk_err};
+use crate::{StoreError, Table};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
 };
@@ -22,81 +22,96 @@ use zhibo_core::webhook::{
     WebhookEvent,
 };
 
-impl DynamoStore {
-    /// The writes that enqueue `events` (all of one room) for delivery: one item per event
-    /// (refused if that `seq` exists) and the queue item's due time set to `now_ms` with its
-    /// version bumped. Part of the caller's transaction.
-    pub fn outbox_writes(
-        &self,
-        app_id: &str,
-        room_id: RoomId,
-        events: &[WebhookEvent],
-        now_ms: i64,
-    ) -> Result<Vec<TransactWriteItem>, Error> {
-        let mut items = Vec::with_capacity(events.len() + 1);
-        if events.is_empty() {
-            return Ok(items);
-        }
-        let pk = keys::outbox_pk(app_id, room_id);
-        for e in events {
-            let body = serde_json::to_string(e).map_err(|err| Error::CorruptItem {
-                key: pk.clone(),
-                what: format!("event not serializable: {err}"),
-            })?;
-            let item = HashMap::from([
-                (PK.into(), s(&pk)),
-                (SK.into(), s(keys::outbox_event_sk(e.seq))),
-                ("type".into(), s("outbox_event")),
-                ("app_id".into(), s(app_id)),
-                ("room_id".into(), n(room_id)),
-                ("seq".into(), n(e.seq)),
-                ("event_id".into(), s(&e.id)),
-                ("event_type".into(), s(e.kind.as_str())),
-                ("body".into(), s(body)),
-                ("created_ms".into(), n(now_ms)),
-                ("attempts".into(), n(0)),
-                ("next_attempt_ms".into(), n(now_ms)),
-            ]);
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(self.table())
-                            .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk)")
-                            .build()
-                            .map_err(|e| Error::dynamo("build outbox put", e))?,
-                    )
-                    .build(),
-            );
-        }
-        let shard = keys::due_shard(app_id, room_id);
-        let queue = Update::builder()
-            .table_name(self.table())
-            .key(PK, s(&pk))
-            .key(SK, s(keys::OUTBOX_QUEUE_SK))
-            .update_expression(
-                "SET #dpk = :dpk, #dsk = :dsk, app_id = :app, room_id = :room ADD ver :one",
-            )
-            .expression_attribute_names("#dpk", table::GSI_DUE.hash_key)
-            .expression_attribute_names("#dsk", table::GSI_DUE.range_key)
-            .expression_attribute_values(":dpk", s(keys::outbox_due_pk(shard)))
-            .expression_attribute_values(":dsk", s(keys::due_sk(now_ms, app_id, room_id)))
-            .expression_attribute_values(":app", s(app_id))
-            .expression_attribute_values(":room", n(room_id))
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(|e| Error::dynamo("build outbox queue update", e))?;
-        items.push(TransactWriteItem::builder().update(queue).build());
-        Ok(items)
+/// The webhook endpoints, the outbox of webhook events with its delivery lease and due time,
+/// and the delivery records.
+#[derive(Debug, Clone)]
+pub struct OutboxStore {
+    table: Table,
+}
+
+/// The outbox item of `event` of room `room_id`, enqueued at `now_ms`.
+fn outbox_event_item(
+    app_id: &str,
+    room_id: RoomId,
+    e: &WebhookEvent,
+    now_ms: i64,
+) -> Result<Item, Error> {
+    let pk = keys::outbox_pk(app_id, room_id);
+    let body = serde_json::to_string(e).map_err(|err| Error::CorruptItem {
+        key: pk.clone(),
+        what: format!("event not serializable: {err}"),
+    })?;
+    Ok(HashMap::from([
+        (PK.into(), s(&pk)),
+        (SK.into(), s(keys::outbox_event_sk(e.seq))),
+        ("type".into(), s("outbox_event")),
+        ("app_id".into(), s(app_id)),
+        ("room_id".into(), n(room_id)),
+        ("seq".into(), n(e.seq)),
+        ("event_id".into(), s(&e.id)),
+        ("event_type".into(), s(e.kind.as_str())),
+        ("body".into(), s(body)),
+        ("created_ms".into(), n(now_ms)),
+        ("attempts".into(), n(0)),
+        ("next_attempt_ms".into(), n(now_ms)),
+    ]))
+}
+
+/// The writes that enqueue `events` (all of one room) for delivery: one item per event
+/// (refused if that `seq` exists) and the queue item's due time set to `now_ms` with its
+/// version bumped. Part of the caller's transaction (a room change, a replay, an enqueue).
+pub(crate) fn outbox_writes(
+    table: &Table,
+    app_id: &str,
+    room_id: RoomId,
+    events: &[WebhookEvent],
+    now_ms: i64,
+) -> Result<Vec<TransactWriteItem>, Error> {
+    let mut items = Vec::with_capacity(events.len() + 1);
+    if events.is_empty() {
+        return Ok(items);
     }
+    let pk = keys::outbox_pk(app_id, room_id);
+    for e in events {
+        items.push(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table.name())
+                        .set_item(Some(outbox_event_item(app_id, room_id, e, now_ms)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build()
+                        .map_err(|e| Error::dynamo("build outbox put", e))?,
+                )
+                .build(),
+        );
+    }
+    let shard = keys::due_shard(app_id, room_id);
+    let queue = Update::builder()
+        .table_name(table.name())
+        .key(PK, s(&pk))
+        .key(SK, s(keys::OUTBOX_QUEUE_SK))
+        .update_expression(
+            "SET #dpk = :dpk, #dsk = :dsk, app_id = :app, room_id = :room ADD ver :one",
+        )
+        .expression_attribute_names("#dpk", table::GSI_DUE.hash_key)
+        .expression_attribute_names("#dsk", table::GSI_DUE.range_key)
+        .expression_attribute_values(":dpk", s(keys::outbox_due_pk(shard)))
+        .expression_attribute_values(":dsk", s(keys::due_sk(now_ms, app_id, room_id)))
+        .expression_attribute_values(":app", s(app_id))
+        .expression_attribute_values(":room", n(room_id))
+        .expression_attribute_values(":one", n(1))
+        .build()
+        .map_err(|e| Error::dynamo("build outbox queue update", e))?;
+    items.push(TransactWriteItem::builder().update(queue).build());
+    Ok(items)
 }
 
 // ---- webhook endpoint, outbox queue and delivery records -----------------------------------
 
 /// How long a delivery record is kept after its last change (30 days).
 pub const DELIVERY_RECORD_TTL_S: i64 = 30 * 86_400;
-/// Largest page of [`DynamoStore::list_deliveries`].
+/// Largest page of [`OutboxStore::list_deliveries`].
 pub const MAX_DELIVERY_PAGE: u32 = 100;
 /// Events per enqueue transaction (DynamoDB allows 100 items; one is the queue item).
 const EVENTS_PER_TRANSACTION: usize = 99;
@@ -168,7 +183,30 @@ fn endpoint_from_item(item: &Item) -> Result<WebhookEndpoint, Error> {
     })
 }
 
-impl DynamoStore {
+impl OutboxStore {
+    /// The outbox in `table`.
+    pub fn new(table: Table) -> OutboxStore {
+        OutboxStore { table }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The writes that enqueue `events` (all of one room) for delivery: one item per event
+    /// (refused if that `seq` exists) and the queue item's due time set to `now_ms` with its
+    /// version bumped. Part of the caller's transaction.
+    pub fn outbox_writes(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        events: &[WebhookEvent],
+        now_ms: i64,
+    ) -> Result<Vec<TransactWriteItem>, Error> {
+        outbox_writes(&self.table, app_id, room_id, events, now_ms)
+    }
+
     // ---- webhook endpoint --------------------------------------------------------------
 
     /// Sets the app's webhook URL. The secret is generated on the first call and kept by
@@ -186,10 +224,11 @@ impl DynamoStore {
             "#secret = if_not_exists(#secret, :secret)"
         };
         let out = self
+            .table
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(keys::app_pk(app_id), keys::WEBHOOK_SK)))
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(keys::app_pk(app_id), keys::WEBHOOK_SK)))
             .update_expression(format!(
                 "SET #type = :type, app_id = :app, #url = :url, updated_at = :now, {secret_expr}"
             ))
@@ -211,24 +250,26 @@ impl DynamoStore {
 
     /// The app's webhook endpoint, if one is set.
     pub async fn get_webhook(&self, app_id: &str) -> Result<Option<WebhookEndpoint>, Error> {
-        self.get(
-            keys::app_pk(app_id),
-            keys::WEBHOOK_SK.to_string(),
-            "GetItem webhook",
-        )
-        .await?
-        .map(|item| endpoint_from_item(&item))
-        .transpose()
+        self.table
+            .get(
+                keys::app_pk(app_id),
+                keys::WEBHOOK_SK.to_string(),
+                "GetItem webhook",
+            )
+            .await?
+            .map(|item| endpoint_from_item(&item))
+            .transpose()
     }
 
     /// Removes the app's webhook endpoint; false if none was set. Events enqueued later are
     /// dropped at delivery.
     pub async fn delete_webhook(&self, app_id: &str) -> Result<bool, Error> {
         let out = self
+            .table
             .client()
             .delete_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(keys::app_pk(app_id), keys::WEBHOOK_SK)))
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(keys::app_pk(app_id), keys::WEBHOOK_SK)))
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -254,6 +295,7 @@ impl DynamoStore {
                 continue;
             }
             if self
+                .table
                 .transact(items, "TransactWriteItems enqueue events")
                 .await?
                 .is_err()
@@ -276,10 +318,11 @@ impl DynamoStore {
         lease_ms: i64,
     ) -> Result<Option<u64>, Error> {
         let res = self
+            .table
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -312,10 +355,11 @@ impl DynamoStore {
         owner: &str,
     ) -> Result<Option<u64>, Error> {
         let res = self
+            .table
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -342,9 +386,10 @@ impl DynamoStore {
         room_id: RoomId,
     ) -> Result<Option<OutboxEvent>, Error> {
         let out = self
+            .table
             .client()
             .query()
-            .table_name(self.table())
+            .table_name(self.table.name())
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(keys::outbox_pk(app_id, room_id)))
             .expression_attribute_values(":prefix", s(keys::OUTBOX_EVENT_PREFIX))
@@ -362,7 +407,7 @@ impl DynamoStore {
     }
 
     fn event_key(event: &OutboxEvent) -> Item {
-        Self::key(
+        Table::key(
             keys::outbox_pk(&event.app_id, event.room_id),
             keys::outbox_event_sk(event.seq),
         )
@@ -392,8 +437,8 @@ impl DynamoStore {
         ];
         let mut removes = Vec::new();
         let mut u = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
                 keys::app_pk(&event.app_id),
                 keys::delivery_sk(&event.event_id),
             )))
@@ -445,7 +490,7 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .delete(
                 Delete::builder()
-                    .table_name(self.table())
+                    .table_name(self.table.name())
                     .set_key(Some(Self::event_key(event)))
                     .condition_expression("event_id = :id")
                     .expression_attribute_values(":id", s(&event.event_id))
@@ -465,7 +510,7 @@ impl DynamoStore {
         next_attempt_ms: i64,
     ) -> Result<bool, Error> {
         let update = Update::builder()
-            .table_name(self.table())
+            .table_name(self.table.name())
             .set_key(Some(Self::event_key(event)))
             .update_expression("SET attempts = :a, next_attempt_ms = :next, tracked = :t")
             .condition_expression("event_id = :id")
@@ -486,6 +531,7 @@ impl DynamoStore {
             )?,
         ];
         Ok(self
+            .table
             .transact(items, "TransactWriteItems record attempt failure")
             .await?
             .is_ok())
@@ -506,6 +552,7 @@ impl DynamoStore {
             self.record_update(event, DeliveryStatus::Dead, attempt, counted, None)?,
         ];
         Ok(self
+            .table
             .transact(items, "TransactWriteItems dead-letter event")
             .await?
             .is_ok())
@@ -525,6 +572,7 @@ impl DynamoStore {
                 self.record_update(event, DeliveryStatus::Delivered, attempt, true, None)?,
             ];
             return Ok(self
+                .table
                 .transact(items, "TransactWriteItems complete event")
                 .await?
                 .is_ok());
@@ -535,9 +583,10 @@ impl DynamoStore {
     /// Removes `event` from the outbox without recording anything. False if it was gone.
     pub async fn delete_outbox_event(&self, event: &OutboxEvent) -> Result<bool, Error> {
         let res = self
+            .table
             .client()
             .delete_item()
-            .table_name(self.table())
+            .table_name(self.table.name())
             .set_key(Some(Self::event_key(event)))
             .condition_expression("event_id = :id")
             .expression_attribute_values(":id", s(&event.event_id))
@@ -562,8 +611,8 @@ impl DynamoStore {
         let shard = keys::due_shard(app_id, room_id);
         let mut expr = "SET #dpk = :dpk, #dsk = :dsk, app_id = :app, room_id = :room".to_string();
         let mut u = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -588,7 +637,8 @@ impl DynamoStore {
         due_ms: i64,
     ) -> Result<(), Error> {
         let u = self.queue_due_update(app_id, room_id, due_ms, false)?;
-        self.client()
+        self.table
+            .client()
             .update_item()
             .table_name(u.table_name())
             .set_key(Some(u.key().clone()))
@@ -610,10 +660,11 @@ impl DynamoStore {
         ver: u64,
     ) -> Result<bool, Error> {
         let res = self
+            .table
             .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
                 keys::outbox_pk(app_id, room_id),
                 keys::OUTBOX_QUEUE_SK,
             )))
@@ -633,14 +684,15 @@ impl DynamoStore {
 
     /// The queue's version (how many enqueues it saw), if the room has an outbox.
     pub async fn outbox_ver(&self, app_id: &str, room_id: RoomId) -> Result<Option<u64>, Error> {
-        self.get(
-            keys::outbox_pk(app_id, room_id),
-            keys::OUTBOX_QUEUE_SK.to_string(),
-            "GetItem outbox queue",
-        )
-        .await?
-        .map(|item| ItemReader::new(&item).n_or("ver", 0))
-        .transpose()
+        self.table
+            .get(
+                keys::outbox_pk(app_id, room_id),
+                keys::OUTBOX_QUEUE_SK.to_string(),
+                "GetItem outbox queue",
+            )
+            .await?
+            .map(|item| ItemReader::new(&item).n_or("ver", 0))
+            .transpose()
     }
 
     /// `(app, room)` of the outboxes of one due-work shard with work due at or before
@@ -651,7 +703,8 @@ impl DynamoStore {
         now_ms: i64,
         limit: i32,
     ) -> Result<Vec<(String, RoomId)>, Error> {
-        self.due_work(keys::outbox_due_pk(shard), now_ms, limit)
+        self.table
+            .due_work(keys::outbox_due_pk(shard), now_ms, limit)
             .await
     }
 
@@ -663,14 +716,15 @@ impl DynamoStore {
         app_id: &str,
         event_id: &str,
     ) -> Result<Option<DeliveryRecord>, Error> {
-        self.get(
-            keys::app_pk(app_id),
-            keys::delivery_sk(event_id),
-            "GetItem delivery",
-        )
-        .await?
-        .map(|item| delivery_from_item(&item))
-        .transpose()
+        self.table
+            .get(
+                keys::app_pk(app_id),
+                keys::delivery_sk(event_id),
+                "GetItem delivery",
+            )
+            .await?
+            .map(|item| delivery_from_item(&item))
+            .transpose()
     }
 
     /// The app's delivery records, newest event first, optionally only those in `status`;
@@ -684,14 +738,15 @@ impl DynamoStore {
     ) -> Result<DeliveryPage, Error> {
         let limit = limit.clamp(1, MAX_DELIVERY_PAGE) as usize;
         let pk = keys::app_pk(app_id);
-        let mut start = cursor.map(|c| Self::key(pk.clone(), keys::delivery_sk(c)));
+        let mut start = cursor.map(|c| Table::key(pk.clone(), keys::delivery_sk(c)));
         let mut records = Vec::with_capacity(limit);
         let mut more = false;
         loop {
             let mut q = self
+                .table
                 .client()
                 .query()
-                .table_name(self.table())
+                .table_name(self.table.name())
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(&pk))
                 .expression_attribute_values(":prefix", s(keys::DELIVERY_PREFIX))
@@ -746,6 +801,7 @@ impl DynamoStore {
             let outbox_pk = keys::outbox_pk(app_id, record.room_id);
             let event_sk = keys::outbox_event_sk(record.seq);
             let queued = self
+                .table
                 .get(outbox_pk.clone(), event_sk.clone(), "GetItem outbox event")
                 .await?
                 .is_some_and(|item| {
@@ -757,8 +813,8 @@ impl DynamoStore {
                 TransactWriteItem::builder()
                     .update(
                         Update::builder()
-                            .table_name(self.table())
-                            .set_key(Some(Self::key(outbox_pk, event_sk)))
+                            .table_name(self.table.name())
+                            .set_key(Some(Table::key(outbox_pk, event_sk)))
                             .update_expression("SET next_attempt_ms = :now, tracked = :t")
                             .condition_expression("event_id = :id")
                             .expression_attribute_values(":now", n(now_ms))
@@ -787,7 +843,7 @@ impl DynamoStore {
                 TransactWriteItem::builder()
                     .put(
                         Put::builder()
-                            .table_name(self.table())
+                            .table_name(self.table.name())
                             .set_item(Some(item))
                             .condition_expression("attribute_not_exists(pk)")
                             .build()
@@ -796,8 +852,8 @@ impl DynamoStore {
                     .build()
             };
             let record_write = Update::builder()
-                .table_name(self.table())
-                .set_key(Some(Self::key(
+                .table_name(self.table.name())
+                .set_key(Some(Table::key(
                     keys::app_pk(app_id),
                     keys::delivery_sk(event_id),
                 )))
@@ -822,6 +878,7 @@ impl DynamoStore {
                 TransactWriteItem::builder().update(record_write).build(),
             ];
             if self
+                .table
                 .transact(items, "TransactWriteItems redeliver")
                 .await?
                 .is_ok()
@@ -834,5 +891,201 @@ impl DynamoStore {
             }
         }
         Err(StoreError::Conflict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{assert_names, ill_typed, without};
+    use zhibo_core::webhook::EventType;
+
+    fn event() -> WebhookEvent {
+        WebhookEvent {
+            id: "evt_0000018c2d9f4a10abcdef".into(),
+            kind: EventType::RoomStarted,
+            created_at: 1_700_000_000,
+            app_id: "demo".into(),
+            room_id: 7,
+            seq: 3,
+            data: serde_json::json!({"live_status": 101, "previous_status": 102}),
+        }
+    }
+
+    #[test]
+    fn outbox_event_items_round_trip() {
+        let e = event();
+        let item = outbox_event_item("demo", 7, &e, 1_700_000_000_500).expect("item");
+        let read = outbox_event_from_item(&item).expect("read back");
+        assert_eq!(
+            read,
+            OutboxEvent {
+                app_id: "demo".into(),
+                room_id: 7,
+                seq: 3,
+                event_id: e.id.clone(),
+                event_type: "room.started".into(),
+                body: serde_json::to_string(&e).expect("JSON"),
+                created_ms: 1_700_000_000_500,
+                attempts: 0,
+                next_attempt_ms: 1_700_000_000_500,
+                tracked: false,
+            }
+        );
+        // The body is the event as POSTed.
+        let body: WebhookEvent = serde_json::from_str(&read.body).expect("body");
+        assert_eq!(body, e);
+        assert_eq!(item.get(SK), Some(&s(keys::outbox_event_sk(3))));
+    }
+
+    #[test]
+    fn a_malformed_outbox_event_names_the_attribute() {
+        let item = outbox_event_item("demo", 7, &event(), 1_000).expect("item");
+        for attr in [
+            "app_id",
+            "room_id",
+            "seq",
+            "event_id",
+            "event_type",
+            "body",
+            "created_ms",
+        ] {
+            assert_names(outbox_event_from_item(&without(&item, attr)), attr);
+            assert_names(outbox_event_from_item(&ill_typed(&item, attr)), attr);
+        }
+        for attr in ["attempts", "next_attempt_ms"] {
+            assert_names(outbox_event_from_item(&ill_typed(&item, attr)), attr);
+        }
+        let mut tracked = item.clone();
+        tracked.insert("tracked".into(), s("yes"));
+        assert_names(outbox_event_from_item(&tracked), "tracked");
+    }
+
+    /// The item [`OutboxStore::put_webhook`]'s update stores for `ep`.
+    fn endpoint_item(app_id: &str, ep: &WebhookEndpoint) -> Item {
+        let mut item = Table::key(keys::app_pk(app_id), keys::WEBHOOK_SK);
+        item.insert("type".into(), s("webhook"));
+        item.insert("app_id".into(), s(app_id));
+        item.insert("url".into(), s(&ep.url));
+        item.insert("secret".into(), s(&ep.secret));
+        item.insert("updated_at".into(), n(ep.updated_at));
+        item
+    }
+
+    #[test]
+    fn webhook_endpoint_items_round_trip() {
+        let ep = WebhookEndpoint {
+            url: "https://example.com/hook".into(),
+            secret: new_webhook_secret(),
+            updated_at: 1_700_000_000,
+        };
+        let item = endpoint_item("demo", &ep);
+        assert_eq!(endpoint_from_item(&item).expect("read back"), ep);
+        for attr in ["url", "secret", "updated_at"] {
+            assert_names(endpoint_from_item(&without(&item, attr)), attr);
+            assert_names(endpoint_from_item(&ill_typed(&item, attr)), attr);
+        }
+    }
+
+    /// The item the delivery-record updates ([`OutboxStore::record_attempt_failure`],
+    /// `dead_letter_event`, `complete_outbox_event`, `redeliver`) leave for `r`.
+    fn delivery_item(r: &DeliveryRecord) -> Item {
+        let mut item = Table::key(keys::app_pk(&r.app_id), keys::delivery_sk(&r.event_id));
+        item.insert("type".into(), s("delivery"));
+        item.insert("app_id".into(), s(&r.app_id));
+        item.insert("event_id".into(), s(&r.event_id));
+        item.insert("event_type".into(), s(&r.event_type));
+        item.insert("room_id".into(), n(r.room_id));
+        item.insert("seq".into(), n(r.seq));
+        item.insert("body".into(), s(&r.body));
+        item.insert("status".into(), s(r.status.as_str()));
+        item.insert("attempts".into(), n(r.attempts));
+        if let Some(e) = &r.last_error {
+            item.insert("last_error".into(), s(e));
+        }
+        if let Some(c) = r.last_status {
+            item.insert("last_status".into(), n(c));
+        }
+        if let Some(t) = r.last_attempt_ms {
+            item.insert("last_attempt_ms".into(), n(t));
+        }
+        if let Some(t) = r.next_attempt_ms {
+            item.insert("next_attempt_ms".into(), n(t));
+        }
+        item.insert(
+            table::TTL_ATTR.into(),
+            n(1_700_000_000 + DELIVERY_RECORD_TTL_S),
+        );
+        item
+    }
+
+    fn record() -> DeliveryRecord {
+        DeliveryRecord {
+            app_id: "demo".into(),
+            event_id: "evt_1".into(),
+            event_type: "room.started".into(),
+            room_id: 7,
+            seq: 3,
+            status: DeliveryStatus::Retrying,
+            attempts: 2,
+            last_error: Some("timed out".into()),
+            last_status: Some(502),
+            last_attempt_ms: Some(1_700_000_000_000),
+            next_attempt_ms: Some(1_700_000_030_000),
+            body: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn delivery_records_round_trip() {
+        for status in [
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Dead,
+            DeliveryStatus::Delivered,
+        ] {
+            let r = DeliveryRecord { status, ..record() };
+            assert_eq!(delivery_from_item(&delivery_item(&r)).expect("read"), r);
+        }
+        // Optional attributes absent read back as None.
+        let bare = DeliveryRecord {
+            last_error: None,
+            last_status: None,
+            last_attempt_ms: None,
+            next_attempt_ms: None,
+            ..record()
+        };
+        assert_eq!(
+            delivery_from_item(&delivery_item(&bare)).expect("read"),
+            bare
+        );
+    }
+
+    #[test]
+    fn a_malformed_delivery_record_names_the_attribute() {
+        let item = delivery_item(&record());
+        for attr in [
+            "app_id",
+            "event_id",
+            "event_type",
+            "room_id",
+            "seq",
+            "status",
+            "body",
+        ] {
+            assert_names(delivery_from_item(&without(&item, attr)), attr);
+            assert_names(delivery_from_item(&ill_typed(&item, attr)), attr);
+        }
+        for attr in [
+            "attempts",
+            "last_error",
+            "last_status",
+            "last_attempt_ms",
+            "next_attempt_ms",
+        ] {
+            assert_names(delivery_from_item(&ill_typed(&item, attr)), attr);
+        }
+        let mut bad = item.clone();
+        bad.insert("status".into(), s("lost"));
+        assert_names(delivery_from_item(&bad), "status");
     }
 }

@@ -2,9 +2,9 @@
 //! `seq` and the `replay.ready` outbox event, so a replay is never recorded without its event
 //! nor announced twice (the put is conditioned on the replay not existing).
 
-use crate::dynamo::{build_err, sdk_err};
 use crate::item::{n, s, Item, ItemReader};
-use crate::{DynamoStore, StoreError};
+use crate::table::{build_err, sdk_err};
+use crate::{StoreError, Table};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use std::collections::HashMap;
 use zhibo_core::error::Error;
@@ -18,7 +18,7 @@ const RECORD_RETRIES: usize = 8;
 /// Attribute set while the replay's EventBridge event has not been sent.
 const EVENTBRIDGE_PENDING: &str = "eventbridge_pending";
 
-/// What [`DynamoStore::record_replay`] did.
+/// What [`ReplayStore::record_replay`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordedReplay {
     /// Recorded now, with this `replay.ready` event in the outbox.
@@ -95,7 +95,23 @@ fn replay_from_item(item: &Item) -> Result<Replay, Error> {
     })
 }
 
-impl DynamoStore {
+/// Indexed replays of rooms.
+#[derive(Debug, Clone)]
+pub struct ReplayStore {
+    table: Table,
+}
+
+impl ReplayStore {
+    /// Replays in `table`.
+    pub fn new(table: Table) -> ReplayStore {
+        ReplayStore { table }
+    }
+
+    /// The table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
     /// Records `replay` with its `replay.ready` event, made by `event(seq)` for the room's next
     /// event `seq`: the replay item (refused if it exists), the room's `event_seq` (conditioned
     /// on the room's version, redone from a fresh read when a status change won) and the outbox
@@ -107,7 +123,9 @@ impl DynamoStore {
         now_ms: i64,
     ) -> Result<RecordedReplay, StoreError> {
         for _ in 0..RECORD_RETRIES {
-            let Some(room) = self.get_room(&replay.app_id, replay.room_id).await? else {
+            let Some(room) =
+                crate::rooms::read_room(&self.table, &replay.app_id, replay.room_id).await?
+            else {
                 // A redelivery after the room was deleted still finds the replay.
                 return Ok(match self.get_replay_item(replay).await? {
                     Some(found) => found,
@@ -120,7 +138,7 @@ impl DynamoStore {
             let seq = room.lifecycle.event_seq + 1;
             let ev = event(seq);
             let put = Put::builder()
-                .table_name(self.table())
+                .table_name(self.table.name())
                 .set_item(Some(replay_item(replay, &ev)?))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
@@ -128,7 +146,7 @@ impl DynamoStore {
             // The room as read (close_replay) must still hold; the event seq is the live
             // item's, which every status change also writes.
             let unchanged = ConditionCheck::builder()
-                .table_name(self.table())
+                .table_name(self.table.name())
                 .key(PK, s(keys::app_pk(&room.app_id)))
                 .key(SK, s(keys::room_sk(room.room_id)))
                 .condition_expression("version = :v")
@@ -138,19 +156,21 @@ impl DynamoStore {
             let mut items = vec![
                 TransactWriteItem::builder().put(put).build(),
                 TransactWriteItem::builder()
-                    .update(self.event_seq_update(&room, seq)?)
+                    .update(crate::lifecycle::event_seq_update(&self.table, &room, seq)?)
                     .build(),
                 TransactWriteItem::builder()
                     .condition_check(unchanged)
                     .build(),
             ];
-            items.extend(self.outbox_writes(
+            items.extend(crate::outbox::outbox_writes(
+                &self.table,
                 &room.app_id,
                 room.room_id,
                 std::slice::from_ref(&ev),
                 now_ms,
             )?);
             match self
+                .table
                 .transact(items, "TransactWriteItems record replay")
                 .await?
             {
@@ -170,6 +190,7 @@ impl DynamoStore {
 
     async fn get_replay_item(&self, replay: &Replay) -> Result<Option<RecordedReplay>, Error> {
         let Some(item) = self
+            .table
             .get(
                 keys::app_pk(&replay.app_id),
                 keys::replay_sk(replay.room_id, &replay.replay_id),
@@ -199,6 +220,7 @@ impl DynamoStore {
         now: i64,
     ) -> Result<Option<Replay>, Error> {
         let item = self
+            .table
             .get(
                 keys::app_pk(app_id),
                 keys::replay_sk(room_id, replay_id),
@@ -213,10 +235,11 @@ impl DynamoStore {
 
     /// Notes that a replay's EventBridge event was sent.
     pub async fn mark_replay_published(&self, replay: &Replay) -> Result<(), Error> {
-        self.client()
+        self.table
+            .client()
             .update_item()
-            .table_name(self.table())
-            .set_key(Some(Self::key(
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
                 keys::app_pk(&replay.app_id),
                 keys::replay_sk(replay.room_id, &replay.replay_id),
             )))
@@ -258,9 +281,10 @@ impl DynamoStore {
         let mut exclusive_start: Option<Item> = None;
         loop {
             let out = self
+                .table
                 .client()
                 .query()
-                .table_name(self.table())
+                .table_name(self.table.name())
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .filter_expression("expire_time > :now")
                 .expression_attribute_values(":pk", s(keys::app_pk(app_id)))
@@ -283,5 +307,83 @@ impl DynamoStore {
                 None => return Ok(page),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::testing::{assert_names, ill_typed, without};
+    use zhibo_core::webhook::EventType;
+
+    fn replay() -> Replay {
+        Replay {
+            app_id: "demo".into(),
+            room_id: 7,
+            replay_id: "0000018c2d9f4a10abcdef".into(),
+            playlist_key: "hls/demo/7/replays/r.m3u8".into(),
+            create_time: 1_700_000_000,
+            end_time: 1_700_003_600,
+            expire_time: 1_702_592_000,
+            duration_s: 3_599.5,
+            segments: 900,
+            size_bytes: 123_456_789,
+            discontinuities: 2,
+            indexed_at_ms: 1_700_003_601_234,
+            event_id: "evt_1".into(),
+        }
+    }
+
+    fn event() -> WebhookEvent {
+        WebhookEvent {
+            id: "evt_1".into(),
+            kind: EventType::ReplayReady,
+            created_at: 1_700_003_601,
+            app_id: "demo".into(),
+            room_id: 7,
+            seq: 9,
+            data: serde_json::json!({"replay_id": "0000018c2d9f4a10abcdef"}),
+        }
+    }
+
+    #[test]
+    fn replay_items_round_trip() {
+        let item = replay_item(&replay(), &event()).expect("item");
+        assert_eq!(replay_from_item(&item).expect("read back"), replay());
+        // The event as first written, and the EventBridge flag, are kept with it.
+        let r = ItemReader::new(&item);
+        let stored: WebhookEvent = r.json("event").expect("event");
+        assert_eq!(stored, event());
+        assert!(r.bool_or_false(EVENTBRIDGE_PENDING).expect("flag"));
+        assert_eq!(item.get(TTL_ATTR), Some(&n(replay().expire_time)));
+        // Items written before discontinuities were counted read as 0.
+        let old = without(&item, "discontinuities");
+        assert_eq!(replay_from_item(&old).expect("old").discontinuities, 0);
+    }
+
+    #[test]
+    fn a_malformed_replay_item_names_the_attribute() {
+        let item = replay_item(&replay(), &event()).expect("item");
+        for attr in [
+            "app_id",
+            "room_id",
+            "replay_id",
+            "playlist_key",
+            "create_time",
+            "end_time",
+            "expire_time",
+            "duration_s",
+            "segments",
+            "size_bytes",
+            "indexed_at_ms",
+            "event_id",
+        ] {
+            assert_names(replay_from_item(&without(&item, attr)), attr);
+            assert_names(replay_from_item(&ill_typed(&item, attr)), attr);
+        }
+        assert_names(
+            replay_from_item(&ill_typed(&item, "discontinuities")),
+            "discontinuities",
+        );
     }
 }

@@ -1,64 +1,22 @@
-//! The DynamoDB adapter.
+//! [`RoomStore`]: rooms (the room item, read with its live-session item), their creation
+//! with the app's counts, the quota day and the idempotency key in one transaction, edits,
+//! deletion and listing.
 
 use crate::item::{n, s, Item, ItemReader};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, Select, StreamSpecification,
-    StreamViewType, TimeToLiveSpecification, TransactWriteItem, Update,
-};
-use aws_sdk_dynamodb::Client;
+use crate::table::{backoff, build_err, sdk_err, SdkErrorText, TRANSACTION_RETRIES};
+use crate::{StoreError, Table};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
 use std::collections::HashMap;
-use std::time::Duration;
-use zhibo_core::app::App;
 use zhibo_core::error::Error;
 use zhibo_core::live_status::LiveStatus;
 use zhibo_core::room::{Room, RoomId};
-use zhibo_core::table::{self, keys, quota_day, IndexSpec, PK, SK, TTL_ATTR};
+use zhibo_core::table::{self, keys, quota_day, PK, SK, TTL_ATTR};
 
 /// How long an idempotency key is remembered (24 h, as Stripe).
 pub const IDEMPOTENCY_TTL_S: i64 = 24 * 3600;
 /// True when an idempotency key stored with `expires_at` no longer holds at `now`.
 fn idempotency_expired(expires_at: i64, now: i64) -> bool {
     expires_at < now
-}
-
-/// How often a transaction that lost a race with another is retried.
-const TRANSACTION_RETRIES: u32 = 12;
-
-/// Why a store write was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A conditional write lost a race or the item changed since it was read.
-    #[error("the item changed concurrently")]
-    Conflict,
-    /// The item does not exist.
-    #[error("not found")]
-    NotFound,
-    /// The per-day live quota for `day` is exhausted.
-    #[error("at most {max} lives may be scheduled on {day}")]
-    LivesPerDay {
-        /// The quota day.
-        day: String,
-        /// The quota.
-        max: u32,
-    },
-    /// The concurrent-live quota is exhausted.
-    #[error("at most {max} rooms may be live at once")]
-    ConcurrentLives {
-        /// The quota.
-        max: u32,
-    },
-    /// The idempotency key was used before with a different body.
-    #[error("Idempotency-Key was already used with a different request body")]
-    IdempotencyMismatch,
-    /// The app does not exist.
-    #[error("unknown app")]
-    UnknownApp,
-    /// Storage failed.
-    #[error(transparent)]
-    Internal(#[from] Error),
 }
 
 /// An `Idempotency-Key` header and the hash of the body it came with.
@@ -97,60 +55,10 @@ pub struct RoomPage {
     pub rooms: Vec<Room>,
 }
 
-/// The zhibo table in DynamoDB.
+/// Rooms, their quotas, idempotency keys and listings.
 #[derive(Debug, Clone)]
-pub struct DynamoStore {
-    client: Client,
-    table: String,
-}
-
-pub(super) fn sdk_err<E, R>(op: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| {
-        let text = aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string();
-        Error::dynamo(op, SdkErrorText(text))
-    }
-}
-
-/// The display text of an SDK error with its whole source chain.
-#[derive(Debug)]
-pub struct SdkErrorText(String);
-impl std::fmt::Display for SdkErrorText {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for SdkErrorText {}
-
-pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
-    Error::dynamo("build request", e)
-}
-
-/// The codes in a cancelled transaction's reasons, one per item (`None` when that item was fine).
-fn cancellation_codes(
-    e: &SdkError<TransactWriteItemsError, impl std::fmt::Debug>,
-) -> Option<Vec<String>> {
-    match e {
-        SdkError::ServiceError(se) => match se.err() {
-            TransactWriteItemsError::TransactionCanceledException(tc) => Some(
-                tc.cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None").to_string())
-                    .collect(),
-            ),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-async fn backoff(attempt: u32) {
-    let base = 10u64 << attempt.min(6);
-    let jitter = rand::random::<u64>() % base.max(1);
-    tokio::time::sleep(Duration::from_millis(base / 2 + jitter)).await;
+pub struct RoomStore {
+    table: Table,
 }
 
 fn room_item(room: &Room) -> Result<Item, Error> {
@@ -248,261 +156,53 @@ fn room_from_items(item: &Item, live: Option<&Item>) -> Result<Room, Error> {
     })
 }
 
-impl DynamoStore {
-    /// A store over `table` through `client`.
-    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
-        DynamoStore {
-            client,
-            table: table.into(),
-        }
+/// The idempotency item of `key` for room `room_id`, remembered until `now` +
+/// [`IDEMPOTENCY_TTL_S`].
+fn idempotency_item(app_id: &str, key: &IdempotencyKey, room_id: RoomId, now: i64) -> Item {
+    let mut item = Table::key(keys::idempotency_pk(app_id, &key.key), "IDEM");
+    item.insert("room_id".into(), n(room_id));
+    item.insert("body_sha256".into(), s(&key.body_sha256));
+    item.insert(TTL_ATTR.into(), n(now + IDEMPOTENCY_TTL_S));
+    item
+}
+
+/// What an idempotency item holds: the room id, the body hash and the expiry.
+fn idempotency_from_item(item: &Item) -> Result<(RoomId, String, i64), Error> {
+    let r = ItemReader::new(item);
+    Ok((r.n("room_id")?, r.s("body_sha256")?, r.n(TTL_ATTR)?))
+}
+
+/// A room of the table, if it exists (its room item and its live-session item, read together).
+pub(crate) async fn read_room(
+    table: &Table,
+    app_id: &str,
+    room_id: RoomId,
+) -> Result<Option<Room>, Error> {
+    let (room, live) = tokio::try_join!(
+        table.get(keys::app_pk(app_id), keys::room_sk(room_id), "GetItem room"),
+        table.get(
+            keys::live_pk(app_id, room_id),
+            keys::LIVE_SK,
+            "GetItem live session"
+        ),
+    )?;
+    room.map(|i| room_from_items(&i, live.as_ref())).transpose()
+}
+
+impl RoomStore {
+    /// Rooms in `table`.
+    pub fn new(table: Table) -> RoomStore {
+        RoomStore { table }
     }
 
-    /// The table name.
-    pub fn table(&self) -> &str {
+    /// The table.
+    pub fn table(&self) -> &Table {
         &self.table
     }
 
-    /// The DynamoDB client.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
-        HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk.into()))])
-    }
-
-    pub(super) async fn get(
-        &self,
-        pk: String,
-        sk: impl Into<String>,
-        op: &'static str,
-    ) -> Result<Option<Item>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk_err(op))?;
-        Ok(out.item)
-    }
-
-    /// A conditional PutItem: true if written, false if `condition` failed.
-    async fn put_conditional(
-        &self,
-        item: Item,
-        condition: &str,
-        value: Option<(&str, AttributeValue)>,
-        op: &'static str,
-    ) -> Result<bool, Error> {
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition);
-        if let Some((k, v)) = value {
-            put = put.expression_attribute_values(k, v);
-        }
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err(op)(e)),
-        }
-    }
-
-    // ---- table lifecycle -------------------------------------------------------------
-
-    /// Creates the table (keys, GSIs, streams) and enables TTL, as [`zhibo_core::table`] defines
-    /// it. Returns false if it already existed.
-    pub async fn create_table(&self) -> Result<bool, Error> {
-        let key = |name: &str, kt: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kt)
-                .build()
-                .map_err(build_err)
-        };
-        let attr = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(build_err)
-        };
-        let mut attrs = vec![attr(PK)?, attr(SK)?];
-        let mut gsis = Vec::new();
-        for IndexSpec {
-            name,
-            hash_key,
-            range_key,
-            keys_only,
-        } in table::INDEXES
-        {
-            attrs.push(attr(hash_key)?);
-            attrs.push(attr(range_key)?);
-            gsis.push(
-                GlobalSecondaryIndex::builder()
-                    .index_name(name)
-                    .key_schema(key(hash_key, KeyType::Hash)?)
-                    .key_schema(key(range_key, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(if keys_only {
-                                ProjectionType::KeysOnly
-                            } else {
-                                ProjectionType::All
-                            })
-                            .build(),
-                    )
-                    .build()
-                    .map_err(build_err)?,
-            );
-        }
-        let res = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .set_attribute_definitions(Some(attrs))
-            .key_schema(key(PK, KeyType::Hash)?)
-            .key_schema(key(SK, KeyType::Range)?)
-            .set_global_secondary_indexes(Some(gsis))
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewAndOldImages)
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .send()
-            .await;
-        match res {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_in_use_exception()) =>
-            {
-                return Ok(false)
-            }
-            Err(e) => return Err(sdk_err("CreateTable")(e)),
-        }
-        self.client
-            .update_time_to_live()
-            .table_name(&self.table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(TTL_ATTR)
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .send()
-            .await
-            .map_err(sdk_err("UpdateTimeToLive"))?;
-        Ok(true)
-    }
-
-    // ---- apps ------------------------------------------------------------------------
-
-    /// Stores a new app; false if the app id is taken.
-    pub async fn put_app(&self, app: &App) -> Result<bool, Error> {
-        let mut item = Self::key(keys::app_pk(&app.app_id), keys::APP_SK);
-        item.insert("type".into(), s("app"));
-        item.insert("app_id".into(), s(&app.app_id));
-        item.insert("app_secret".into(), s(&app.app_secret));
-        item.insert("created_at".into(), n(app.created_at));
-        item.insert("next_room_id".into(), n(0));
-        self.put_conditional(item, "attribute_not_exists(pk)", None, "PutItem app")
-            .await
-    }
-
-    /// The app, if it exists.
-    pub async fn get_app(&self, app_id: &str) -> Result<Option<App>, Error> {
-        let Some(item) = self
-            .get(keys::app_pk(app_id), keys::APP_SK, "GetItem app")
-            .await?
-        else {
-            return Ok(None);
-        };
-        let r = ItemReader::new(&item);
-        Ok(Some(App {
-            app_id: r.s("app_id")?,
-            app_secret: r.s("app_secret")?,
-            created_at: r.n("created_at")?,
-        }))
-    }
-
-    // ---- nonces and tokens -----------------------------------------------------------
-
-    /// Records a request nonce for `ttl_s`; false if it was seen (and has not expired).
-    pub async fn remember_nonce(
-        &self,
-        app_id: &str,
-        nonce: &str,
-        now: i64,
-        ttl_s: i64,
-    ) -> Result<bool, Error> {
-        let mut item = Self::key(keys::nonce_pk(app_id, nonce), "NONCE");
-        item.insert(TTL_ATTR.into(), n(now + ttl_s));
-        // TTL deletion is lazy on AWS: an expired item must not block the nonce.
-        self.put_conditional(
-            item,
-            "attribute_not_exists(pk) OR expires_at < :now",
-            Some((":now", n(now))),
-            "PutItem nonce",
-        )
-        .await
-    }
-
-    /// Stores an access token for `app_id` until `expires_at`.
-    pub async fn put_token(&self, token: &str, app_id: &str, expires_at: i64) -> Result<(), Error> {
-        let mut item = Self::key(keys::token_pk(token), "TOKEN");
-        item.insert("app_id".into(), s(app_id));
-        item.insert(TTL_ATTR.into(), n(expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(sdk_err("PutItem token"))?;
-        Ok(())
-    }
-
-    /// The app of an access token and the token's expiry (unix seconds), if the token exists.
-    /// The caller compares the expiry with now: DynamoDB deletes expired items lazily.
-    pub async fn token_app(&self, token: &str) -> Result<Option<(String, i64)>, Error> {
-        let Some(item) = self
-            .get(keys::token_pk(token), "TOKEN", "GetItem token")
-            .await?
-        else {
-            return Ok(None);
-        };
-        let r = ItemReader::new(&item);
-        Ok(Some((r.s("app_id")?, r.n(TTL_ATTR)?)))
-    }
-
-    // ---- rooms -----------------------------------------------------------------------
-
     /// A room, if it exists (its room item and its live-session item, read together).
     pub async fn get_room(&self, app_id: &str, room_id: RoomId) -> Result<Option<Room>, Error> {
-        let (room, live) = tokio::try_join!(
-            self.get(keys::app_pk(app_id), keys::room_sk(room_id), "GetItem room"),
-            self.get(
-                keys::live_pk(app_id, room_id),
-                keys::LIVE_SK,
-                "GetItem live session"
-            ),
-        )?;
-        room.map(|i| room_from_items(&i, live.as_ref())).transpose()
+        read_room(&self.table, app_id, room_id).await
     }
 
     /// Rooms `ids` of `app_id` in that order (those that exist), with BatchGetItem: each
@@ -514,16 +214,17 @@ impl DynamoStore {
         for chunk in ids.chunks(50) {
             let mut keys = Vec::with_capacity(chunk.len() * 2);
             for &id in chunk {
-                keys.push(Self::key(keys::app_pk(app_id), keys::room_sk(id)));
-                keys.push(Self::key(keys::live_pk(app_id, id), keys::LIVE_SK));
+                keys.push(Table::key(keys::app_pk(app_id), keys::room_sk(id)));
+                keys.push(Table::key(keys::live_pk(app_id, id), keys::LIVE_SK));
             }
             let mut attempt = 0;
             while !keys.is_empty() {
                 let out = self
-                    .client
+                    .table
+                    .client()
                     .batch_get_item()
                     .request_items(
-                        &self.table,
+                        self.table.name(),
                         aws_sdk_dynamodb::types::KeysAndAttributes::builder()
                             .set_keys(Some(std::mem::take(&mut keys)))
                             .build()
@@ -534,7 +235,7 @@ impl DynamoStore {
                     .map_err(sdk_err("BatchGetItem rooms"))?;
                 for item in out
                     .responses
-                    .and_then(|mut r| r.remove(&self.table))
+                    .and_then(|mut r| r.remove(self.table.name()))
                     .unwrap_or_default()
                 {
                     let key = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
@@ -542,7 +243,10 @@ impl DynamoStore {
                         found.insert((pk, sk), item);
                     }
                 }
-                if let Some(rest) = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                if let Some(rest) = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.table.name()))
+                {
                     keys = rest.keys;
                     attempt += 1;
                     if attempt > TRANSACTION_RETRIES {
@@ -576,6 +280,7 @@ impl DynamoStore {
         now: i64,
     ) -> Result<Option<Room>, StoreError> {
         let Some(item) = self
+            .table
             .get(
                 keys::idempotency_pk(app_id, &key.key),
                 "IDEM",
@@ -585,14 +290,13 @@ impl DynamoStore {
         else {
             return Ok(None);
         };
-        let r = ItemReader::new(&item);
-        if idempotency_expired(r.n(TTL_ATTR)?, now) {
+        let (room_id, body_sha256, expires_at) = idempotency_from_item(&item)?;
+        if idempotency_expired(expires_at, now) {
             return Ok(None);
         }
-        if r.s("body_sha256")? != key.body_sha256 {
+        if body_sha256 != key.body_sha256 {
             return Err(StoreError::IdempotencyMismatch);
         }
-        let room_id: RoomId = r.n("room_id")?;
         // The room may have been deleted since: the first answer was still this room.
         match self.get_room(app_id, room_id).await? {
             Some(room) => Ok(Some(room)),
@@ -602,10 +306,11 @@ impl DynamoStore {
 
     async fn next_room_id(&self, app_id: &str) -> Result<RoomId, StoreError> {
         let res = self
-            .client
+            .table
+            .client()
             .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::app_pk(app_id), keys::APP_SK)))
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(keys::app_pk(app_id), keys::APP_SK)))
             .update_expression("ADD next_room_id :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
@@ -627,35 +332,6 @@ impl DynamoStore {
         }
     }
 
-    /// An update of the app's counts item: `ADD attr delta` for each pair, optionally
-    /// conditioned on the first attribute staying below `below` (checked before the add).
-    pub(super) fn counts_update(
-        &self,
-        app_id: &str,
-        deltas: &[(String, i64)],
-        below: Option<u32>,
-    ) -> Result<TransactWriteItem, Error> {
-        let mut u = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::app_pk(app_id), keys::COUNTS_SK)));
-        let mut parts = Vec::new();
-        for (i, (attr, delta)) in deltas.iter().enumerate() {
-            parts.push(format!("#c{i} :d{i}"));
-            u = u
-                .expression_attribute_names(format!("#c{i}"), attr)
-                .expression_attribute_values(format!(":d{i}"), n(delta));
-        }
-        u = u.update_expression(format!("ADD {}", parts.join(", ")));
-        if let Some(max) = below {
-            u = u
-                .condition_expression("attribute_not_exists(#c0) OR #c0 < :max")
-                .expression_attribute_values(":max", n(max));
-        }
-        Ok(TransactWriteItem::builder()
-            .update(u.build().map_err(build_err)?)
-            .build())
-    }
-
     fn quota_update(
         &self,
         app_id: &str,
@@ -665,8 +341,8 @@ impl DynamoStore {
         expires_at: i64,
     ) -> Result<TransactWriteItem, Error> {
         let mut u = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(keys::app_pk(app_id), keys::quota_sk(day))))
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(keys::app_pk(app_id), keys::quota_sk(day))))
             .update_expression("ADD lives :d SET expires_at = :exp")
             .expression_attribute_values(":d", n(delta))
             .expression_attribute_values(":exp", n(expires_at));
@@ -678,41 +354,6 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder()
             .update(u.build().map_err(build_err)?)
             .build())
-    }
-
-    /// Runs a transaction, retrying when it lost a race with another transaction
-    /// (`TransactionConflict`). A condition failure returns the per-item reason codes.
-    pub(super) async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-        op: &'static str,
-    ) -> Result<Result<(), Vec<String>>, Error> {
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            match res {
-                Ok(_) => return Ok(Ok(())),
-                Err(e) => match cancellation_codes(&e) {
-                    Some(codes)
-                        if codes.iter().any(|c| c == "TransactionConflict")
-                            && !codes.iter().any(|c| c == "ConditionalCheckFailed")
-                            && attempt < TRANSACTION_RETRIES =>
-                    {
-                        attempt += 1;
-                        backoff(attempt).await;
-                    }
-                    Some(codes) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
-                        return Ok(Err(codes))
-                    }
-                    _ => return Err(sdk_err(op)(e)),
-                },
-            }
-        }
     }
 
     /// Creates a room (status 102) for a validated request, atomically with the app's counts,
@@ -741,14 +382,14 @@ impl DynamoStore {
             TransactWriteItem::builder()
                 .put(
                     Put::builder()
-                        .table_name(&self.table)
+                        .table_name(self.table.name())
                         .set_item(Some(room_item(&room)?))
                         .condition_expression("attribute_not_exists(pk)")
                         .build()
                         .map_err(build_err)?,
                 )
                 .build(),
-            self.counts_update(
+            self.table.counts_update(
                 app_id,
                 &[
                     ("total".to_string(), 1),
@@ -759,15 +400,12 @@ impl DynamoStore {
             self.quota_update(app_id, &day, 1, limits, room.end_time + 2 * 86_400)?,
         ];
         if let Some(key) = idempotency {
-            let mut item = Self::key(keys::idempotency_pk(app_id, &key.key), "IDEM");
-            item.insert("room_id".into(), n(room_id));
-            item.insert("body_sha256".into(), s(&key.body_sha256));
-            item.insert(TTL_ATTR.into(), n(now + IDEMPOTENCY_TTL_S));
+            let item = idempotency_item(app_id, key, room_id, now);
             items.push(
                 TransactWriteItem::builder()
                     .put(
                         Put::builder()
-                            .table_name(&self.table)
+                            .table_name(self.table.name())
                             .set_item(Some(item))
                             // An expired key still in the table is replaced.
                             .condition_expression("attribute_not_exists(pk) OR #exp < :now")
@@ -780,6 +418,7 @@ impl DynamoStore {
             );
         }
         match self
+            .table
             .transact(items, "TransactWriteItems create room")
             .await?
         {
@@ -825,7 +464,7 @@ impl DynamoStore {
         let mut items = vec![TransactWriteItem::builder()
             .put(
                 Put::builder()
-                    .table_name(&self.table)
+                    .table_name(self.table.name())
                     .set_item(Some(room_item(&new)?))
                     .condition_expression("version = :v")
                     .expression_attribute_values(":v", n(old.version))
@@ -853,6 +492,7 @@ impl DynamoStore {
             )?);
         }
         match self
+            .table
             .transact(items, "TransactWriteItems replace room")
             .await?
         {
@@ -875,12 +515,12 @@ impl DynamoStore {
     pub async fn delete_room(&self, room: &Room, limits: &CreateLimits) -> Result<(), StoreError> {
         let delete = |key: Item| {
             aws_sdk_dynamodb::types::Delete::builder()
-                .table_name(&self.table)
+                .table_name(self.table.name())
                 .set_key(Some(key))
         };
         let mut items = vec![TransactWriteItem::builder()
             .delete(
-                delete(Self::key(
+                delete(Table::key(
                     keys::app_pk(&room.app_id),
                     keys::room_sk(room.room_id),
                 ))
@@ -901,7 +541,7 @@ impl DynamoStore {
                     .build(),
             );
         }
-        items.push(self.counts_update(
+        items.push(self.table.counts_update(
             &room.app_id,
             &[
                 ("total".to_string(), -1),
@@ -920,6 +560,7 @@ impl DynamoStore {
             )?);
         }
         match self
+            .table
             .transact(items, "TransactWriteItems delete room")
             .await?
         {
@@ -928,47 +569,10 @@ impl DynamoStore {
         }
     }
 
-    /// Moves `room` (as read) to status `to` without going through the state machine (an
-    /// operator repair, and tests), with the app's counts; entering 101 is refused when
-    /// `max_concurrent_lives` rooms are already live. No webhook event is emitted.
-    pub async fn set_live_status(
-        &self,
-        room: &Room,
-        to: LiveStatus,
-        max_concurrent_lives: u32,
-        now: i64,
-    ) -> Result<Room, StoreError> {
-        if to == room.live_status {
-            return Ok(room.clone());
-        }
-        let mut new = room.clone();
-        new.live_status = to;
-        new.updated_at = now;
-        new.lifecycle.status_since = now;
-        if to == LiveStatus::Live {
-            new.lifecycle.last_seen = now;
-            new.lifecycle.live_started_at.get_or_insert(now);
-        }
-        let outcome = zhibo_core::lifecycle::Outcome {
-            room: new,
-            changes: Vec::new(),
-            verdict: zhibo_core::lifecycle::Verdict::Allow,
-            changed: true,
-        };
-        self.write_transition(
-            room,
-            &outcome,
-            &[],
-            &zhibo_core::lifecycle::Timers::default(),
-            max_concurrent_lives,
-            now * 1000,
-        )
-        .await
-    }
-
     /// The app's room counts: total, and per status.
     pub async fn room_count(&self, app_id: &str, status: Option<LiveStatus>) -> Result<u64, Error> {
         let Some(item) = self
+            .table
             .get(keys::app_pk(app_id), keys::COUNTS_SK, "GetItem counts")
             .await?
         else {
@@ -998,9 +602,10 @@ impl DynamoStore {
             ),
         };
         let query = || {
-            self.client
+            self.table
+                .client()
                 .query()
-                .table_name(&self.table)
+                .table_name(self.table.name())
                 .index_name(index.name)
                 .key_condition_expression("#h = :h")
                 .expression_attribute_names("#h", index.hash_key)
@@ -1093,5 +698,62 @@ mod tests {
         assert!(!idempotency_expired(stored, 1_000));
         assert!(!idempotency_expired(stored, stored));
         assert!(idempotency_expired(stored, stored + 1));
+    }
+
+    fn room() -> Room {
+        let req: zhibo_core::room::CreateRoom = serde_json::from_value(serde_json::json!({
+            "name": "r", "anchor_name": "a", "start_time": 1_000, "end_time": 4_600,
+        }))
+        .expect("create request");
+        Room::new("demo", 7, req, 900)
+    }
+
+    #[test]
+    fn a_malformed_room_item_names_the_attribute() {
+        use crate::item::testing::{assert_names, ill_typed, without};
+        let item = room_item(&room()).expect("room item");
+        for attr in [
+            "app_id",
+            "room_id",
+            "name",
+            "anchor_name",
+            "start_time",
+            "end_time",
+            "goods",
+            "live_status",
+            "created_at",
+            "updated_at",
+            "version",
+        ] {
+            assert_names(room_from_items(&without(&item, attr), None), attr);
+            assert_names(room_from_items(&ill_typed(&item, attr), None), attr);
+        }
+        for attr in ["cover_img", "close_like", "close_comment", "close_replay"] {
+            assert_names(room_from_items(&ill_typed(&item, attr), None), attr);
+        }
+        let mut bad = item.clone();
+        bad.insert("live_status".into(), n(108));
+        assert_names(room_from_items(&bad, None), "live_status");
+        bad = item.clone();
+        bad.insert("goods".into(), s("{not json"));
+        assert_names(room_from_items(&bad, None), "goods");
+    }
+
+    #[test]
+    fn idempotency_items_round_trip() {
+        let key = IdempotencyKey {
+            key: "order-1".into(),
+            body_sha256: "ab".repeat(32),
+        };
+        let item = idempotency_item("demo", &key, 7, 1_000);
+        assert_eq!(
+            idempotency_from_item(&item).expect("read back"),
+            (7, key.body_sha256.clone(), 1_000 + IDEMPOTENCY_TTL_S)
+        );
+        use crate::item::testing::{assert_names, ill_typed, without};
+        for attr in ["room_id", "body_sha256", TTL_ATTR] {
+            assert_names(idempotency_from_item(&without(&item, attr)), attr);
+            assert_names(idempotency_from_item(&ill_typed(&item, attr)), attr);
+        }
     }
 }
