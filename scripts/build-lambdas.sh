@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make build-lambdas`: every function as a Lambda `bootstrap` (provided.al2023), with
 # cargo-lambda (installed into the cache if missing; it builds through zig, so the binaries link
-# against a glibc old enough for Amazon Linux 2023). One release build for all functions.
+# against a glibc old enough for Amazon Linux 2023). One release build per function.
 #
 #   scripts/build-lambdas.sh            # x86_64
 #   ARCH=arm64 scripts/build-lambdas.sh # needs the aarch64-unknown-linux-gnu rustup target
@@ -18,11 +18,13 @@ if ! command -v cargo-lambda >/dev/null; then
 fi
 arch_flag=()
 [ "${ARCH:-x86_64}" = arm64 ] && arch_flag=(--arm64)
-packages=()
+# One build per function, so each links only the features it asks for (the rooms function
+# takes zhibo-store's `media`, the hooks function does not): one `cargo build` of several
+# packages would unify their features. Shared dependencies are still compiled once.
 for manifest in functions/*/Cargo.toml; do
-  packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)")
+  package=$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)
+  CARGO_TARGET_DIR=target/lambda cargo lambda build --release "${arch_flag[@]}" -p "$package"
 done
-CARGO_TARGET_DIR=target/lambda cargo lambda build --release "${arch_flag[@]}" "${packages[@]}"
 printf '\n| binary | size |\n|---|---|\n'
 for f in target/lambda/lambda/*/bootstrap; do
   printf '| %s | %s |\n' "$(basename "$(dirname "$f")")" "$(du -h "$f" | cut -f1)"

@@ -360,7 +360,7 @@ impl Indexer {
             .rooms
             .get_room(app_id, room_id)
             .await
-            .map_err(|e| IndexError::Failed(e.to_string()))?;
+            .map_err(|e| IndexError::failed(format!("reading room {room_id}"), e))?;
         let (scope, rejected) = match room {
             Some(r) if r.live_status == LiveStatus::Banned => {
                 (Scope::Room, Rejected::RoomBanned(room_id))
@@ -390,7 +390,7 @@ impl Indexer {
             )
             .await
             .map(|_| ())
-            .map_err(|e| IndexError::Failed(format!("taking the media down: {e}")))
+            .map_err(|e| IndexError::failed("taking the media down", e))
     }
 
     /// Built from configuration: DynamoDB, S3 and EventBridge clients with their local
@@ -473,7 +473,10 @@ impl Indexer {
                 key,
                 reason: r.to_string(),
             },
-            Err(IndexError::Failed(error)) => RecordOutcome::Failed { key, error },
+            Err(e @ IndexError::Failed { .. }) => RecordOutcome::Failed {
+                key,
+                error: e.to_string(),
+            },
         }
     }
 
@@ -529,8 +532,8 @@ impl Indexer {
             )
             .await
             .map_err(|e| match e {
-                StoreError::Internal(e) => IndexError::Failed(e.to_string()),
-                other => IndexError::Failed(format!("recording the replay: {other}")),
+                StoreError::Internal(e) => IndexError::failed("recording the replay", e),
+                other => IndexError::failed("recording the replay", other),
             })?;
         let resource = format!("arn:aws:s3:::{bucket}/{key}");
         match recorded {
@@ -574,11 +577,13 @@ impl Indexer {
         let Some(bus) = &self.events else {
             return Ok(());
         };
-        bus.put(event, resource).await.map_err(IndexError::Failed)?;
+        bus.put(event, resource)
+            .await
+            .map_err(|e| IndexError::failed("publishing on EventBridge", e))?;
         self.replays
             .mark_replay_published(replay)
             .await
-            .map_err(|e| IndexError::Failed(e.to_string()))
+            .map_err(|e| IndexError::failed("noting the EventBridge publication", e))
     }
 
     async fn read_playlist(
@@ -592,10 +597,7 @@ impl Indexer {
                 if e.as_service_error().is_some_and(|se| se.is_no_such_key()) {
                     return Err(Rejected::Missing(key.to_string()).into());
                 }
-                return Err(IndexError::Failed(format!(
-                    "S3 GetObject {key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )));
+                return Err(IndexError::failed(format!("S3 GetObject {key}"), e));
             }
         };
         let len = out.content_length().unwrap_or(0).max(0) as u64;
@@ -607,7 +609,7 @@ impl Indexer {
             .body
             .collect()
             .await
-            .map_err(|e| IndexError::Failed(format!("reading {key}: {e}")))?
+            .map_err(|e| IndexError::failed(format!("reading {key}"), e))?
             .into_bytes();
         if body.len() as u64 > MAX_PLAYLIST_BYTES {
             return Err(Rejected::TooLarge(body.len() as u64).into());
@@ -641,12 +643,8 @@ impl Indexer {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| {
-                    IndexError::Failed(format!(
-                        "S3 ListObjectsV2 {folder}/: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(&e)
-                    ))
-                })?;
+                let page =
+                    page.map_err(|e| IndexError::failed(format!("S3 ListObjectsV2 {folder}/"), e))?;
                 for obj in page.contents() {
                     if let Some(slot) = obj.key().and_then(|k| wanted.get_mut(k)) {
                         *slot = Some(obj.size().unwrap_or(0).max(0) as u64);
@@ -670,14 +668,32 @@ impl Indexer {
     }
 }
 
+/// Why indexing one record stopped: the playlist is refused for good, or a call failed (S3
+/// redelivers the event, and the indexer is idempotent).
+#[derive(Debug, thiserror::Error)]
 enum IndexError {
-    Rejected(Rejected),
-    Failed(String),
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    #[error("{context}: {}", aws_sdk_s3::error::DisplayErrorContext(source.as_ref()))]
+    Failed {
+        /// What was being done.
+        context: String,
+        /// The failed call's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-impl From<Rejected> for IndexError {
-    fn from(r: Rejected) -> Self {
-        IndexError::Rejected(r)
+impl IndexError {
+    /// `source` failed while doing `context`.
+    fn failed(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> IndexError {
+        IndexError::Failed {
+            context: context.into(),
+            source: source.into(),
+        }
     }
 }
 

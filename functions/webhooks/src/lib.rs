@@ -53,7 +53,7 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<(), ApiError> {
     } else {
         "an absolute https:// URL"
     };
-    let url = reqwest::Url::parse(raw)
+    let url = url::Url::parse(raw)
         .map_err(|e| ApiError::bad_field("url", format_args!("must be {want}; {e}")))?;
     match url.scheme() {
         "https" => {}

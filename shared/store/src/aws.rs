@@ -27,6 +27,7 @@ pub fn dynamo_client(sdk: &aws_config::SdkConfig, cfg: &Config) -> aws_sdk_dynam
 
 /// An S3 client; `endpoint` (`ZHIBO_S3_ENDPOINT`) points it at an S3-compatible server
 /// (path-style, and checksums only when required, which S3-compatible servers handle best).
+#[cfg(feature = "media")]
 pub fn s3_client(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(sdk);
     if let Some(ep) = endpoint {

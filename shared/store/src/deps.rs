@@ -1,9 +1,8 @@
 //! [`Deps`]: what every function (HTTP routers, the sweeper, the webhook delivery) is built from.
 
-use crate::{
-    AppStore, CreateLimits, LifecycleStore, MediaTakedown, OutboxStore, ReplayStore, RoomStore,
-    Table,
-};
+#[cfg(feature = "media")]
+use crate::MediaTakedown;
+use crate::{AppStore, CreateLimits, LifecycleStore, OutboxStore, ReplayStore, RoomStore, Table};
 use std::sync::Arc;
 use zhibo_core::app::{App, AppCache};
 use zhibo_core::Config;
@@ -25,6 +24,7 @@ pub struct Deps {
     pub replays: ReplayStore,
     /// Configuration parsed at start-up.
     pub config: Arc<Config>,
+    #[cfg(feature = "media")]
     /// Removes banned and `close_replay` media from the bucket and the CDN.
     pub takedown: MediaTakedown,
     /// App records read in the last minute (shared by clones of this value).
@@ -43,6 +43,7 @@ impl Deps {
             outbox: OutboxStore::new(table.clone()),
             replays: ReplayStore::new(table.clone()),
             table,
+            #[cfg(feature = "media")]
             takedown: MediaTakedown::from_config(&config, sdk),
             config: Arc::new(config),
             app_cache: Arc::new(AppCache::default()),

@@ -17,7 +17,7 @@
 #[cfg(feature = "table")]
 mod apps;
 pub mod aws;
-#[cfg(feature = "table")]
+#[cfg(feature = "media")]
 pub mod cdn;
 #[cfg(feature = "table")]
 mod deps;
@@ -25,7 +25,7 @@ mod deps;
 pub mod item;
 #[cfg(feature = "table")]
 mod lifecycle;
-#[cfg(feature = "table")]
+#[cfg(all(feature = "table", feature = "media"))]
 mod media_takedown;
 #[cfg(feature = "table")]
 mod outbox;
@@ -42,7 +42,7 @@ pub use apps::AppStore;
 pub use deps::Deps;
 #[cfg(feature = "table")]
 pub use lifecycle::{Applied, LifecycleStore, PendingTakedown, LIFECYCLE_ATTRS};
-#[cfg(feature = "table")]
+#[cfg(all(feature = "table", feature = "media"))]
 pub use media_takedown::MediaTakedown;
 #[cfg(feature = "table")]
 pub use outbox::{DeliveryPage, OutboxStore, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE};
