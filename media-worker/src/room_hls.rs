@@ -71,7 +71,7 @@ impl RoomHls {
             room_id,
             live: LivePlaylist::new(live),
             target_duration_secs: live.target_duration_secs,
-            replay_id: object_keys::time_ordered_id(now_ms),
+            replay_id: zhibo_core::ids::time_ordered_id(now_ms),
             replay_segments: Vec::new(),
             replay_start_ms: now_ms,
             replay_bytes: 0,

@@ -226,9 +226,7 @@ async fn main() {
 
     let sessions: Arc<Vec<String>> = Arc::new(
         (0..rooms.len())
-            .map(|i| {
-                zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms() + i as i64)
-            })
+            .map(|i| zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms() + i as i64))
             .collect(),
     );
     let send = |kind: HookEventKind, j: usize, seq: u64| {

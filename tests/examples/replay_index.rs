@@ -139,7 +139,7 @@ async fn main() {
     // zhibo: event → queryable.
     let mut handled = Vec::new();
     for _ in 0..runs {
-        let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+        let id = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
         let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
         put(key.clone(), text.clone(), true).await;
         let event = s3_event(&bucket, &key, text.len());
@@ -163,7 +163,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(2)).await; // the tail has started
         let mut via = Vec::new();
         for _ in 0..runs {
-            let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+            let id = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
             let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
             put(key, text.clone(), true).await;
             let t0 = Instant::now();
@@ -237,7 +237,7 @@ async fn main() {
             .await;
         let mut listed = Vec::new();
         for _ in 0..runs.min(3) {
-            let id = zhibo_core::object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+            let id = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
             let key = zhibo_core::object_keys::replay_playlist(&app, room, &id);
             put(key.clone(), text.clone(), false).await;
             let event = s3_event(&bucket, &key, text.len());

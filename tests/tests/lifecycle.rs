@@ -6,7 +6,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use std::time::Duration;
 use zhibo_core::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
-use zhibo_core::object_keys::time_ordered_id;
+use zhibo_core::ids::time_ordered_id;
 use zhibo_core::signing::BodySignature;
 use zhibo_core::LiveStatus;
 use zhibo_e2e_tests::{TestApi, TEST_HOOK_SECRET};

@@ -148,7 +148,7 @@ async fn a_ban_takes_the_public_live_and_replays_down_at_once_and_keeps_them_dow
     let _sweeper = api.spawn_sweeper(Duration::from_millis(300));
     let room = api.create_room("to ban", 5).await;
     let other = api.create_room("neighbour", 5).await;
-    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+    let session = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     let media = write_media(&api, room, &session, "0190000000000aaaaaa", 3).await;
     let neighbour = write_media(&api, other, &session, "0190000000000bbbbbb", 2).await;
@@ -223,7 +223,7 @@ async fn signed_playback_refuses_a_banned_room_and_its_presigned_segments_stop()
         .await
         .expect("create the private bucket");
     let room = api.create_room("signed ban", 5).await;
-    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+    let session = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     write_media(&api, room, &session, "0190000000000dddddd", 2).await;
 
@@ -274,7 +274,7 @@ async fn a_close_replay_room_s_replays_are_not_publicly_served() {
     let r = api.call("POST", "/v1/rooms", &body.to_string()).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let room = r.json["room_id"].as_u64().unwrap();
-    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+    let session = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     let media = write_media(&api, room, &session, "0190000000000eeeeee", 2).await;
     // The session ends (the replay lands when the reconnect window closed).
@@ -360,7 +360,7 @@ async fn a_ban_invalidates_the_cdn_paths_of_the_room() {
     ])
     .await;
     let room = api.create_room("cdn", 5).await;
-    let session = object_keys::time_ordered_id(zhibo_core::clock::now_ms());
+    let session = zhibo_core::ids::time_ordered_id(zhibo_core::clock::now_ms());
     go_live(&api, room, &session).await;
     write_media(&api, room, &session, "0190000000000abcdef", 1).await;
 

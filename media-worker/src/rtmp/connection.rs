@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use zhibo_core::hooks::HookEventKind;
-use zhibo_core::object_keys::time_ordered_id;
+use zhibo_core::ids::time_ordered_id;
 use zhibo_media::hls::{Segment, Segmenter};
 
 use super::publish_auth::{authorize_publish, AuthorizedPublish, PublishRefusal};

@@ -8,3 +8,22 @@ pub fn random_hex(n: usize) -> String {
     rand::rngs::OsRng.fill_bytes(&mut buf);
     hex::encode(buf)
 }
+
+/// Session ids and replay ids: 13 hex digits of the start time in milliseconds followed by 6
+/// random hex digits, so they sort by time and never collide between workers.
+pub fn time_ordered_id(unix_ms: i64) -> String {
+    format!("{:013x}{}", unix_ms.max(0), &random_hex(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time() {
+        let a = time_ordered_id(1_700_000_000_000);
+        let b = time_ordered_id(1_700_000_000_001);
+        assert_eq!(a.len(), 19);
+        assert!(a < b);
+    }
+}

@@ -14,7 +14,7 @@
 //! | 107 | refused | recorded | refused | refused | refused | refused | — |
 //!
 //! Hook events can arrive twice and in any order. Sessions ids sort by start time
-//! ([`crate::object_keys::time_ordered_id`]) and a newer session wins; within a session only an event
+//! ([`crate::ids::time_ordered_id`]) and a newer session wins; within a session only an event
 //! with a higher `seq` than the last applied one changes anything. So the session part of the
 //! state is a join over the events seen — the newest session, its highest `seq`, whether its
 //! `unpublish` was seen — and any order of the same events stores the same state.

@@ -108,12 +108,6 @@ pub fn resolve_uri(playlist_key: &str, uri: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-/// Session ids and replay ids: 13 hex digits of the start time in milliseconds followed by 6
-/// random hex digits, so they sort by time and never collide between workers.
-pub fn time_ordered_id(unix_ms: i64) -> String {
-    format!("{:013x}{}", unix_ms.max(0), &crate::ids::random_hex(3))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,13 +175,5 @@ mod tests {
         assert!(is_room_media("demo", 7, &key));
         let key = resolve_uri(&live_playlist("demo", 7), &live_segment_uri("s1", 3)).unwrap();
         assert!(is_room_media("demo", 7, &key));
-    }
-
-    #[test]
-    fn ids_sort_by_time() {
-        let a = time_ordered_id(1_700_000_000_000);
-        let b = time_ordered_id(1_700_000_000_001);
-        assert_eq!(a.len(), 19);
-        assert!(a < b);
     }
 }

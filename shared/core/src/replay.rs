@@ -63,7 +63,7 @@ pub const MAX_PLAYLIST_BYTES: u64 = 32 * 1024 * 1024;
 pub const MAX_REPLAY_ID_LEN: usize = 64;
 
 /// Whether `id` can be a replay id: 1–64 of `[0-9A-Za-z_-]` (the worker writes
-/// [`crate::object_keys::time_ordered_id`]s).
+/// [`crate::ids::time_ordered_id`]s).
 pub fn is_valid_replay_id(id: &str) -> bool {
     (1..=MAX_REPLAY_ID_LEN).contains(&id.len())
         && id

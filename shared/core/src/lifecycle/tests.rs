@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
-use crate::object_keys::time_ordered_id;
+use crate::ids::time_ordered_id;
 use crate::room::CreateRoom;
 use EventType::{
     RoomAbnormal, RoomBanned, RoomEnded, RoomExpired, RoomPaused, RoomResumed, RoomStarted,

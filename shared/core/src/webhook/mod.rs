@@ -103,7 +103,7 @@ pub struct WebhookEvent {
 impl WebhookEvent {
     /// A fresh event id for an event created at `now_ms`.
     pub fn new_id(now_ms: i64) -> String {
-        format!("evt_{}", crate::object_keys::time_ordered_id(now_ms))
+        format!("evt_{}", crate::ids::time_ordered_id(now_ms))
     }
 }
 
