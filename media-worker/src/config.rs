@@ -74,8 +74,8 @@ pub struct WorkerConfig {
     pub segment_target_ms: u32,
     /// `ZHIBO_LIVE_WINDOW` segments in the live playlist (default 6).
     pub live_window: usize,
-    /// `ZHIBO_RECONNECT_WINDOW_S` (default 60): a republish within it continues the live and
-    /// the replay.
+    /// `ZHIBO_RECONNECT_WINDOW_S` (default 900, the room service's abnormal window): a republish
+    /// within it, on any worker, continues the live playlist and the replay; set both together.
     pub reconnect_window: Duration,
     /// `ZHIBO_IDLE_TIMEOUT_S` (default 10): a publisher sending no media this long is dropped.
     pub idle_timeout: Duration,
@@ -132,7 +132,7 @@ impl WorkerConfig {
         let http_addr = env.addr("ZHIBO_HTTP_ADDR", "0.0.0.0:9090");
         let segment_target_ms = env.num("ZHIBO_SEGMENT_TARGET_MS", 2000, 500..=20_000);
         let live_window = env.num("ZHIBO_LIVE_WINDOW", 6, 3..=100);
-        let reconnect_window = env.secs("ZHIBO_RECONNECT_WINDOW_S", 60, 0..=3600);
+        let reconnect_window = env.secs("ZHIBO_RECONNECT_WINDOW_S", 900, 0..=86_400);
         let idle_timeout = env.secs("ZHIBO_IDLE_TIMEOUT_S", 10, 2..=600);
         let upload_concurrency = env.num("ZHIBO_UPLOAD_CONCURRENCY", 32, 1..=1024);
         let upload_memory_bytes = env.num("ZHIBO_UPLOAD_MEMORY_MB", 256, 1..=65_536) * MIB;
@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(c.rtmp_addr.port(), 1935);
         assert_eq!(c.segment_target_ms, 2000);
         assert_eq!(c.live_window, 6);
-        assert_eq!(c.reconnect_window, Duration::from_secs(60));
+        assert_eq!(c.reconnect_window, Duration::from_secs(900));
         assert_eq!(c.idle_timeout, Duration::from_secs(10));
         assert_eq!(c.max_connections, 2000);
         assert_eq!(c.max_preauth_connections, 512);

@@ -14,7 +14,7 @@
 //! - **State**: [`registry`] (one publisher per stream name; rooms inside their reconnect
 //!   window), [`metrics`], [`limits`] (what ends a misbehaving stream).
 //! - **I/O shells**: [`rtmp::connection`] (socket ↔ session, admission, idle timeout,
-//!   heartbeats), [`sink`] (the `SegmentSink` port with S3 and filesystem adapters, and the
+//!   heartbeats), [`sink`] (the media bucket's `MediaObjects` port with S3 and filesystem adapters, and the
 //!   ordered, bounded, spilling upload queue), [`hooks`] (signed calls to the functions),
 //!   [`http`] (health and metrics), [`worker`] (accept loop and graceful shutdown).
 #![warn(missing_docs)]

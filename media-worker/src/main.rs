@@ -9,7 +9,7 @@ use zhibo_core::env::EnvError;
 use zhibo_media_worker::hooks::HookClientError;
 
 use zhibo_media_worker::config::SinkConfig;
-use zhibo_media_worker::sink::{FsSink, S3Sink, SegmentSink};
+use zhibo_media_worker::sink::{FsSink, MediaObjects, S3Objects};
 use zhibo_media_worker::{http, Worker, WorkerConfig};
 
 fn main() -> ExitCode {
@@ -109,11 +109,11 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 
 async fn run() -> Result<(), StartError> {
     let config = WorkerConfig::from_env()?;
-    let sink: Arc<dyn SegmentSink> = match &config.sink {
+    let sink: Arc<dyn MediaObjects> = match &config.sink {
         SinkConfig::S3 { bucket, endpoint } => {
             let sdk = zhibo_store::aws::sdk_config().await;
             let client = zhibo_store::aws::s3_client(&sdk, endpoint.as_deref());
-            Arc::new(S3Sink::new(client, bucket.clone()))
+            Arc::new(S3Objects::new(client, bucket.clone()))
         }
         SinkConfig::Fs { root } => Arc::new(FsSink::new(root.clone())),
     };

@@ -12,11 +12,11 @@ use zhibo_media::hls::LivePlaylistConfig;
 
 use crate::admission::{Admission, Budgets, ConnectionBudget, NotPublishing};
 use crate::config::WorkerConfig;
-use crate::hooks::{now_ms, HookClient, HookClientError};
+use crate::hooks::{HookClient, HookClientError};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::rtmp::connection;
-use crate::sink::{SegmentSink, UploadConfig, UploadQueue};
+use crate::sink::{MediaObjects, UploadConfig, UploadQueue};
 
 /// Everything connections share.
 pub struct Worker {
@@ -80,11 +80,11 @@ impl Worker {
     /// Builds the worker around a sink.
     pub fn new(
         config: WorkerConfig,
-        sink: Arc<dyn SegmentSink>,
+        objects: Arc<dyn MediaObjects>,
     ) -> Result<Arc<Worker>, HookClientError> {
         let metrics = Arc::new(Metrics::default());
         let queue = UploadQueue::new(
-            sink,
+            objects.clone(),
             UploadConfig {
                 concurrency: config.upload_concurrency,
                 memory_budget_bytes: config.upload_memory_bytes,
@@ -101,6 +101,7 @@ impl Worker {
         };
         let registry = Registry::new(
             queue.clone(),
+            objects,
             live,
             config.reconnect_window,
             metrics.clone(),
@@ -225,7 +226,7 @@ impl Worker {
                     });
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                _ = housekeeping.tick() => self.registry.close_expired(now_ms()),
+                _ = housekeeping.tick() => self.registry.close_expired(),
                 _ = &mut stop => break,
             }
         }
@@ -238,7 +239,8 @@ impl Worker {
             rooms = self.registry.len(),
             "shutting down: ending sessions, uploading within {grace:?}"
         );
-        self.registry.begin_shutdown(now_ms(), deadline);
+        // Without a control plane no one else closes this worker's waiting rooms.
+        self.registry.begin_shutdown(deadline, self.hooks.is_none());
         let _ = shutdown_tx.send(true);
         let tokio_deadline = tokio::time::Instant::from_std(deadline);
         while !connections.is_empty() {

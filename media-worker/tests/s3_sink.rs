@@ -1,4 +1,4 @@
-//! `S3Sink` (and the upload queue in front of it) against a real S3-compatible server: the local
+//! `S3Objects` (and the upload queue in front of it) against a real S3-compatible server: the local
 //! stack's SeaweedFS (`ZHIBO_S3_ENDPOINT`, which `make test` sets). Without it these tests fail
 //! with instructions.
 
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use common::{bucket, s3_endpoint};
 use std::sync::Arc;
 use zhibo_media_worker::sink::{
-    FlushReport, ObjectPut, S3Sink, SegmentSink, UploadConfig, UploadQueue,
+    FlushReport, MediaObjects, ObjectPut, PutCondition, S3Objects, UploadConfig, UploadQueue,
 };
 
 fn env_or(name: &str, default: &str) -> String {
@@ -66,7 +66,7 @@ async fn get(client: &aws_sdk_s3::Client, key: &str) -> (Bytes, Option<String>, 
 async fn puts_objects_with_their_headers_and_overwrites() {
     let endpoint = s3_endpoint();
     let client = stack_client(&endpoint).await;
-    let sink = S3Sink::new(client.clone(), bucket());
+    let sink = S3Objects::new(client.clone(), bucket());
     let prefix = unique_prefix();
 
     let segment = ObjectPut {
@@ -75,6 +75,7 @@ async fn puts_objects_with_their_headers_and_overwrites() {
         content_type: "video/mp2t",
         cache_control: "max-age=31536000, immutable",
         metadata: Vec::new(),
+        condition: PutCondition::None,
     };
     sink.put(&segment).await.expect("put segment");
     let (body, content_type, cache_control) = get(&client, &segment.key).await;
@@ -91,6 +92,7 @@ async fn puts_objects_with_their_headers_and_overwrites() {
         content_type: "application/vnd.apple.mpegurl",
         cache_control: "max-age=1",
         metadata: Vec::new(),
+        condition: PutCondition::None,
     };
     sink.put(&playlist("#EXTM3U\n#v1\n")).await.expect("put v1");
     sink.put(&playlist("#EXTM3U\n#v2\n")).await.expect("put v2");
@@ -103,6 +105,83 @@ async fn puts_objects_with_their_headers_and_overwrites() {
     assert_eq!(cache_control.as_deref(), Some("max-age=1"));
 }
 
+/// S3's conditional writes, metadata, reads and listings, as the room fence uses them.
+#[tokio::test]
+async fn conditional_writes_reads_and_listings() {
+    let endpoint = s3_endpoint();
+    let objects = S3Objects::new(stack_client(&endpoint).await, bucket());
+    let prefix = unique_prefix();
+    let key = format!("{prefix}/index.m3u8");
+    let put = |body: &'static str, condition: PutCondition| ObjectPut {
+        key: key.clone(),
+        body: Bytes::from_static(body.as_bytes()),
+        content_type: "application/vnd.apple.mpegurl",
+        cache_control: "max-age=1",
+        metadata: vec![("zhibo-session", body.to_string())],
+        condition,
+    };
+    assert!(objects.get(&key).await.unwrap().is_none());
+    assert!(objects.head(&key).await.unwrap().is_none());
+    let first = objects
+        .put(&put("one", PutCondition::Absent))
+        .await
+        .unwrap()
+        .expect("an ETag");
+    let again = objects
+        .put(&put("two", PutCondition::Absent))
+        .await
+        .unwrap_err();
+    assert!(again.precondition_failed && !again.retryable, "{again}");
+    let wrong = objects
+        .put(&put("two", PutCondition::Match("\"0000\"".into())))
+        .await
+        .unwrap_err();
+    assert!(wrong.precondition_failed, "{wrong}");
+    let second = objects
+        .put(&put("two", PutCondition::Match(first.clone())))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(first, second);
+    let stale = objects
+        .put(&put("three", PutCondition::Match(first)))
+        .await
+        .unwrap_err();
+    assert!(
+        stale.precondition_failed,
+        "an old ETag no longer matches: {stale}"
+    );
+    let got = objects.get(&key).await.unwrap().unwrap();
+    assert_eq!(got.body.as_ref(), b"two");
+    assert_eq!(got.head.etag, second);
+    assert!(
+        got.head
+            .metadata_pairs()
+            .any(|(k, v)| k.eq_ignore_ascii_case("zhibo-session") && v == "two"),
+        "{:?}",
+        got.head
+    );
+    for i in 0..3 {
+        objects
+            .put(&ObjectPut {
+                key: format!("{prefix}/s{i}/0.ts"),
+                ..put("x", PutCondition::None)
+            })
+            .await
+            .unwrap();
+    }
+    let top = objects.list(&format!("{prefix}/"), true).await.unwrap();
+    assert_eq!(
+        top.prefixes,
+        (0..3)
+            .map(|i| format!("{prefix}/s{i}/"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(top.objects, [(key.clone(), 3)]);
+    let all = objects.list(&format!("{prefix}/"), false).await.unwrap();
+    assert_eq!(all.objects.len(), 4, "{all:?}");
+}
+
 /// (A missing bucket is not tested here: SeaweedFS creates buckets on first write.)
 #[tokio::test]
 async fn bad_credentials_are_not_retryable() {
@@ -113,8 +192,9 @@ async fn bad_credentials_are_not_retryable() {
         content_type: "video/mp2t",
         cache_control: "max-age=1",
         metadata: Vec::new(),
+        condition: PutCondition::None,
     };
-    let sink = S3Sink::new(client(&endpoint, "nobody", "wrong").await, bucket());
+    let sink = S3Objects::new(client(&endpoint, "nobody", "wrong").await, bucket());
     let err = sink.put(&object).await.expect_err("bad credentials");
     assert!(!err.retryable, "{err}");
     assert!(err.message.contains("PutObject"), "{err}");
@@ -131,7 +211,7 @@ async fn the_upload_queue_delivers_a_stream_in_order() {
     let client = stack_client(&endpoint).await;
     let spill = tempfile::tempdir().expect("temp dir");
     let queue = UploadQueue::new(
-        Arc::new(S3Sink::new(client.clone(), bucket())),
+        Arc::new(S3Objects::new(client.clone(), bucket())),
         UploadConfig {
             concurrency: 4,
             // Tiny: most bodies go through the spill folder.
@@ -149,6 +229,7 @@ async fn the_upload_queue_delivers_a_stream_in_order() {
             content_type: "video/mp2t",
             cache_control: "max-age=31536000, immutable",
             metadata: Vec::new(),
+            condition: PutCondition::None,
         });
         uploader.put(ObjectPut {
             key: format!("{prefix}/index.m3u8"),
@@ -156,6 +237,7 @@ async fn the_upload_queue_delivers_a_stream_in_order() {
             content_type: "application/vnd.apple.mpegurl",
             cache_control: "max-age=1",
             metadata: Vec::new(),
+            condition: PutCondition::None,
         });
     }
     assert_eq!(uploader.close(None).await, FlushReport::default());

@@ -19,7 +19,7 @@ use crate::admission::NotPublishing;
 use crate::hooks::{now_ms, HookSession};
 use crate::limits::StreamLimit;
 use crate::metrics::Metrics;
-use crate::registry::Claim;
+use crate::registry::{Claim, Release};
 use crate::worker::{BudgetSlot, Worker};
 
 /// Socket read size. One buffer per runtime thread, shared by its connections (a read and its
@@ -51,6 +51,8 @@ pub enum CloseReason {
     Error(String),
     /// The stream broke a resource limit (see [`StreamLimit`]); the text says which and why.
     Limit(StreamLimit, String),
+    /// A newer publish session of the room (on this worker or another) writes the room now.
+    Superseded(String),
 }
 
 struct Publishing {
@@ -288,7 +290,8 @@ impl Connection {
                             stream = %publishing.publish.stream_name,
                             session = %publishing.hook.session_id,
                             peer = %self.peer,
-                            continued = publishing.claim.continued,
+                            continued = publishing.claim.room.continued(),
+                            replay = %publishing.claim.room.replay_id(),
                             "publish started"
                         );
                         Metrics::inc(&self.worker.metrics.publishes_total);
@@ -392,10 +395,9 @@ impl Connection {
             }
         }
         let session_id = time_ordered_id(now);
-        let claim = self
-            .worker
+        self.worker
             .registry
-            .claim(&publish, &session_id, self.kick.clone(), now)?;
+            .reserve(&publish.stream_name, self.kick.clone())?;
         let mut hook = HookSession::new(
             &session_id,
             &publish.app_id,
@@ -422,10 +424,16 @@ impl Connection {
             if let Some(refusal) = refusal {
                 self.worker
                     .registry
-                    .unclaim(&publish.stream_name, claim, now_ms());
+                    .unreserve(&publish.stream_name, &self.kick);
                 return Err(refusal);
             }
         }
+        // Granted: take the room in the bucket, fencing out any older writer.
+        let claim = self
+            .worker
+            .registry
+            .claim(&publish, &session_id, self.kick.clone(), now_ms())
+            .await?;
         let segmenter = Segmenter::new(zhibo_media::hls::SegmenterConfig {
             target_duration_ms: self.worker.config.segment_target_ms,
             max_segment_bytes: self.worker.config.max_segment_bytes,
@@ -528,18 +536,20 @@ impl Connection {
                 .event(HookEventKind::Unpublish, hooks.worker_id(), now);
             hooks.send_retrying(event);
         }
-        let Claim { room, uploader, .. } = p.claim;
-        if matches!(reason, CloseReason::Shutdown | CloseReason::Limit(..)) {
-            // No one will continue this room on this worker (shutdown), or it must not be
-            // continued (a misbehaving stream: its replay and backlog are freed now).
-            self.worker
-                .registry
-                .release_and_close(&p.publish.stream_name, room, uploader, now);
-        } else {
-            self.worker
-                .registry
-                .release(&p.publish.stream_name, room, uploader, now);
-        }
+        let release = match reason {
+            // A republish may land on another worker and continue the room; with no control
+            // plane to close it later, it closes now.
+            CloseReason::Shutdown if self.worker.hooks.is_some() => Release::Leave,
+            // A misbehaving stream's replay and backlog are freed now; without hooks no one
+            // else will close a room of a worker that stops.
+            CloseReason::Shutdown | CloseReason::Limit(..) => Release::CloseNow,
+            // Its writes are refused: there is nothing of its own to close.
+            CloseReason::Superseded(_) => Release::Leave,
+            _ => Release::Linger,
+        };
+        self.worker
+            .registry
+            .release(&p.publish.stream_name, p.claim, release, now);
         let _ = self.stream.shutdown().await;
     }
 }
@@ -575,12 +585,11 @@ fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) -> Opt
         segment.byte_size() as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
-    match p.claim.room.on_segment(segment) {
-        Ok(objects) => {
-            for object in objects {
-                p.claim.uploader.put(object);
-            }
-        }
+    if let Some(why) = p.claim.room.fence().shut_out() {
+        return Some(CloseReason::Superseded(why));
+    }
+    match p.claim.room.on_segment(segment, now_ms()) {
+        Ok(writes) => p.claim.upload(writes),
         Err(full) => return Some(CloseReason::Limit(StreamLimit::Replay, full.to_string())),
     }
     p.claim

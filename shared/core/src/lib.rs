@@ -12,7 +12,8 @@
 //! - [`table`] (the single DynamoDB table and the only place that builds its keys),
 //!   [`object_keys`] (the media bucket's object layout), [`replay`] (replay summaries and
 //!   records), [`playback`] (public or signed playback URLs), [`takedown`] (what a ban or
-//!   `close_replay` removes).
+//!   `close_replay` removes), [`live_room`] (one room's media across many workers: the fenced
+//!   live-playlist head, claims, the segment journal and replays rebuilt from it).
 //! - [`backoff`] (the one capped exponential retry schedule).
 //! - [`config`] (environment, every problem reported at once, read with [`env`]), [`error`] (internal errors,
 //!   refused requests, the `errcode`s), [`clock`] and [`ids`].
@@ -27,6 +28,7 @@ pub mod error;
 pub mod hooks;
 pub mod ids;
 pub mod lifecycle;
+pub mod live_room;
 pub mod live_status;
 pub mod object_keys;
 pub mod playback;

@@ -61,6 +61,44 @@ pub fn live_room_prefix(app_id: &str, room_id: RoomId) -> String {
     format!("live/{app_id}/{room_id}/")
 }
 
+/// `live/{app_id}/{room_id}/{session_id}/`: one publish session's segments and journal.
+pub fn live_session_prefix(app_id: &str, room_id: RoomId, session_id: &str) -> String {
+    format!("live/{app_id}/{room_id}/{session_id}/")
+}
+
+/// `live/{app_id}/{room_id}/{session_id}/journal-{first_n}.json` (`first_n` zero-padded to 10
+/// digits, so chunks list in order): one chunk of a session's journal
+/// ([`crate::live_room::JournalChunk`]), next to its segments so a takedown removes it with them.
+pub fn journal_chunk(app_id: &str, room_id: RoomId, session_id: &str, first_n: u64) -> String {
+    format!("live/{app_id}/{room_id}/{session_id}/journal-{first_n:010}.json")
+}
+
+/// What an object under [`live_session_prefix`] is, from the rest of its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionObject {
+    /// Segment `{n}.ts`.
+    Segment(u64),
+    /// Journal chunk starting at segment `n`.
+    JournalChunk(u64),
+}
+
+/// Reads the name of an object under a session prefix (`7.ts`, `journal-0000000032.json`);
+/// `None` for anything else.
+pub fn parse_session_object(name: &str) -> Option<SessionObject> {
+    let digits = |s: &str| {
+        (!s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    if let Some(n) = name.strip_suffix(".ts") {
+        return digits(n).map(SessionObject::Segment);
+    }
+    name.strip_prefix("journal-")?
+        .strip_suffix(".json")
+        .and_then(digits)
+        .map(SessionObject::JournalChunk)
+}
+
 /// `replays/{app_id}/{room_id}/`: every replay playlist and summary of one room.
 pub fn replays_room_prefix(app_id: &str, room_id: RoomId) -> String {
     format!("replays/{app_id}/{room_id}/")
@@ -119,6 +157,33 @@ mod tests {
         assert_eq!(live_segment_uri("s1", 3), "s1/3.ts");
         assert_eq!(replay_playlist("demo", 7, "r1"), "replays/demo/7/r1.m3u8");
         assert_eq!(replay_summary("demo", 7, "r1"), "replays/demo/7/r1.json");
+    }
+
+    #[test]
+    fn session_objects_are_named_and_read_back() {
+        assert_eq!(live_session_prefix("demo", 7, "s1"), "live/demo/7/s1/");
+        let chunk = journal_chunk("demo", 7, "s1", 32);
+        assert_eq!(chunk, "live/demo/7/s1/journal-0000000032.json");
+        let name = chunk.strip_prefix("live/demo/7/s1/").unwrap();
+        assert_eq!(
+            parse_session_object(name),
+            Some(SessionObject::JournalChunk(32))
+        );
+        assert_eq!(
+            parse_session_object("41.ts"),
+            Some(SessionObject::Segment(41))
+        );
+        for other in [
+            "x.ts",
+            ".ts",
+            "1.ts.tmp",
+            "journal-.json",
+            "journal-1x.json",
+            "index.m3u8",
+            "99999999999999999999999.ts",
+        ] {
+            assert_eq!(parse_session_object(other), None, "{other}");
+        }
     }
 
     #[test]

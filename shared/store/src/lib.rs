@@ -25,6 +25,10 @@ mod deps;
 pub mod item;
 #[cfg(feature = "table")]
 mod lifecycle;
+#[cfg(feature = "media")]
+pub mod live_room;
+#[cfg(feature = "media")]
+pub mod media_objects;
 #[cfg(all(feature = "table", feature = "media"))]
 mod media_takedown;
 #[cfg(feature = "table")]

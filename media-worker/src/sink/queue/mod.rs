@@ -1,5 +1,5 @@
 //! [`UploadQueue`]: ordered, bounded, retrying, spilling uploads between the RTMP read loop and
-//! a [`SegmentSink`].
+//! a [`MediaObjects`] store.
 //!
 //! Each stream gets a [`StreamUploader`] backed by one task that stores that stream's objects
 //! one at a time, in the order they were put; a global semaphore bounds requests across streams.
@@ -39,11 +39,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
-use super::{ObjectPut, SegmentSink};
+use super::{MediaObjects, ObjectPut};
 use spill::Job;
 use stats::Counters;
 pub use stats::UploadStats;
 use task::StreamTask;
+use zhibo_store::live_room::Fence;
 
 /// Settings of an [`UploadQueue`].
 #[derive(Debug, Clone)]
@@ -134,7 +135,7 @@ impl std::fmt::Debug for UploadQueue {
 
 /// What a queue's streams share.
 struct Inner {
-    sink: Arc<dyn SegmentSink>,
+    sink: Arc<dyn MediaObjects>,
     config: UploadConfig,
     permits: Semaphore,
     counters: Counters,
@@ -142,7 +143,7 @@ struct Inner {
 
 impl UploadQueue {
     /// A queue in front of `sink`.
-    pub fn new(sink: Arc<dyn SegmentSink>, config: UploadConfig) -> UploadQueue {
+    pub fn new(sink: Arc<dyn MediaObjects>, config: UploadConfig) -> UploadQueue {
         let permits = Semaphore::new(config.concurrency.clamp(1, Semaphore::MAX_PERMITS));
         UploadQueue {
             inner: Arc::new(Inner {
@@ -215,7 +216,27 @@ impl StreamUploader {
     /// same key). Never waits; the body counts against the memory budget until stored or
     /// spilled.
     pub fn put(&self, object: ObjectPut) {
-        let job = Job::new(object, self.inner.clone(), self.queued_bytes.clone());
+        self.put_job(Job::new(
+            object,
+            None,
+            self.inner.clone(),
+            self.queued_bytes.clone(),
+        ));
+    }
+
+    /// [`put`](StreamUploader::put) through `fence`: written only while the fence's session
+    /// still writes the room (the live playlist; see `zhibo_store::live_room`). A write the
+    /// fence refuses is abandoned, and [`Fence::shut_out`] then says why.
+    pub fn put_fenced(&self, object: ObjectPut, fence: Arc<Fence>) {
+        self.put_job(Job::new(
+            object,
+            Some(fence),
+            self.inner.clone(),
+            self.queued_bytes.clone(),
+        ));
+    }
+
+    fn put_job(&self, job: Job) {
         self.unsettled.fetch_add(1, Relaxed);
         if let Err(mpsc::error::SendError(msg)) = self.tx.send(Msg::Put(job)) {
             if let Msg::Put(job) = msg {

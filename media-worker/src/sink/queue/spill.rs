@@ -9,7 +9,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Inner;
-use crate::sink::ObjectPut;
+use crate::sink::{ObjectPut, PutCondition};
+use zhibo_store::live_room::Fence;
 
 /// Where a queued body waits.
 pub(super) enum Body {
@@ -27,6 +28,9 @@ pub(super) struct Job {
     pub(super) content_type: &'static str,
     pub(super) cache_control: &'static str,
     pub(super) metadata: Vec<(&'static str, String)>,
+    pub(super) condition: PutCondition,
+    /// Writes go through it when set (the live playlist).
+    pub(super) fence: Option<Arc<Fence>>,
     pub(super) len: usize,
     pub(super) body: Body,
     inner: Arc<Inner>,
@@ -35,7 +39,12 @@ pub(super) struct Job {
 }
 
 impl Job {
-    pub(super) fn new(object: ObjectPut, inner: Arc<Inner>, stream_bytes: Arc<AtomicUsize>) -> Job {
+    pub(super) fn new(
+        object: ObjectPut,
+        fence: Option<Arc<Fence>>,
+        inner: Arc<Inner>,
+        stream_bytes: Arc<AtomicUsize>,
+    ) -> Job {
         let len = object.body.len();
         inner.counters.queued_objects.fetch_add(1, Relaxed);
         inner
@@ -49,6 +58,8 @@ impl Job {
             content_type: object.content_type,
             cache_control: object.cache_control,
             metadata: object.metadata,
+            condition: object.condition,
+            fence,
             len,
             body: Body::Memory(object.body),
             inner,

@@ -20,11 +20,11 @@ use zhibo_core::backoff::{Backoff, Jitter};
 
 use super::spill::{Body, Job, SpillError};
 use super::{FlushReport, Inner, Msg, SPILL_FAILED, SPILL_FULL, SPILL_OK};
-use crate::sink::{ObjectPut, SinkError};
+use crate::sink::{ObjectError, ObjectPut};
 
 /// The result of one attempt; `elapsed` is the sink call's duration.
 pub(super) struct Attempt {
-    result: Result<(), SinkError>,
+    result: Result<(), ObjectError>,
     elapsed: Duration,
 }
 
@@ -268,6 +268,8 @@ impl StreamTask {
         let key = job.key.clone();
         let (content_type, cache_control) = (job.content_type, job.cache_control);
         let metadata = job.metadata.clone();
+        let condition = job.condition.clone();
+        let fence = job.fence.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
             let body = match source {
@@ -276,11 +278,11 @@ impl StreamTask {
                     Ok(v) => Bytes::from(v),
                     Err(e) => {
                         return Attempt {
-                            result: Err(SinkError {
+                            result: Err(ObjectError::new(
                                 key,
-                                message: format!("reading spilled body {}: {e}", path.display()),
-                                retryable: e.kind() != std::io::ErrorKind::NotFound,
-                            }),
+                                format!("reading spilled body {}: {e}", path.display()),
+                                e.kind() != std::io::ErrorKind::NotFound,
+                            )),
                             elapsed: Duration::ZERO,
                         }
                     }
@@ -292,27 +294,30 @@ impl StreamTask {
                 content_type,
                 cache_control,
                 metadata,
+                condition,
             };
             let Ok(_permit) = inner.permits.acquire().await else {
                 return Attempt {
-                    result: Err(SinkError {
-                        key: object.key,
-                        message: "upload queue closed".into(),
-                        retryable: false,
-                    }),
+                    result: Err(ObjectError::new(object.key, "upload queue closed", false)),
                     elapsed: Duration::ZERO,
                 };
             };
             let started = Instant::now();
-            let result = AssertUnwindSafe(inner.sink.put(&object))
+            let put = async {
+                match &fence {
+                    Some(fence) => fence.put(&*inner.sink, &object).await,
+                    None => inner.sink.put(&object).await.map(|_| ()),
+                }
+            };
+            let result = AssertUnwindSafe(put)
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| {
-                    Err(SinkError {
-                        key: object.key.clone(),
-                        message: format!("sink panicked: {}", panic_message(&*panic)),
-                        retryable: false,
-                    })
+                    Err(ObjectError::new(
+                        object.key.clone(),
+                        format!("sink panicked: {}", panic_message(&*panic)),
+                        false,
+                    ))
                 });
             Attempt {
                 result,

@@ -8,10 +8,12 @@ pub(super) use std::time::Duration;
 pub(super) use tokio::time::Instant;
 
 pub(super) use super::UploadConfig;
-pub(super) use crate::sink::{ObjectPut, SegmentSink, SinkError};
+pub(super) use crate::sink::{MediaObjects, ObjectError, ObjectPut};
+use crate::sink::{ObjectHead, PutCondition, StoredObject};
 use async_trait::async_trait;
 use std::sync::atomic::AtomicU8;
 use std::sync::Mutex;
+use zhibo_store::media_objects::Listing;
 
 pub(super) const OK: u8 = 0;
 pub(super) const RETRYABLE: u8 = 1;
@@ -56,8 +58,8 @@ impl TestSink {
 }
 
 #[async_trait]
-impl SegmentSink for TestSink {
-    async fn put(&self, object: &ObjectPut) -> Result<(), SinkError> {
+impl MediaObjects for TestSink {
+    async fn put(&self, object: &ObjectPut) -> Result<Option<String>, ObjectError> {
         self.attempts.fetch_add(1, Relaxed);
         let now = self.in_flight.fetch_add(1, Relaxed) + 1;
         self.max_in_flight.fetch_max(now, Relaxed);
@@ -66,20 +68,28 @@ impl SegmentSink for TestSink {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         self.in_flight.fetch_sub(1, Relaxed);
-        let fail = |retryable| SinkError {
-            key: object.key.clone(),
-            message: "test sink is down".into(),
-            retryable,
-        };
+        let fail = |retryable| ObjectError::new(object.key.clone(), "test sink is down", retryable);
         match self.mode.load(Relaxed) {
             RETRYABLE => Err(fail(true)),
             FATAL => Err(fail(false)),
             PANIC => panic!("test sink panics"),
             _ => {
                 self.stored.lock().unwrap().push(object.clone());
-                Ok(())
+                Ok(None)
             }
         }
+    }
+
+    async fn get(&self, _key: &str) -> Result<Option<StoredObject>, ObjectError> {
+        Ok(None)
+    }
+
+    async fn head(&self, _key: &str) -> Result<Option<ObjectHead>, ObjectError> {
+        Ok(None)
+    }
+
+    async fn list(&self, _prefix: &str, _delimited: bool) -> Result<Listing, ObjectError> {
+        Ok(Listing::default())
     }
 }
 
@@ -90,6 +100,7 @@ pub(super) fn obj(key: &str, body: impl Into<Bytes>) -> ObjectPut {
         content_type: "video/mp2t",
         cache_control: "max-age=1",
         metadata: Vec::new(),
+        condition: PutCondition::None,
     }
 }
 
