@@ -2,11 +2,23 @@
 # `make dev`: the whole local stack in the foreground (Ctrl-C stops everything it started):
 # DynamoDB Local + SeaweedFS, the table and bucket, the API serving every function's routes,
 # and the media worker (RTMP in, HLS into the bucket). Prints how to push and play.
+#
+# WORKERS=N (default 1): with N >= 2, N media workers (distinct ZHIBO_WORKER_ID dev-1..dev-N,
+# RTMP ports ZHIBO_WORKER_RTMP_BASE+1.., default 19401.., /healthz and /metrics on
+# ZHIBO_WORKER_HTTP_PORT.., default 19351..) behind HAProxy on the push URL's port
+# (ZHIBO_RTMP_PORT, default 1935): TCP, round robin, health-checked on /healthz, as the NLB is
+# in AWS (scripts/haproxy.sh installs HAProxy from the distribution's packages if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${ZHIBO_API_PORT:-18080}
 rtmp_port=${ZHIBO_RTMP_PORT:-1935}
 worker_http=${ZHIBO_WORKER_HTTP_PORT:-19351}
+workers=${WORKERS:-1}
+worker_rtmp_base=${ZHIBO_WORKER_RTMP_BASE:-19400}
+case $workers in
+  '' | *[!0-9]* | 0) echo "make dev: WORKERS=$workers is invalid: expected a number of media workers, 1 or more" >&2; exit 2 ;;
+esac
+[ "$workers" -ge 2 ] && scripts/haproxy.sh install
 scripts/stack.sh up >/dev/null
 eval "$(scripts/stack.sh env)"
 state=${ZHIBO_STATE:-.stack}
@@ -38,18 +50,40 @@ export ZHIBO_HLSJS
 target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app demo --env-file "$state/dev-app.env" \
   > >(tee "$state/api.log") 2>&1 &
 pids+=($!)
-ZHIBO_RTMP_ADDR=127.0.0.1:$rtmp_port ZHIBO_HTTP_ADDR=127.0.0.1:$worker_http ZHIBO_SINK=s3 \
-  ZHIBO_SPILL_DIR="$state/spill" RUST_LOG=${RUST_LOG:-info} \
-  ZHIBO_HOOK_URL="http://127.0.0.1:$port/internal/hooks" \
-  target/debug/zhibo-media-worker > >(tee "$state/worker.log") 2>&1 &
-pids+=($!)
+# start_worker ID RTMP_PORT HTTP_PORT LOG SPILL (an empty ID: the worker's default, the host name)
+start_worker() {
+  local id=()
+  [ -n "$1" ] && id=("ZHIBO_WORKER_ID=$1")
+  env "${id[@]}" ZHIBO_RTMP_ADDR=127.0.0.1:$2 ZHIBO_HTTP_ADDR=127.0.0.1:$3 ZHIBO_SINK=s3 \
+    ZHIBO_SPILL_DIR="$5" RUST_LOG=${RUST_LOG:-info} \
+    ZHIBO_HOOK_URL="http://127.0.0.1:$port/internal/hooks" \
+    target/debug/zhibo-media-worker > >(tee "$4") 2>&1 &
+  pids+=($!)
+}
+health_ports=()
+if [ "$workers" -eq 1 ]; then
+  start_worker "${ZHIBO_WORKER_ID:-}" "$rtmp_port" "$worker_http" "$state/worker.log" "$state/spill"
+  health_ports+=("$worker_http")
+else
+  backends=()
+  for i in $(seq "$workers"); do
+    start_worker "dev-$i" "$((worker_rtmp_base + i))" "$((worker_http + i - 1))" "$state/worker-$i.log" "$state/spill-$i"
+    health_ports+=("$((worker_http + i - 1))")
+    backends+=("$((worker_rtmp_base + i)):$((worker_http + i - 1))")
+  done
+  # The push URL's port: HAProxy, round robin over the workers (the NLB's part in AWS).
+  scripts/haproxy.sh run "$state/haproxy" "$rtmp_port" "${backends[@]}" 2> >(tee "$state/haproxy.log" >&2) &
+  pids+=($!)
+fi
 
 for _ in $(seq 100); do
-  grep -q "listening" "$state/api.log" 2>/dev/null && curl -fs "http://127.0.0.1:$worker_http/healthz" >/dev/null && break
+  up=1
+  for h in "${health_ports[@]}"; do curl -fs "http://127.0.0.1:$h/healthz" >/dev/null || up=0; done
+  grep -q "listening" "$state/api.log" 2>/dev/null && [ "$up" = 1 ] && break
   sleep 0.2
 done
 for p in "${pids[@]}"; do
-  kill -0 "$p" 2>/dev/null || { echo "make dev: a process failed to start (logs above; $state/api.log, $state/worker.log)" >&2; exit 1; }
+  kill -0 "$p" 2>/dev/null || { echo "make dev: a process failed to start (logs above; $state/api.log, $state/worker*.log, $state/haproxy.log)" >&2; exit 1; }
 done
 set -a; . "$state/dev-app.env"; set +a
 
@@ -61,11 +95,20 @@ push_url=$(scripts/zhibo-call.py POST "/v1/rooms/$room/push-url" '{"expires_in":
   python3 -c 'import json,sys; print(json.load(sys.stdin)["push_url"])')
 hls="$ZHIBO_S3_ENDPOINT/$MEDIA_BUCKET/live/$ZHIBO_APP_ID/$room/index.m3u8"
 
+if [ "$workers" -eq 1 ]; then
+  ingest_note="(worker metrics: http://127.0.0.1:$worker_http/metrics)"
+else
+  ingest_note="(HAProxy, round robin over $workers workers)"
+  for i in $(seq "$workers"); do
+    ingest_note+="
+    worker dev-$i   rtmp://127.0.0.1:$((worker_rtmp_base + i))/live/   metrics http://127.0.0.1:$((worker_http + i - 1))/metrics   log $state/worker-$i.log"
+  done
+fi
 cat <<MSG
 
 zhibo is running (Ctrl-C stops everything)
   API             http://127.0.0.1:$port           (credentials: .stack/dev-app.env)
-  RTMP ingest     rtmp://127.0.0.1:$rtmp_port/live/    (worker metrics: http://127.0.0.1:$worker_http/metrics)
+  RTMP ingest     rtmp://127.0.0.1:$rtmp_port/live/    $ingest_note
   DynamoDB Local  $ZHIBO_DYNAMO_ENDPOINT   (table $ZHIBO_TABLE)
   S3 (SeaweedFS)  $ZHIBO_S3_ENDPOINT   (bucket $MEDIA_BUCKET, anonymous read)
 
@@ -93,5 +136,5 @@ Call the API:
 
 MSG
 wait -n "${pids[@]}" || true
-echo "make dev: the API or the worker stopped (see $state/api.log, $state/worker.log); stopping the rest" >&2
+echo "make dev: the API, a worker or HAProxy stopped (see $state/api.log, $state/worker*.log, $state/haproxy.log); stopping the rest" >&2
 exit 1

@@ -19,6 +19,8 @@ cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 for tool in curl openssl python3 ffmpeg nodejs; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$tool"; }
 done
+# HAProxy in front of several workers (media-worker/tests/cluster_e2e.rs, `make dev WORKERS=N`).
+scripts/haproxy.sh install
 
 # cfn-lint and the SAM CLI (which brings cfn-lint), in one venv in the cache.
 sam_venv=${ZHIBO_CACHE:-$HOME/.cache/zhibo}/sam-venv

@@ -87,6 +87,11 @@ pub struct WorkerConfig {
     pub spill_dir: PathBuf,
     /// `ZHIBO_SHUTDOWN_GRACE_S` (default 30): how long SIGTERM waits for uploads.
     pub shutdown_grace: Duration,
+    /// `ZHIBO_RECONNECT_REQUEST_WAIT_S` (default 10, 0 = off): at SIGTERM, publishers whose
+    /// `connect` advertised Enhanced RTMP's reconnect capability are asked to reconnect (to
+    /// another worker, through the load balancer), and the worker waits this long, within
+    /// `ZHIBO_SHUTDOWN_GRACE_S`, for them to leave before it closes every connection.
+    pub reconnect_request_wait: Duration,
     /// `ZHIBO_MAX_CONNECTIONS` (default 2000): publishing connections.
     pub max_connections: usize,
     /// `ZHIBO_MAX_PREAUTH_CONNECTIONS` (default 512): connections whose publish is not
@@ -137,6 +142,7 @@ impl WorkerConfig {
         let upload_concurrency = env.num("ZHIBO_UPLOAD_CONCURRENCY", 32, 1..=1024);
         let upload_memory_bytes = env.num("ZHIBO_UPLOAD_MEMORY_MB", 256, 1..=65_536) * MIB;
         let shutdown_grace = env.secs("ZHIBO_SHUTDOWN_GRACE_S", 30, 0..=3600);
+        let reconnect_request_wait = env.secs("ZHIBO_RECONNECT_REQUEST_WAIT_S", 10, 0..=3600);
         let max_connections = env.num("ZHIBO_MAX_CONNECTIONS", 2000, 1..=1_000_000);
         let max_preauth_connections = env.num("ZHIBO_MAX_PREAUTH_CONNECTIONS", 512, 1..=1_000_000);
         let max_preauth_per_address = env.num("ZHIBO_MAX_PREAUTH_PER_ADDRESS", 16, 1..=1_000_000);
@@ -241,6 +247,7 @@ impl WorkerConfig {
             upload_memory_bytes,
             spill_dir,
             shutdown_grace,
+            reconnect_request_wait,
             max_connections,
             max_preauth_connections,
             max_preauth_per_address,
@@ -319,6 +326,30 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("ZHIBO_MAX_SEGMENT_MB"), "{err}");
+    }
+
+    #[test]
+    fn reconnect_request_wait_defaults_and_parses() {
+        let c = cfg(&[("PUSH_KEY", "0123456789abcdef")]).unwrap();
+        assert_eq!(c.reconnect_request_wait, Duration::from_secs(10));
+        let c = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("ZHIBO_RECONNECT_REQUEST_WAIT_S", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.reconnect_request_wait, Duration::ZERO);
+        for bad in ["-1", "ten", "3601"] {
+            let err = cfg(&[
+                ("PUSH_KEY", "0123456789abcdef"),
+                ("ZHIBO_RECONNECT_REQUEST_WAIT_S", bad),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("ZHIBO_RECONNECT_REQUEST_WAIT_S"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

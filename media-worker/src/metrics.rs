@@ -44,6 +44,8 @@ pub struct Metrics {
     pub preauth_evicted_total: AtomicU64,
     /// Connections closed for not publishing within `ZHIBO_PREAUTH_TIMEOUT_S`.
     pub preauth_timeouts_total: AtomicU64,
+    /// Enhanced RTMP reconnect requests sent to publishers at shutdown.
+    pub reconnect_requests_total: AtomicU64,
     /// Publishers ended for breaking a limit, by [`StreamLimit::index`].
     pub limit_ends_total: [AtomicU64; StreamLimit::ALL.len()],
 }
@@ -105,6 +107,12 @@ impl Metrics {
             "gauge",
             "Publish sessions live.",
             get(&self.streams_live).to_string(),
+        );
+        one(
+            "zhibo_reconnect_requests_total",
+            "counter",
+            "Enhanced RTMP reconnect requests sent to publishers that support them, at shutdown.",
+            get(&self.reconnect_requests_total).to_string(),
         );
         one(
             "zhibo_publishes_total",

@@ -33,6 +33,24 @@ pub struct Worker {
     /// Pre-publish and publishing connection budgets; the handle closes an evicted connection.
     budget: Mutex<ConnectionBudget<Arc<Notify>>>,
     draining: AtomicBool,
+    /// Set once at shutdown: publishers that support it are asked to reconnect.
+    reconnect_request: watch::Sender<bool>,
+    /// Publishing connections that accept a reconnect request, now.
+    reconnectable: watch::Sender<usize>,
+}
+
+/// A publishing connection whose client accepts Enhanced RTMP reconnect requests, counted by
+/// the worker while it lives (shutdown waits for these to leave after asking them to).
+pub struct ReconnectablePublisher {
+    worker: Arc<Worker>,
+}
+
+impl Drop for ReconnectablePublisher {
+    fn drop(&mut self) {
+        self.worker
+            .reconnectable
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 /// A connection's place in the worker's budgets, given back when dropped (also when its task
@@ -122,6 +140,8 @@ impl Worker {
             metrics,
             queue,
             draining: AtomicBool::new(false),
+            reconnect_request: watch::Sender::new(false),
+            reconnectable: watch::Sender::new(0),
         }))
     }
 
@@ -172,6 +192,53 @@ impl Worker {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// Counts a publishing connection whose client accepts reconnect requests until the
+    /// returned guard is dropped.
+    pub fn reconnectable_publisher(self: &Arc<Self>) -> ReconnectablePublisher {
+        self.reconnectable.send_modify(|n| *n += 1);
+        ReconnectablePublisher {
+            worker: self.clone(),
+        }
+    }
+
+    /// Changes once, at shutdown, when publishers that support it are to be asked to
+    /// reconnect (see [`ReconnectablePublisher`]).
+    pub fn reconnect_requests(&self) -> watch::Receiver<bool> {
+        self.reconnect_request.subscribe()
+    }
+
+    /// Scale-in, step one: asks every publisher whose client supports it (Enhanced RTMP
+    /// `capsEx` Reconnect) to reconnect, which through the load balancer lands on another
+    /// worker, and waits up to `ZHIBO_RECONNECT_REQUEST_WAIT_S` (and never past `deadline`)
+    /// for them to leave. The others are closed by the shutdown that follows, as before; an
+    /// encoder reconnects on its own after a close.
+    async fn ask_publishers_to_reconnect(&self, deadline: Instant) {
+        let asked = *self.reconnectable.borrow();
+        let wait = self
+            .config
+            .reconnect_request_wait
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if asked == 0 || wait.is_zero() {
+            return;
+        }
+        tracing::info!(
+            publishers = asked,
+            "asking the publishers that support it to reconnect (Enhanced RTMP reconnect request); waiting up to {wait:?} for them to leave"
+        );
+        let mut left = self.reconnectable.subscribe();
+        self.reconnect_request.send_replace(true);
+        let all_left = tokio::time::timeout(wait, left.wait_for(|&n| n == 0)).await;
+        let staying = *self.reconnectable.borrow();
+        if all_left.is_ok() {
+            tracing::info!("every publisher asked to reconnect has left");
+        } else {
+            tracing::info!(
+                staying,
+                "{staying} of {asked} publishers asked to reconnect are still connected after {wait:?}: closing them"
+            );
+        }
+    }
+
     /// The Prometheus text of `/metrics`.
     pub fn render_metrics(&self) -> String {
         let hook_failures = self.hooks.as_ref().map(|h| h.failures()).unwrap_or(0);
@@ -179,8 +246,9 @@ impl Worker {
     }
 
     /// Accepts RTMP connections on `listener` until `stop` resolves, then shuts down
-    /// gracefully: stop accepting, end every session (last segment, final playlists,
-    /// replays), wait for uploads and hooks up to the grace period.
+    /// gracefully: stop accepting, ask publishers that support it to reconnect elsewhere and
+    /// give them a moment to, end every session (last segment, final playlists, replays), wait
+    /// for uploads and hooks up to the grace period.
     pub async fn run(
         self: Arc<Self>,
         listener: TcpListener,
@@ -234,6 +302,9 @@ impl Worker {
         self.draining.store(true, Ordering::Relaxed);
         let grace = self.config.shutdown_grace;
         let deadline = Instant::now() + grace;
+        // New connections go elsewhere now (listener closed, /healthz 503): publishers that can
+        // move on their own are asked to, while their media is still taken here.
+        self.ask_publishers_to_reconnect(deadline).await;
         tracing::info!(
             connections = connections.len(),
             rooms = self.registry.len(),

@@ -185,6 +185,8 @@ const TYPE_AMF3_DATA: u8 = 15;
 const TYPE_AMF3_COMMAND: u8 = 17;
 const TYPE_AMF0_DATA: u8 = 18;
 const TYPE_AMF0_COMMAND: u8 = 20;
+/// An AMF0 string marker, length 7, `connect`: how a `connect` command begins.
+const AMF0_CONNECT: &[u8] = b"\x02\x00\x07connect";
 /// RTMP's initial chunk size.
 const INITIAL_CHUNK_SIZE: u32 = 128;
 /// A timestamp field of 0xFFFFFF announces a 4-byte extended timestamp.
@@ -245,6 +247,9 @@ pub struct ChunkGuard {
     message: Option<Message>,
     payload: Vec<u8>,
     messages: u64,
+    /// The AMF0 body of the first `connect` command, kept until taken (for its `capsEx`).
+    connect: Option<Vec<u8>>,
+    connect_seen: bool,
 }
 
 impl ChunkGuard {
@@ -262,6 +267,8 @@ impl ChunkGuard {
             message: None,
             payload: Vec::new(),
             messages: 0,
+            connect: None,
+            connect_seen: false,
         }
     }
 
@@ -275,6 +282,14 @@ impl ChunkGuard {
     /// rml_rtmp's count).
     pub fn messages_seen(&self) -> u64 {
         self.messages
+    }
+
+    /// The AMF0 values of the first `connect` command (name, transaction id, command object,
+    /// ...), once its last byte has been inspected: the session reads the client's `capsEx`
+    /// from it, which rml_rtmp does not pass on. At most [`GuardLimits::pre_auth_message`]
+    /// bytes, depth-checked.
+    pub fn take_connect_command(&mut self) -> Option<Vec<u8>> {
+        self.connect.take()
     }
 
     /// Checks `input`, the next bytes of the chunk stream. `Ok`: pass all of it on. `Err`: close
@@ -522,6 +537,14 @@ impl ChunkGuard {
                     type_id: m.type_id,
                     limit: self.limits.amf_depth,
                 });
+            }
+            // The first `connect` command (before the publish, so small): kept whole.
+            if !self.connect_seen
+                && matches!(m.type_id, TYPE_AMF0_COMMAND | TYPE_AMF3_COMMAND)
+                && amf.starts_with(AMF0_CONNECT)
+            {
+                self.connect_seen = true;
+                self.connect = Some(amf.to_vec());
             }
         }
         self.payload.clear();

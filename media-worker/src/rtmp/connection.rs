@@ -20,7 +20,7 @@ use crate::hooks::{now_ms, HookSession};
 use crate::limits::StreamLimit;
 use crate::metrics::Metrics;
 use crate::registry::{Claim, Release};
-use crate::worker::{BudgetSlot, Worker};
+use crate::worker::{BudgetSlot, ReconnectablePublisher, Worker};
 
 /// Socket read size. One buffer per runtime thread, shared by its connections (a read and its
 /// parsing never await), so it can be large: a paced read of a keyframe fits.
@@ -29,6 +29,9 @@ const READ_BUF: usize = 64 * 1024;
 thread_local! {
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; READ_BUF]);
 }
+/// The `description` of the reconnect request sent at shutdown (encoders may show it).
+const RECONNECT_DESCRIPTION: &str =
+    "this zhibo media worker is shutting down: reconnect to continue the stream";
 /// How often idle timeouts and heartbeats are checked.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
@@ -87,6 +90,7 @@ pub async fn serve(
         connected_at: Instant::now(),
         kick: Arc::new(Notify::new()),
         slot,
+        reconnectable: None,
     };
     let reason = conn.run(&mut shutdown).await;
     conn.finish(&reason).await;
@@ -104,6 +108,8 @@ struct Connection {
     kick: Arc<Notify>,
     /// Its place in the connection budgets (pre-publish, then publishing).
     slot: BudgetSlot,
+    /// Held while publishing for a client that accepts reconnect requests.
+    reconnectable: Option<ReconnectablePublisher>,
 }
 
 impl Connection {
@@ -120,6 +126,10 @@ impl Connection {
         tokio::pin!(evicted);
         let shut = shutdown.changed();
         tokio::pin!(shut);
+        let mut reconnect_requests = self.worker.reconnect_requests();
+        let reconnect = reconnect_requests.changed();
+        tokio::pin!(reconnect);
+        let mut reconnect_asked = false;
         let check = tokio::time::sleep(CHECK_EVERY);
         tokio::pin!(check);
         let pace = tokio::time::sleep(Duration::ZERO);
@@ -143,6 +153,15 @@ impl Connection {
                 _ = &mut shut => return CloseReason::Shutdown,
                 _ = &mut kicked => return self.kicked(),
                 _ = &mut evicted => return CloseReason::Evicted,
+                changed = &mut reconnect, if !reconnect_asked => {
+                    reconnect_asked = true;
+                    if changed.is_ok() {
+                        if let Err(reason) = self.ask_to_reconnect().await {
+                            return reason;
+                        }
+                    }
+                    continue;
+                }
                 ready = self.stream.readable() => {
                     if let Err(e) = ready {
                         return CloseReason::Error(format!("socket failed: {e}"));
@@ -207,6 +226,35 @@ impl Connection {
                 pace.as_mut().reset(next_batch_tick(batch));
             }
         }
+    }
+
+    /// Shutdown, step one: a publisher whose `connect` advertised the capability is sent the
+    /// Enhanced RTMP reconnect request and goes on publishing here until it leaves (or the
+    /// shutdown closes it). Nothing is sent to other clients.
+    async fn ask_to_reconnect(&mut self) -> Result<(), CloseReason> {
+        self.queue_reconnect_request();
+        self.flush_outbound().await
+    }
+
+    /// Queues the reconnect request if this connection publishes for a client that accepts it.
+    fn queue_reconnect_request(&mut self) {
+        let Some(p) = &self.publishing else {
+            return;
+        };
+        if self.reconnectable.is_none() || !self.rtmp.peer_accepts_reconnect_request() {
+            return;
+        }
+        if let Err(e) = self.rtmp.request_reconnect(RECONNECT_DESCRIPTION) {
+            tracing::warn!(stream = %p.publish.stream_name, "{e}; the publisher is closed at shutdown instead");
+            return;
+        }
+        Metrics::inc(&self.worker.metrics.reconnect_requests_total);
+        tracing::info!(
+            stream = %p.publish.stream_name,
+            session = %p.hook.session_id,
+            peer = %self.peer,
+            "sent the publisher a reconnect request"
+        );
     }
 
     fn kicked(&self) -> CloseReason {
@@ -295,11 +343,18 @@ impl Connection {
                             "publish started"
                         );
                         Metrics::inc(&self.worker.metrics.publishes_total);
+                        if self.rtmp.peer_accepts_reconnect_request() {
+                            self.reconnectable = Some(self.worker.reconnectable_publisher());
+                        }
                         self.worker
                             .metrics
                             .streams_live
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         self.publishing = Some(publishing);
+                        // Published while the worker already asks publishers to move on.
+                        if *self.worker.reconnect_requests().borrow() {
+                            self.queue_reconnect_request();
+                        }
                         None
                     }
                     Err(refusal) => {

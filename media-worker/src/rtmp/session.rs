@@ -2,8 +2,12 @@
 //! [`ServerSession`] behind one small API. Bytes in, [`RtmpEvent`]s and bytes to send out; no
 //! socket, no clock. The fuzz target drives exactly this type.
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
+use rml_rtmp::messages::{MessageSerializationError, RtmpMessage};
+use rml_rtmp::rml_amf0::{self, Amf0Value};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionError, ServerSessionEvent, ServerSessionResult,
 };
@@ -13,6 +17,16 @@ use super::chunk_guard::{ChunkGuard, GuardLimits, Refusal};
 /// Outgoing chunk size announced to the publisher (RTMP's default of 128 makes even the small
 /// answers of a server cost many chunk headers).
 pub const OUTGOING_CHUNK_SIZE: u32 = 4096;
+
+/// Enhanced RTMP v2 (veovera `enhanced-rtmp-v2`, "Reconnect Request"): the status code of the
+/// NetConnection `onStatus` a server sends to ask the client to reconnect.
+pub const RECONNECT_REQUEST_CODE: &str = "NetConnection.Connect.ReconnectRequest";
+/// Enhanced RTMP v2 `CapsExMask.Reconnect`: the bit of the `connect` command object's `capsEx`
+/// by which a client says it handles [`RECONNECT_REQUEST_CODE`].
+pub const CAPS_EX_RECONNECT: u32 = 0x01;
+/// The chunk stream of the reconnect request: 3, the NetConnection command stream clients use
+/// (rml_rtmp's own answers go on 2 and 6, so its header compression is not disturbed).
+const RECONNECT_REQUEST_CSID: u8 = 3;
 
 /// What the publisher did, in the order it did it.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +109,9 @@ pub enum RtmpError {
         #[source]
         source: ServerSessionError,
     },
+    /// The reconnect request could not be encoded.
+    #[error("cannot encode the reconnect request: {0}")]
+    ReconnectRequest(#[source] MessageSerializationError),
     /// `rml_rtmp` panicked on the input (see [`guarded`]).
     #[error("malformed {what} (the RTMP parser rejected it: {detail})")]
     Panicked {
@@ -112,6 +129,8 @@ pub struct RtmpSession {
     /// Checks every byte of the chunk stream before `rml_rtmp` parses it.
     guard: ChunkGuard,
     outbound: Vec<u8>,
+    /// The `capsEx` of the client's `connect` (0: none, or not a number).
+    caps_ex: u32,
 }
 
 impl Default for RtmpSession {
@@ -133,6 +152,7 @@ impl RtmpSession {
             session: None,
             guard: ChunkGuard::new(limits),
             outbound: Vec::new(),
+            caps_ex: 0,
         }
     }
 
@@ -222,6 +242,26 @@ impl RtmpSession {
         Ok(())
     }
 
+    /// Whether the client's `connect` advertised Enhanced RTMP's reconnect capability
+    /// (`capsEx` with [`CAPS_EX_RECONNECT`]): only then may [`RtmpSession::request_reconnect`]
+    /// be used.
+    pub fn peer_accepts_reconnect_request(&self) -> bool {
+        self.caps_ex & CAPS_EX_RECONNECT != 0
+    }
+
+    /// Queues an Enhanced RTMP reconnect request (see [`reconnect_request`]) on the outbound
+    /// bytes: the client finishes its current media up to a boundary, connects again to the
+    /// same URL (through the load balancer: another worker) and then leaves this one.
+    pub fn request_reconnect(&mut self, description: &str) -> Result<(), RtmpError> {
+        if !self.is_established() {
+            return Err(RtmpError::NotEstablished);
+        }
+        let bytes = reconnect_request(None, description, OUTGOING_CHUNK_SIZE)
+            .map_err(RtmpError::ReconnectRequest)?;
+        self.outbound.extend_from_slice(&bytes);
+        Ok(())
+    }
+
     /// Bytes waiting to be written to the socket (then call [`RtmpSession::clear_outbound`]).
     pub fn outbound(&self) -> &[u8] {
         &self.outbound
@@ -243,6 +283,12 @@ impl RtmpSession {
                     self.outbound.extend_from_slice(&packet.bytes)
                 }
                 ServerSessionResult::RaisedEvent(event) => {
+                    if matches!(event, ServerSessionEvent::ConnectionRequested { .. }) {
+                        // The guard has seen the whole command before rml_rtmp raised this.
+                        if let Some(command) = self.guard.take_connect_command() {
+                            self.caps_ex = connect_caps_ex(&command);
+                        }
+                    }
                     if let Some(e) = translate(event) {
                         events.push(e);
                     }
@@ -269,6 +315,78 @@ fn guarded<T>(what: &'static str, parse: impl FnOnce() -> T) -> Result<T, RtmpEr
             .unwrap_or_default();
         RtmpError::Panicked { what, detail }
     })
+}
+
+/// The `capsEx` number of a `connect` command's object (AMF0 values: `connect`, transaction
+/// id, command object, ...); 0 when it is missing, not a number or the command does not parse.
+fn connect_caps_ex(command: &[u8]) -> u32 {
+    let values = guarded("connect command", || {
+        rml_amf0::deserialize(&mut std::io::Cursor::new(command))
+    });
+    let Ok(Ok(values)) = values else {
+        return 0;
+    };
+    let caps = values.into_iter().nth(2).and_then(|object| match object {
+        Amf0Value::Object(mut properties) => properties.remove("capsEx"),
+        _ => None,
+    });
+    match caps {
+        // A bit mask sent as an AMF0 number: anything else is no capability.
+        Some(Amf0Value::Number(n)) if n.is_finite() && (0.0..=f64::from(u32::MAX)).contains(&n) => {
+            n as u32
+        }
+        _ => 0,
+    }
+}
+
+/// The chunk bytes of an Enhanced RTMP v2 reconnect request: the NetConnection command
+/// `onStatus` (message stream 0, transaction id 0, null command object) whose info object has
+/// `level: "status"`, `code: "NetConnection.Connect.ReconnectRequest"`, `description` and, if
+/// given, `tcUrl` (absent: reconnect to the URL of the current connection). Type-0 header on
+/// chunk stream 3, split at `chunk_size` (the size announced to the peer).
+pub fn reconnect_request(
+    tc_url: Option<&str>,
+    description: &str,
+    chunk_size: u32,
+) -> Result<Vec<u8>, MessageSerializationError> {
+    let mut info = HashMap::new();
+    info.insert("level".to_string(), Amf0Value::Utf8String("status".into()));
+    info.insert(
+        "code".to_string(),
+        Amf0Value::Utf8String(RECONNECT_REQUEST_CODE.into()),
+    );
+    info.insert(
+        "description".to_string(),
+        Amf0Value::Utf8String(description.into()),
+    );
+    if let Some(url) = tc_url {
+        info.insert("tcUrl".to_string(), Amf0Value::Utf8String(url.into()));
+    }
+    let message = RtmpMessage::Amf0Command {
+        command_name: "onStatus".into(),
+        transaction_id: 0.0,
+        command_object: Amf0Value::Null,
+        additional_arguments: vec![Amf0Value::Object(info)],
+    };
+    let payload = message.into_message_payload(rml_rtmp::time::RtmpTimestamp::new(0), 0)?;
+    let data = &payload.data[..];
+    let length = u32::try_from(data.len()).unwrap_or(u32::MAX).min(0xFF_FFFF);
+    let mut out = Vec::with_capacity(data.len() + 16);
+    // fmt 0: timestamp 0, message length (24 bits), type, message stream id 0 (little endian).
+    out.push(RECONNECT_REQUEST_CSID);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&length.to_be_bytes()[1..]);
+    out.push(payload.type_id);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let chunk = usize::try_from(chunk_size.max(1)).unwrap_or(usize::MAX);
+    for (i, piece) in data.chunks(chunk).enumerate() {
+        if i > 0 {
+            // fmt 3: continues the message on the same chunk stream.
+            out.push(0xC0 | RECONNECT_REQUEST_CSID);
+        }
+        out.extend_from_slice(piece);
+    }
+    Ok(out)
 }
 
 fn translate(event: ServerSessionEvent) -> Option<RtmpEvent> {
@@ -433,6 +551,160 @@ mod tests {
         let e = s.on_bytes(&bytes[..64 * 1024], &mut events).unwrap_err();
         assert!(matches!(e, RtmpError::Guard(_)), "{e:?}");
         assert!(e.to_string().contains("at most 65536"), "{e}");
+    }
+
+    /// The chunk bytes of a `connect` command whose object holds `app: live` and `extra`.
+    fn connect_command(extra: Vec<(&str, Amf0Value)>) -> Vec<u8> {
+        let mut object = HashMap::new();
+        object.insert("app".to_string(), Amf0Value::Utf8String("live".into()));
+        for (k, v) in extra {
+            object.insert(k.to_string(), v);
+        }
+        let message = RtmpMessage::Amf0Command {
+            command_name: "connect".into(),
+            transaction_id: 1.0,
+            command_object: Amf0Value::Object(object),
+            additional_arguments: vec![],
+        };
+        let payload = message
+            .into_message_payload(rml_rtmp::time::RtmpTimestamp::new(0), 0)
+            .unwrap();
+        rml_rtmp::chunk_io::ChunkSerializer::new()
+            .serialize(&payload, true, false)
+            .unwrap()
+            .bytes
+    }
+
+    fn connected(extra: Vec<(&str, Amf0Value)>) -> RtmpSession {
+        let mut s = established();
+        let mut events = Vec::new();
+        // In small reads: the guard and rml_rtmp see the command cut anywhere.
+        for piece in connect_command(extra).chunks(5) {
+            s.on_bytes(piece, &mut events).unwrap();
+        }
+        assert!(
+            matches!(events.as_slice(), [RtmpEvent::Connect { app_name, .. }] if app_name == "live"),
+            "{events:?}"
+        );
+        s
+    }
+
+    #[test]
+    fn the_reconnect_capability_is_read_from_connect() {
+        let capable = connected(vec![("capsEx", Amf0Value::Number(1.0))]);
+        assert!(capable.peer_accepts_reconnect_request());
+        // Other E-RTMP bits with it (Reconnect | Multitrack | ModEx).
+        let more = connected(vec![("capsEx", Amf0Value::Number(7.0))]);
+        assert!(more.peer_accepts_reconnect_request());
+        for (name, extra) in [
+            ("no capsEx", vec![]),
+            (
+                "capsEx without the bit",
+                vec![("capsEx", Amf0Value::Number(2.0))],
+            ),
+            (
+                "capsEx as a string",
+                vec![("capsEx", Amf0Value::Utf8String("1".into()))],
+            ),
+            ("capsEx negative", vec![("capsEx", Amf0Value::Number(-1.0))]),
+            (
+                "capsEx not finite",
+                vec![("capsEx", Amf0Value::Number(f64::NAN))],
+            ),
+        ] {
+            assert!(!connected(extra).peer_accepts_reconnect_request(), "{name}");
+        }
+        // Before any connect: none.
+        assert!(!established().peer_accepts_reconnect_request());
+    }
+
+    /// Reads `bytes` back as a peer does (rml_rtmp's chunk deserializer at `chunk_size`).
+    fn decode(bytes: &[u8], chunk_size: u32) -> rml_rtmp::messages::MessagePayload {
+        let mut d = rml_rtmp::chunk_io::ChunkDeserializer::new();
+        d.set_max_chunk_size(chunk_size as usize).unwrap();
+        let payload = d
+            .get_next_message(bytes)
+            .unwrap()
+            .expect("one whole message");
+        assert!(
+            d.get_next_message(&[]).unwrap().is_none(),
+            "nothing after the message"
+        );
+        payload
+    }
+
+    #[test]
+    fn the_reconnect_request_decodes_as_the_enhanced_rtmp_on_status() {
+        for (tc_url, chunk_size) in [
+            (None, OUTGOING_CHUNK_SIZE),
+            (
+                Some("rtmp://ingest.example.com:1935/live"),
+                OUTGOING_CHUNK_SIZE,
+            ),
+            // Split over several chunks.
+            (None, 16),
+        ] {
+            let bytes = reconnect_request(tc_url, "zhibo is restarting", chunk_size).unwrap();
+            // Type-0 header on chunk stream 3.
+            assert_eq!(bytes[0], 0x03, "{bytes:02x?}");
+            let payload = decode(&bytes, chunk_size);
+            assert_eq!(payload.message_stream_id, 0);
+            assert_eq!(payload.type_id, 20);
+            let RtmpMessage::Amf0Command {
+                command_name,
+                transaction_id,
+                command_object,
+                mut additional_arguments,
+            } = payload.to_rtmp_message().unwrap()
+            else {
+                panic!("not an AMF0 command");
+            };
+            assert_eq!(command_name, "onStatus");
+            assert_eq!(transaction_id, 0.0);
+            assert_eq!(command_object, Amf0Value::Null);
+            assert_eq!(additional_arguments.len(), 1);
+            let Some(Amf0Value::Object(info)) = additional_arguments.pop() else {
+                panic!("the info object is not an object");
+            };
+            let text = |k: &str| match info.get(k) {
+                Some(Amf0Value::Utf8String(v)) => Some(v.clone()),
+                _ => None,
+            };
+            assert_eq!(text("level").as_deref(), Some("status"));
+            assert_eq!(
+                text("code").as_deref(),
+                Some("NetConnection.Connect.ReconnectRequest")
+            );
+            assert_eq!(text("description").as_deref(), Some("zhibo is restarting"));
+            assert_eq!(text("tcUrl").as_deref(), tc_url);
+            assert_eq!(info.len(), 3 + usize::from(tc_url.is_some()));
+        }
+    }
+
+    #[test]
+    fn a_session_queues_the_reconnect_request_only_once_established() {
+        let mut s = RtmpSession::new();
+        assert!(s.request_reconnect("x").is_err());
+        let mut s = connected(vec![("capsEx", Amf0Value::Number(1.0))]);
+        s.clear_outbound();
+        s.request_reconnect("zhibo is restarting").unwrap();
+        let payload = decode(s.outbound(), OUTGOING_CHUNK_SIZE);
+        let Ok(RtmpMessage::Amf0Command {
+            command_name,
+            additional_arguments,
+            ..
+        }) = payload.to_rtmp_message()
+        else {
+            panic!("not an AMF0 command");
+        };
+        assert_eq!(command_name, "onStatus");
+        let Some(Amf0Value::Object(info)) = additional_arguments.first() else {
+            panic!("no info object");
+        };
+        assert_eq!(
+            info.get("code"),
+            Some(&Amf0Value::Utf8String(RECONNECT_REQUEST_CODE.into()))
+        );
     }
 
     #[test]

@@ -307,3 +307,168 @@ pub fn push_url(worker: &WorkerProc, app: &str, room: u64) -> String {
     );
     worker.url(&format!("{name}?{}", sig.query()))
 }
+
+/// `scripts/haproxy.sh` of this checkout: the one place that installs HAProxy and writes its
+/// configuration (also used by `make dev WORKERS=N`).
+fn haproxy_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/haproxy.sh")
+}
+
+/// Installs HAProxy if missing (`scripts/haproxy.sh install`, Debian packages); `Err` says why
+/// it could not be. In CI (`CI` set) failing to install it fails the test instead.
+pub fn ensure_haproxy() -> Result<(), String> {
+    let out = std::process::Command::new(haproxy_script())
+        .arg("install")
+        .output()
+        .map_err(|e| format!("cannot run scripts/haproxy.sh: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let why = format!(
+        "HAProxy is missing and could not be installed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{why} (CI must run the cluster tests: install haproxy first)");
+    }
+    Err(why)
+}
+
+/// HAProxy in the foreground (`scripts/haproxy.sh run`): TCP round robin over workers,
+/// health-checked on their `/healthz`, as the NLB is in AWS. Killed when dropped.
+pub struct HaproxyProc {
+    /// The port publishers connect to.
+    pub port: u16,
+    /// Its log (stderr).
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl HaproxyProc {
+    /// Starts HAProxy on a free port in front of `workers`; waits until it accepts connections.
+    pub async fn start(workers: &[&WorkerProc]) -> HaproxyProc {
+        let port = free_port();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("haproxy-{port}"));
+        let log = dir.with_extension("log");
+        let log_file = std::fs::File::create(&log).expect("create the haproxy log");
+        let mut cmd = Command::new(haproxy_script());
+        cmd.arg("run").arg(&dir).arg(port.to_string());
+        for w in workers {
+            cmd.arg(format!("{}:{}", w.rtmp_port, w.http_port));
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log handle"))
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn scripts/haproxy.sh run");
+        let lb = HaproxyProc { port, log, child };
+        wait_for(
+            Duration::from_secs(20),
+            "HAProxy to listen",
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+        lb
+    }
+
+    /// The log so far (for assertion messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Several workers behind HAProxy: the production shape (NLB in front of ECS tasks).
+pub struct Cluster {
+    /// The workers, in HAProxy's server order (`w1`, `w2`, ...).
+    pub workers: Vec<WorkerProc>,
+    /// The load balancer.
+    pub lb: HaproxyProc,
+}
+
+impl Cluster {
+    /// Starts `n` workers (same push key; each its own id, ports, spill folder and log; `extra`
+    /// env on each, e.g. `ZHIBO_HOOK_URL`) and HAProxy in front of them. `Err`: HAProxy is not
+    /// installed and cannot be (the text says why; the caller skips).
+    pub async fn start(n: usize, extra: &[(&str, &str)]) -> Result<Cluster, String> {
+        ensure_haproxy()?;
+        let mut workers = Vec::with_capacity(n);
+        for _ in 0..n {
+            workers.push(WorkerProc::start(extra).await);
+        }
+        let lb = HaproxyProc::start(&workers.iter().collect::<Vec<_>>()).await;
+        Ok(Cluster { workers, lb })
+    }
+
+    /// `rtmp://127.0.0.1:LB/live/{key}`: through the load balancer.
+    pub fn url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.lb.port)
+    }
+
+    /// A signed push URL for a room of `app`, through the load balancer.
+    pub fn push_url(&self, app: &str, room: u64) -> String {
+        let name = zhibo_core::room::stream_name(app, room);
+        let sig = UrlSignature::sign_room(
+            PUSH_KEY,
+            UrlPurpose::Push,
+            app,
+            room,
+            zhibo_core::clock::now() + 3600,
+        );
+        self.url(&format!("{name}?{}", sig.query()))
+    }
+
+    /// Each worker's value of one metric, in worker order.
+    pub async fn metric(&self, name: &str) -> Vec<f64> {
+        let mut values = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            values.push(w.metric(name).await);
+        }
+        values
+    }
+
+    /// The workers whose log shows a publish of `stream_name` (`{app}_{room}`) started, in
+    /// worker order: who took the stream.
+    pub fn publishers_of(&self, stream_name: &str) -> Vec<usize> {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.published(stream_name))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Every log (workers, then HAProxy), for assertion messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for (i, w) in self.workers.iter().enumerate() {
+            out.push_str(&format!(
+                "--- worker {i} ({}):\n{}\n",
+                w.log.display(),
+                w.log_text()
+            ));
+        }
+        out.push_str(&format!("--- haproxy:\n{}\n", self.lb.log_text()));
+        out
+    }
+}
+
+impl WorkerProc {
+    /// Whether the log shows a publish of `stream_name` started on this worker.
+    pub fn published(&self, stream_name: &str) -> bool {
+        let needle = format!("stream={stream_name} ");
+        self.log_text()
+            .lines()
+            .any(|l| l.contains("publish started") && l.contains(&needle))
+    }
+}
