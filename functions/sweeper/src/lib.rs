@@ -7,6 +7,11 @@
 //! applies [`Input::Tick`] to each through the same conditional write as the hooks. On AWS an
 //! EventBridge schedule runs [`sweep`] every minute; `zhibo serve` runs it on a timer (crate `zhibo-local`).
 //!
+//! A live that ends by a timer (106 for the abnormal timeout, or the longest live) whose worker
+//! is gone (its session ended, or it stopped heartbeating: a crash) has its replay closed here,
+//! from what the bucket holds ([`zhibo_store::live_room::close_replay`]): no segment that
+//! reached the bucket is lost with the worker. A live worker closes its own rooms.
+//!
 //! Each sweep also repeats the pending takedowns ([`zhibo_core::takedown`]): a banned room's
 //! media (or a `close_replay` room's replays) is removed again until a run finds nothing left
 //! after the room's quiet time, so what a worker writes after the ban is taken down too.
@@ -14,8 +19,10 @@
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use std::time::Duration;
-use zhibo_core::lifecycle::Input;
+use zhibo_core::lifecycle::{Input, Outcome, Timers};
 use zhibo_core::table::DUE_SHARDS;
+use zhibo_core::LiveStatus;
+use zhibo_store::live_room::{close_replay, CloseRule, Closed};
 use zhibo_store::Deps;
 use zhibo_store::StoreError;
 
@@ -145,6 +152,30 @@ pub async fn sweep(state: &Deps, now_ms: i64) -> Result<SweepReport, zhibo_core:
     Ok(report)
 }
 
+/// Whether this transition ended the live (103) while no worker writes the room: the session
+/// ended, or its worker went silent.
+fn ends_without_writer(outcome: &Outcome, timers: &Timers) -> bool {
+    let room = &outcome.room;
+    let l = &room.lifecycle;
+    let now = room.updated_at;
+    let silent = now >= l.last_seen.saturating_add(timers.worker_silence_s);
+    room.live_status == LiveStatus::Ended
+        && outcome.changes.iter().any(|c| c.to == LiveStatus::Ended)
+        && (!l.session_open || silent)
+}
+
+/// Closes the replay a gone worker left open. A failure is logged: the next publish of the
+/// room, or an operator, closes it from the same bucket.
+async fn close_orphan_replay(state: &Deps, app: &str, room: u64, now_ms: i64) {
+    match close_replay(&state.media, app, room, now_ms, CloseRule::Any).await {
+        Ok(Closed::Now(Some(summary))) | Ok(Closed::Already(Some(summary))) => {
+            tracing::info!(%app, room, replay_id = %summary.replay_id, segments = summary.segments, "replay of a gone worker closed from the journal");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%app, room, "closing the replay of a gone worker failed: {e}"),
+    }
+}
+
 enum Ticked {
     Changed,
     Rearmed,
@@ -168,6 +199,9 @@ async fn tick(state: &Deps, app: &str, room: u64, now_ms: i64) -> Result<Ticked,
         Ok(a) if a.outcome.changed => {
             for c in &a.outcome.changes {
                 tracing::info!(%app, room, "live_status {} -> {} ({})", c.from, c.to, c.cause.as_str());
+            }
+            if ends_without_writer(&a.outcome, &cfg.timers) {
+                close_orphan_replay(state, app, room, now_ms).await;
             }
             Ok(Ticked::Changed)
         }

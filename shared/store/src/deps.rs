@@ -27,6 +27,9 @@ pub struct Deps {
     #[cfg(feature = "media")]
     /// Removes banned and `close_replay` media from the bucket and the CDN.
     pub takedown: MediaTakedown,
+    #[cfg(feature = "media")]
+    /// The media bucket's objects (replays closed from the journal).
+    pub media: crate::media_objects::S3Objects,
     /// App records read in the last minute (shared by clones of this value).
     pub app_cache: Arc<AppCache>,
 }
@@ -45,6 +48,11 @@ impl Deps {
             table,
             #[cfg(feature = "media")]
             takedown: MediaTakedown::from_config(&config, sdk),
+            #[cfg(feature = "media")]
+            media: crate::media_objects::S3Objects::new(
+                crate::aws::s3_client(sdk, config.s3_endpoint.as_deref()),
+                config.media_bucket.clone(),
+            ),
             config: Arc::new(config),
             app_cache: Arc::new(AppCache::default()),
         }

@@ -1,0 +1,135 @@
+//! `kill -9` of the worker holding a live (docs/api.md "Crashes lose nothing"): the room
+//! service sees its heartbeats stop (106), the abnormal window ends the live (103), and the
+//! sweeper closes the replay from what the bucket holds. Every segment that reached the bucket
+//! is in it, and `replay.ready` is delivered once. Shortened windows: silence 3 s, abnormal 5 s.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
+
+/// Every segment key of the room in the bucket.
+async fn segments_in_bucket(api: &TestApi, app: &str, room: u64) -> BTreeSet<String> {
+    let out = api
+        .s3()
+        .list_objects_v2()
+        .bucket(bucket())
+        .prefix(format!("live/{app}/{room}/"))
+        .send()
+        .await
+        .expect("list the room's media");
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.ends_with(".ts"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_workers_replay_is_completed_from_the_journal() {
+    let api = TestApi::start_with(&[
+        ("WEBHOOK_ALLOW_HTTP", "1"),
+        ("WEBHOOK_RETRY_BASE_MS", "200"),
+        ("WORKER_SILENCE_S", "3"),
+        ("ABNORMAL_TIMEOUT_S", "5"),
+    ])
+    .await;
+    let _delivery = api.spawn_delivery(Duration::from_millis(200));
+    let _indexer = api.spawn_replay_indexer();
+    let _sweeper = api.spawn_sweeper(Duration::from_millis(500));
+    let rx = api.register_webhook().await;
+    let hook_url = format!("{}/internal/hooks", api.base);
+    let mut worker = WorkerProc::start(&[
+        ("ZHIBO_HOOK_URL", &hook_url),
+        ("HOOK_SECRET", TEST_HOOK_SECRET),
+        ("ZHIBO_HEARTBEAT_S", "1"),
+        ("ZHIBO_RECONNECT_WINDOW_S", "5"),
+    ])
+    .await;
+    let app = api.app.app_id.clone();
+    let room = api.create_room("crash e2e", 5).await;
+    let url = push_url(&worker, &app, room);
+
+    let ffmpeg = publish(&url, 60);
+    let live = format!("live/{app}/{room}/index.m3u8");
+    wait_for(Duration::from_secs(40), "five segments live", || async {
+        get_text(&live)
+            .await
+            .is_some_and(|t| t.matches(".ts\n").count() >= 5)
+    })
+    .await;
+    assert_eq!(api_status(&api, room).await, 101);
+    let pid = worker.pid().expect("the worker runs");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(
+        !worker.wait_exit(Duration::from_secs(10)).await,
+        "killed, not exited"
+    );
+    let _ = finish(ffmpeg, Duration::from_secs(20)).await;
+    let uploaded = segments_in_bucket(&api, &app, room).await;
+    assert!(uploaded.len() >= 5, "{uploaded:?}");
+    let text = get_text(&live).await.expect("the live playlist");
+    assert!(
+        !text.contains("#EXT-X-ENDLIST"),
+        "a dead worker wrote no end: {text}"
+    );
+
+    // 106 when the heartbeats stop, 103 when the window ends, then the replay from the journal.
+    wait_for(
+        Duration::from_secs(60),
+        "the replay to be listed",
+        || async {
+            api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
+                .await
+                .json["total"]
+                == 1
+        },
+    )
+    .await;
+    assert_eq!(api_status(&api, room).await, 103);
+    let list = api
+        .call("GET", &format!("/v1/rooms/{room}/replays"), "")
+        .await
+        .json;
+    let replay_id = list["replays"][0]["replay_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let replay = get_text(&format!("replays/{app}/{room}/{replay_id}.m3u8"))
+        .await
+        .expect("the replay playlist");
+    let in_replay: BTreeSet<String> = replay
+        .lines()
+        .filter(|l| l.ends_with(".ts"))
+        .map(|l| l.trim_start_matches("../../../").to_string())
+        .collect();
+    assert_eq!(
+        in_replay, uploaded,
+        "every segment that reached the bucket, and only those"
+    );
+    assert!(replay.ends_with("#EXT-X-ENDLIST\n"));
+    assert!(get_text(&live).await.unwrap().contains("#EXT-X-ENDLIST"));
+
+    wait_for(Duration::from_secs(30), "replay.ready", || async {
+        rx.types(room).contains(&"replay.ready".to_string())
+    })
+    .await;
+    // A few more sweeps: still exactly one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let types = rx.types(room);
+    assert_eq!(
+        types.iter().filter(|t| *t == "replay.ready").count(),
+        1,
+        "{types:?}"
+    );
+    assert!(types.contains(&"room.abnormal".to_string()), "{types:?}");
+    assert!(types.contains(&"room.ended".to_string()), "{types:?}");
+}
