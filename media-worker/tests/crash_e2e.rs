@@ -1,4 +1,4 @@
-//! `kill -9` of the worker holding a live (docs/api.md "Crashes lose nothing"): the room
+//! `kill -9` of the worker holding a live (docs/api.md "Many workers, one room"): the room
 //! service sees its heartbeats stop (106), the abnormal window ends the live (103), and the
 //! sweeper closes the replay from what the bucket holds. Every segment that reached the bucket
 //! is in it, and `replay.ready` is delivered once. Shortened windows: silence 3 s, abnormal 5 s.

@@ -1,5 +1,5 @@
-//! One live room across many media workers (docs/api.md "Object layout and HLS": "Many workers,
-//! one room", "Crashes lose nothing"), pure: the rules every writer of a room's media follows,
+//! One live room across many media workers (docs/api.md "Many workers, one room"),
+//! pure: the rules every writer of a room's media follows,
 //! with the I/O left to the callers (the worker's uploads, `zhibo_store::live_room`).
 //!
 //! - **The head.** The room's live playlist object carries, in its S3 user metadata, a
