@@ -122,7 +122,7 @@ Play it (a couple of seconds after the push starts):
   Demo page       http://127.0.0.1:$port/demo/?room=$room   (rooms, push command, live and replay playback)
   ffplay '$hls'
   $hls
-After the push stops and the reconnect window (60 s) closes, its replay is indexed:
+After the push stops and the reconnect window (ZHIBO_RECONNECT_WINDOW_S, 900 s by default) closes, its replay is indexed:
   scripts/zhibo-call.py GET /v1/rooms/$room/replays
 
 Call the API:

@@ -718,12 +718,24 @@ fn takedown_functions_may_delete_room_media_and_invalidate_the_cdn() {
             "s3:::${Bucket}/live/*\"",
             "s3:::${Bucket}/replays/*\"",
             "Action: s3:ListBucket\n",
-            "s3:prefix: [\"live/*\", \"replays/*\"]",
             "Action: cloudfront:CreateInvalidation\n",
             "distribution/${MediaDistribution}\"",
             "CDN_DISTRIBUTION_ID: !If [PublicPlayback, !Ref MediaDistribution, !Ref AWS::NoValue]",
         ] {
             assert!(block.contains(needle), "{function} lacks {needle:?}");
+        }
+        // Listing is scoped to room media, except for the sweeper, which also closes the replays
+        // of dead workers (docs/api.md "Many workers, one room") and so must read a missing
+        // replay playlist as 404: S3 answers 403 without an unconditioned ListBucket.
+        let scoped = block.contains("s3:prefix: [\"live/*\", \"replays/*\"]");
+        if function == "SweeperFunction" {
+            assert!(!scoped, "{function}: ListBucket must not be conditioned");
+            assert!(
+                block.contains("Action: [s3:GetObject, s3:PutObject]"),
+                "{function} reads and writes replays"
+            );
+        } else {
+            assert!(scoped, "{function} lists room media only");
         }
     }
     let play = &resources
