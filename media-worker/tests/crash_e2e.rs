@@ -133,3 +133,74 @@ async fn a_killed_workers_replay_is_completed_from_the_journal() {
     assert!(types.contains(&"room.abnormal".to_string()), "{types:?}");
     assert!(types.contains(&"room.ended".to_string()), "{types:?}");
 }
+
+/// `end` while the publisher is away (106): the replay closes at once, from the bucket, not when
+/// the worker's reconnect window (60 s here) passes.
+#[tokio::test]
+async fn ending_a_waiting_live_closes_its_replay_at_once() {
+    let api = TestApi::start_with(&[
+        ("WEBHOOK_ALLOW_HTTP", "1"),
+        ("WEBHOOK_RETRY_BASE_MS", "200"),
+    ])
+    .await;
+    let _delivery = api.spawn_delivery(Duration::from_millis(200));
+    let _indexer = api.spawn_replay_indexer();
+    let rx = api.register_webhook().await;
+    let hook_url = format!("{}/internal/hooks", api.base);
+    let worker = WorkerProc::start(&[
+        ("ZHIBO_HOOK_URL", &hook_url),
+        ("HOOK_SECRET", TEST_HOOK_SECRET),
+        ("ZHIBO_RECONNECT_WINDOW_S", "60"),
+    ])
+    .await;
+    let app = api.app.app_id.clone();
+    let room = api.create_room("end e2e", 5).await;
+    let (ok, err) = finish(
+        publish(&push_url(&worker, &app, room), 8),
+        Duration::from_secs(40),
+    )
+    .await;
+    assert!(ok, "publish failed: {err}");
+    wait_for(
+        Duration::from_secs(20),
+        "106 after the publisher left",
+        || async { api_status(&api, room).await == 106 },
+    )
+    .await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/rooms/{room}/actions"),
+            r#"{"action":"end"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    wait_for(
+        Duration::from_secs(30),
+        "the replay to be listed",
+        || async {
+            api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
+                .await
+                .json["total"]
+                == 1
+        },
+    )
+    .await;
+    assert!(
+        !worker.log_text().contains("replay closed"),
+        "closed by the end action, not by the worker's 60-s window"
+    );
+    let uploaded = segments_in_bucket(&api, &app, room).await;
+    let list = api
+        .call("GET", &format!("/v1/rooms/{room}/replays"), "")
+        .await
+        .json;
+    assert_eq!(
+        list["replays"][0]["segments"].as_u64().unwrap() as usize,
+        uploaded.len()
+    );
+    wait_for(Duration::from_secs(30), "replay.ready", || async {
+        rx.types(room).contains(&"replay.ready".to_string())
+    })
+    .await;
+}

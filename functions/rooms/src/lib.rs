@@ -528,6 +528,25 @@ async fn take_down(
     }
 }
 
+/// Closes the room's open replay from the bucket within [`zhibo_core::takedown::ANSWER_BUDGET`];
+/// a failure or timeout is logged (the replay stays open in the bucket: see the README).
+async fn close_replay_now(st: &Deps, app_id: &str, room_id: u64) {
+    let close = zhibo_store::live_room::close_replay(
+        &st.media,
+        app_id,
+        room_id,
+        zhibo_core::clock::now_ms(),
+        zhibo_store::live_room::CloseRule::Any,
+    );
+    match tokio::time::timeout(zhibo_core::takedown::ANSWER_BUDGET, close).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(app = %app_id, room = room_id, "closing the replay failed: {e}")
+        }
+        Err(_) => tracing::warn!(app = %app_id, room = room_id, "closing the replay took too long"),
+    }
+}
+
 /// `POST /v1/rooms/{room_id}/actions` `{"action": "pause"|"resume"|"ban"|"end"}` → 200 with the
 /// new status (an action already in effect changes nothing and says so); 409 when the room's
 /// status does not allow it. `pause`, `ban` and `end` drop the publisher at its worker's next
@@ -572,6 +591,16 @@ async fn room_action(
         ),
         _ => None,
     };
+    // An `end` while no worker writes the room (the publisher had left, or its worker died):
+    // its replay closes now, from the bucket. A writing worker is dropped at its next
+    // heartbeat and closes its own.
+    if body.action == Action::End
+        && room.live_status == LiveStatus::Ended
+        && applied.before.live_status != LiveStatus::Ended
+        && zhibo_core::lifecycle::writer_gone(room, &st.config.timers, room.updated_at)
+    {
+        close_replay_now(&st, &req.app.app_id, room_id).await;
+    }
     Ok(json_response(
         StatusCode::OK,
         &ActionResult {

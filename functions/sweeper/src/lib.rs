@@ -19,7 +19,7 @@
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use std::time::Duration;
-use zhibo_core::lifecycle::{Input, Outcome, Timers};
+use zhibo_core::lifecycle::{writer_gone, Input, Outcome, Timers};
 use zhibo_core::table::DUE_SHARDS;
 use zhibo_core::LiveStatus;
 use zhibo_store::live_room::{close_replay, CloseRule, Closed};
@@ -152,16 +152,12 @@ pub async fn sweep(state: &Deps, now_ms: i64) -> Result<SweepReport, zhibo_core:
     Ok(report)
 }
 
-/// Whether this transition ended the live (103) while no worker writes the room: the session
-/// ended, or its worker went silent.
+/// Whether this transition ended the live (103) while no worker writes the room.
 fn ends_without_writer(outcome: &Outcome, timers: &Timers) -> bool {
     let room = &outcome.room;
-    let l = &room.lifecycle;
-    let now = room.updated_at;
-    let silent = now >= l.last_seen.saturating_add(timers.worker_silence_s);
     room.live_status == LiveStatus::Ended
         && outcome.changes.iter().any(|c| c.to == LiveStatus::Ended)
-        && (!l.session_open || silent)
+        && writer_gone(room, timers, room.updated_at)
 }
 
 /// Closes the replay a gone worker left open. A failure is logged: the next publish of the

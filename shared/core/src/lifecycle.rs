@@ -101,6 +101,14 @@ pub fn keeps_stored_deadline(
     }
 }
 
+/// Whether no worker writes `room`'s media any more at `now` (unix seconds): its last session
+/// ended (unpublish seen), or its worker sent nothing for `worker_silence_s` (it died). The
+/// control plane closes an ended live's replay only then; a writing worker closes its own.
+pub fn writer_gone(room: &Room, timers: &Timers, now: i64) -> bool {
+    let l = &room.lifecycle;
+    !l.session_open || now >= l.last_seen.saturating_add(timers.worker_silence_s)
+}
+
 /// An operator action (`POST /v1/rooms/{id}/actions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
