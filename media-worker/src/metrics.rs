@@ -35,6 +35,10 @@ pub struct Metrics {
     pub kicked_total: AtomicU64,
     /// Replays closed (replay playlist written).
     pub replays_total: AtomicU64,
+    /// Publishes that continued an open replay (a reconnect inside the window, on any worker).
+    pub publishes_continued_total: AtomicU64,
+    /// Publish sessions shut out by a newer session of their room (their writes refused).
+    pub superseded_total: AtomicU64,
     /// Connections whose publish is not authorized yet, now.
     pub preauth_connections: AtomicU64,
     /// New connections refused: their address had its share of pre-publish connections, or
@@ -173,6 +177,18 @@ impl Metrics {
             "counter",
             "Replays closed.",
             get(&self.replays_total).to_string(),
+        );
+        one(
+            "zhibo_publishes_continued_total",
+            "counter",
+            "Publishes that continued an open replay (reconnects inside the window, on any worker).",
+            get(&self.publishes_continued_total).to_string(),
+        );
+        one(
+            "zhibo_superseded_total",
+            "counter",
+            "Publish sessions shut out by a newer session of their room.",
+            get(&self.superseded_total).to_string(),
         );
         one(
             "zhibo_hook_failures_total",

@@ -343,6 +343,9 @@ impl Connection {
                             "publish started"
                         );
                         Metrics::inc(&self.worker.metrics.publishes_total);
+                        if publishing.claim.room.continued() {
+                            Metrics::inc(&self.worker.metrics.publishes_continued_total);
+                        }
                         if self.rtmp.peer_accepts_reconnect_request() {
                             self.reconnectable = Some(self.worker.reconnectable_publisher());
                         }
@@ -641,6 +644,8 @@ fn emit_segment(metrics: &Metrics, p: &mut Publishing, segment: &Segment) -> Opt
         std::sync::atomic::Ordering::Relaxed,
     );
     if let Some(why) = p.claim.room.fence().shut_out() {
+        Metrics::inc(&metrics.superseded_total);
+        tracing::info!(stream = %p.publish.stream_name, "ending the publish: {why}");
         return Some(CloseReason::Superseded(why));
     }
     match p.claim.room.on_segment(segment, now_ms()) {
