@@ -142,6 +142,7 @@ impl HookSession {
             worker_id: worker_id.to_string(),
             client_ip: self.client_ip.clone(),
             at_ms,
+            reason: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The worker's hooks against a real HTTP receiver: signed, numbered per session, `publish`
-//! decides, a `heartbeat` answer drops the publisher, an unreachable hook refuses publishes.
+//! decides, a `heartbeat` answer drops the publisher, an unreachable hook refuses publishes, and
+//! the `unpublish` says whether the encoder stopped cleanly or its connection dropped.
 
 mod common;
 
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
-use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind};
+use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind, UnpublishReason};
 use zhibo_core::signing::BodySignature;
 use zhibo_media::hls::parse_media_playlist;
 
@@ -254,4 +255,87 @@ async fn a_publish_hook_failing_once_is_retried() {
     .await;
     assert!(!ok);
     assert_eq!(worker.metric("zhibo_publishes_total").await, 1.0);
+}
+
+/// The room's unpublish hook, once it arrived.
+async fn unpublish_of(receiver: &Arc<Receiver>, room: u64) -> HookEvent {
+    wait_for(Duration::from_secs(20), "the unpublish hook", || {
+        let r = receiver.clone();
+        async move {
+            events_of(&r, room)
+                .iter()
+                .any(|e| e.event == HookEventKind::Unpublish)
+        }
+    })
+    .await;
+    let unpublishes: Vec<HookEvent> = events_of(receiver, room)
+        .into_iter()
+        .filter(|e| e.event == HookEventKind::Unpublish)
+        .collect();
+    assert_eq!(unpublishes.len(), 1, "one unpublish: {unpublishes:?}");
+    unpublishes[0].clone()
+}
+
+/// ffmpeg that reaches the end of its input closes the RTMP stream (`FCUnpublish`,
+/// `deleteStream`): the unpublish says `stopped`. ffmpeg killed with SIGKILL sends nothing more,
+/// the socket just closes: `dropped`. Neither carries a reason on publish or heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpublish_says_whether_the_encoder_stopped_or_dropped() {
+    let (receiver, url) = start_receiver().await;
+    let worker = WorkerProc::start(&[
+        ("ZHIBO_HOOK_URL", &url),
+        ("HOOK_SECRET", SECRET),
+        ("ZHIBO_HEARTBEAT_S", "1"),
+    ])
+    .await;
+
+    // `ffmpeg -t 3 ... -f flv rtmp://...` ending normally.
+    let stopped = unique_room();
+    let (ok, err) = finish(
+        publish(&worker.url(&signed_key(stopped)), 3),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(ok, "ffmpeg must finish normally: {err}");
+    let e = unpublish_of(&receiver, stopped).await;
+    assert_eq!(
+        e.reason,
+        Some(UnpublishReason::Stopped),
+        "a finished ffmpeg stops cleanly: {e:?}; log: {}",
+        worker.log_text()
+    );
+
+    // The same publisher killed mid-stream, once the worker heard from it (a heartbeat).
+    let dropped = unique_room();
+    let mut ffmpeg = publish(&worker.url(&signed_key(dropped)), 60);
+    wait_for(
+        Duration::from_secs(20),
+        "a heartbeat of the publish",
+        || {
+            let r = receiver.clone();
+            async move {
+                events_of(&r, dropped)
+                    .iter()
+                    .any(|e| e.event == HookEventKind::Heartbeat)
+            }
+        },
+    )
+    .await;
+    ffmpeg.kill().await.expect("SIGKILL ffmpeg"); // tokio's kill is SIGKILL on Unix
+    let e = unpublish_of(&receiver, dropped).await;
+    assert_eq!(
+        e.reason,
+        Some(UnpublishReason::Dropped),
+        "a killed ffmpeg's connection dropped: {e:?}; log: {}",
+        worker.log_text()
+    );
+
+    for room in [stopped, dropped] {
+        for e in events_of(&receiver, room) {
+            if e.event != HookEventKind::Unpublish {
+                assert_eq!(e.reason, None, "{e:?}");
+            }
+        }
+    }
+    assert_eq!(*receiver.bad_signatures.lock().unwrap(), 0);
 }

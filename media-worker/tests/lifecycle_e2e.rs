@@ -1,7 +1,9 @@
 //! The full path: real ffmpeg → worker → `/internal/hooks` of the API (DynamoDB Local) → the
 //! live-status state machine → signed webhooks to a real receiver. Publishing makes the room
-//! 101 and sends `room.started`; killing ffmpeg makes it 106, and after the (shortened) abnormal
-//! window 103; `ban` drops the publisher within a heartbeat and refuses the republish.
+//! 101 and sends `room.started`; killing ffmpeg makes it 106 (`room.abnormal`, reason
+//! `dropped`), and after the (shortened) abnormal window 103; an ffmpeg that finishes makes it 106
+//! too (reason `stopped`); `ban` drops the publisher within a heartbeat and refuses the
+//! republish.
 
 mod common;
 
@@ -65,6 +67,32 @@ async fn ffmpeg_drives_the_lifecycle_and_webhooks() {
         .map(|e| e.seq)
         .collect();
     assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(
+        abnormal_reasons(&rx, room),
+        ["dropped"],
+        "a killed encoder's connection dropped"
+    );
+
+    // A clean stop (ffmpeg reaches the end of its input) is 106 as well, reason "stopped": the
+    // room may resume within the window; only the `end` action or the window ends it.
+    let clean = api.create_room("clean stop", 5).await;
+    let (ok, err) = finish(
+        publish(&push_url(&worker, &app, clean), 3),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(ok, "ffmpeg must finish normally: {err}");
+    wait_for(
+        Duration::from_secs(30),
+        "room.started and room.abnormal of the clean stop",
+        || async {
+            let types = rx.types(clean);
+            types.contains(&"room.started".to_string())
+                && types.contains(&"room.abnormal".to_string())
+        },
+    )
+    .await;
+    assert_eq!(abnormal_reasons(&rx, clean), ["stopped"]);
 
     // Ban drops the publisher within a heartbeat and refuses the republish.
     let banned = api.create_room("to ban", 5).await;
@@ -94,4 +122,13 @@ async fn ffmpeg_drives_the_lifecycle_and_webhooks() {
     .await;
     let log = worker.log_text();
     assert!(log.contains("banned"), "worker log lacks the ban reason");
+}
+
+/// The `data.reason` of each `room.abnormal` webhook of `room`.
+fn abnormal_reasons(rx: &zhibo_test_support::WebhookReceiver, room: u64) -> Vec<String> {
+    rx.events()
+        .iter()
+        .filter(|e| e.room_id == room && e.kind.as_str() == "room.abnormal")
+        .map(|e| e.data["reason"].as_str().unwrap_or("").to_string())
+        .collect()
 }

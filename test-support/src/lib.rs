@@ -306,6 +306,7 @@ impl TestApi {
             worker_id: "test-worker".into(),
             client_ip: "127.0.0.1".into(),
             at_ms: zhibo_core::clock::now_ms(),
+            reason: None,
         }
     }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use zhibo_core::{
     error::codes,
-    hooks::{HookEvent, HookEventKind, HOOKS_PATH, HOOK_CLOCK_WINDOW_S},
+    hooks::{HookEvent, HookEventKind, UnpublishReason, HOOKS_PATH, HOOK_CLOCK_WINDOW_S},
     lifecycle::Action,
     playback::Playback,
     room::stream_name,
@@ -875,6 +875,16 @@ fn every_hook_event_action_and_reason_is_documented() {
         assert!(
             hooks.contains(&format!("`{k}`")),
             "hook event {k} is not in docs/api.md \"Worker hooks\""
+        );
+    }
+    let unpublish_reasons = snake_case_variants(&hooks_src, "UnpublishReason");
+    assert_eq!(unpublish_reasons.len(), 2, "{unpublish_reasons:?}");
+    for r in &unpublish_reasons {
+        serde_json::from_value::<UnpublishReason>(serde_json::json!(r))
+            .unwrap_or_else(|e| panic!("unpublish reason {r:?} read from the source: {e}"));
+        assert!(
+            hooks.contains(&format!("`\"{r}\"`")),
+            "unpublish reason {r} is not in docs/api.md \"Worker hooks\""
         );
     }
 

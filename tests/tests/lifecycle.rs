@@ -6,6 +6,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use std::time::Duration;
 use zhibo_core::hooks::HookEventKind::{Heartbeat, Publish, Unpublish};
+use zhibo_core::hooks::UnpublishReason::{Dropped, Stopped};
 use zhibo_core::ids::time_ordered_id;
 use zhibo_core::signing::BodySignature;
 use zhibo_core::LiveStatus;
@@ -157,6 +158,33 @@ async fn hooks_refuse_bad_signatures_and_bodies() {
     let r = post(Some(sig), raw).await;
     assert_eq!(r.status, 400);
     assert!(r.errmsg().contains("missing field"), "{}", r.errmsg());
+    // `reason` is "stopped" or "dropped", and only on an unpublish.
+    let mut unpublish =
+        serde_json::to_value(api.hook_event(Unpublish, room, &session(0), 1)).unwrap();
+    for bad in ["finished", "Stopped", ""] {
+        unpublish["reason"] = bad.into();
+        let raw = serde_json::to_vec(&unpublish).unwrap();
+        let sig = BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now, &raw);
+        let r = post(Some(sig), raw).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.text);
+        assert!(
+            r.errmsg().starts_with("reason") && r.errmsg().contains("stopped"),
+            "{bad:?}: {}",
+            r.errmsg()
+        );
+    }
+    for kind in [Publish, Heartbeat] {
+        let mut e = api.hook_event(kind, room, &session(0), 0);
+        e.reason = Some(Stopped);
+        let r = api.hook(&e).await;
+        assert_eq!(r.status, 400, "{kind:?}: {}", r.text);
+        assert!(
+            r.errmsg().starts_with("reason") && r.errmsg().contains("unpublish"),
+            "{kind:?}: {}",
+            r.errmsg()
+        );
+    }
+    assert_eq!(status(&api, room).await, 102);
     // Unknown room: publish refused, unpublish acknowledged (nothing to retry).
     let r = api
         .hook(&api.hook_event(Publish, room + 100, &session(0), 0))
@@ -593,8 +621,16 @@ async fn every_transition_emits_exactly_its_events() {
     api.hook(&api.hook_event(Publish, a, &s1, 0)).await;
     api.hook(&api.hook_event(Heartbeat, a, &s1, 1)).await; // no event
     api.hook(&api.hook_event(Publish, a, &s1, 0)).await; // retried: no event
-    api.hook(&api.hook_event(Unpublish, a, &s1, 2)).await;
-    api.hook(&api.hook_event(Unpublish, a, &s1, 2)).await; // duplicate: no event
+    let stop = |mut e: zhibo_core::hooks::HookEvent, reason| {
+        e.reason = Some(reason);
+        e
+    };
+    // The encoder stopped cleanly: room.abnormal says "stopped".
+    api.hook(&stop(api.hook_event(Unpublish, a, &s1, 2), Stopped))
+        .await;
+    // duplicate (even one saying otherwise): no event, the first reason stands
+    api.hook(&stop(api.hook_event(Unpublish, a, &s1, 2), Dropped))
+        .await;
     api.hook(&api.hook_event(Publish, a, &s2, 0)).await;
     action(&api, a, "pause").await;
     action(&api, a, "pause").await; // in effect already: no event
@@ -605,7 +641,7 @@ async fn every_transition_emits_exactly_its_events() {
         rx.room_events(a, 6).await,
         [
             ev(1, "room.started", 102, 101, "publish"),
-            ev(2, "room.abnormal", 101, 106, "unpublish"),
+            ev(2, "room.abnormal", 101, 106, "stopped"),
             ev(3, "room.started", 106, 101, "publish"),
             ev(4, "room.paused", 101, 105, "pause"),
             ev(5, "room.resumed", 105, 106, "resume"),
@@ -620,7 +656,14 @@ async fn every_transition_emits_exactly_its_events() {
     let c = api.create_room("c", 5).await;
     let s3 = session(3);
     api.hook(&api.hook_event(Publish, c, &s3, 0)).await;
-    api.hook(&api.hook_event(Unpublish, c, &s3, 1)).await;
+    // The connection dropped.
+    api.hook(&stop(api.hook_event(Unpublish, c, &s3, 1), Dropped))
+        .await;
+    // An unpublish without reason (from a worker older than the field) counts as dropped.
+    let old = api.create_room("e", 5).await;
+    let s4 = session(4);
+    api.hook(&api.hook_event(Publish, old, &s4, 0)).await;
+    api.hook(&api.hook_event(Unpublish, old, &s4, 1)).await;
     // Never started before end_time → expired.
     let now = zhibo_core::clock::now();
     let body = serde_json::json!({
@@ -641,9 +684,21 @@ async fn every_transition_emits_exactly_its_events() {
         rx.room_events(c, 3).await,
         [
             ev(1, "room.started", 102, 101, "publish"),
-            ev(2, "room.abnormal", 101, 106, "unpublish"),
+            ev(2, "room.abnormal", 101, 106, "dropped"),
             ev(3, "room.ended", 106, 103, "abnormal_timeout"),
         ]
+    );
+    // (Then ended by the abnormal timeout, as c.)
+    let got = rx.room_events(old, 2).await;
+    assert_eq!(
+        got.get(..2),
+        Some(
+            &[
+                ev(1, "room.started", 102, 101, "publish"),
+                ev(2, "room.abnormal", 101, 106, "dropped"),
+            ][..]
+        ),
+        "{got:?}"
     );
     assert_eq!(
         rx.room_events(d, 1).await,

@@ -39,8 +39,21 @@ fn answer(allow: bool, reason: Option<String>) -> Response {
     json_response(status, &HookAnswer { allow, reason })
 }
 
-/// Checks what the body says about itself: the stream name is the room's, the ids are sane.
+/// Checks what the body says about itself: the stream name is the room's, the ids are sane, a
+/// `reason` only on an `unpublish` (its value was checked when the body was parsed).
 fn check_event(e: &HookEvent) -> Result<(), ApiError> {
+    if e.reason.is_some() && e.event != HookEventKind::Unpublish {
+        return Err(ApiError::bad_field(
+            "reason",
+            format!(
+                "is only sent with an unpublish (\"stopped\" or \"dropped\"); leave it out of a {}",
+                match e.event {
+                    HookEventKind::Publish => "publish",
+                    _ => "heartbeat",
+                }
+            ),
+        ));
+    }
     if e.room_id == 0 || parse_stream_name(&e.stream_name) != Some((&e.app_id, e.room_id)) {
         return Err(ApiError::bad_field(
             "stream_name",

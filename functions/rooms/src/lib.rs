@@ -447,10 +447,15 @@ async fn push_url(
     let now = now();
     let Some(expires_at) = push_url_expiry(room.end_time, body.expires_in, now) else {
         return Err(ApiError::conflict(format!(
-            "room {}'s end_time + 1 h ({}) has passed: push URLs are valid until then; \
-             PATCH the room's end_time or create a new room",
+            "room {}'s end_time + 1 h ({}) is less than {MIN_PUSH_URL_TTL_S} s away or has \
+             passed, and push URLs are valid until then at the latest; {}",
             room.room_id,
-            room.end_time.saturating_add(PUSH_URL_AFTER_END_S)
+            room.end_time.saturating_add(PUSH_URL_AFTER_END_S),
+            if room.live_status == LiveStatus::NotStarted {
+                "PATCH the room's end_time to a later time, or create a new room"
+            } else {
+                "create a new room to go live again"
+            }
         )));
     };
     let sig = UrlSignature::sign_room(

@@ -614,10 +614,61 @@ async fn push_url_is_signed_as_the_worker_checks_it() {
     }
     let r = api.call("POST", "/v1/rooms/999999/push-url", "").await;
     assert_eq!(r.status, 404);
+
+    // A room still live after its end_time + 1 h (a live may run 12 h): no push URL can be
+    // valid any more, and the refusal says what to do.
+    let late = api.create_room("late", 60).await;
+    let old = api.stored_room(late).await;
+    let mut moved = old.clone();
+    moved.start_time = now() - 3 * 3600;
+    moved.end_time = now() - 3600 - 30;
+    api.state
+        .rooms
+        .replace_room(&old, &moved, &api.state.create_limits())
+        .await
+        .expect("move the room's times back");
+    api.set_status(late, LiveStatus::Live).await;
+    let r = api
+        .call("POST", &format!("/v1/rooms/{late}/push-url"), "")
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(
+        r.errmsg().contains("end_time + 1 h") && r.errmsg().contains("create a new room"),
+        "{}",
+        r.text
+    );
+
     api.set_status(id, zhibo_core::LiveStatus::Banned).await;
     let r = api
         .call("POST", &format!("/v1/rooms/{id}/push-url"), "")
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert!(r.errmsg().contains("banned"));
+}
+
+/// docs/api.md "Push URLs": by default valid until the room's end_time + 1 h; `expires_in`
+/// shortens it; never later than that nor more than 7 days ahead; none within a minute of it.
+#[test]
+fn push_url_expiry_defaults_to_end_time_plus_an_hour_within_the_caps() {
+    use fn_rooms::push_url_expiry;
+    let now = 1_800_000_000;
+    let week = 7 * 24 * 3600;
+    // A room ending in 2 h: until end_time + 1 h, however long `expires_in` asks for.
+    let end = now + 7200;
+    assert_eq!(push_url_expiry(end, None, now), Some(end + 3600));
+    assert_eq!(push_url_expiry(end, Some(600), now), Some(now + 600));
+    assert_eq!(push_url_expiry(end, Some(week), now), Some(end + 3600));
+    // Ended 30 min ago: still until end_time + 1 h (a late reconnect is not locked out).
+    let end = now - 1800;
+    assert_eq!(push_url_expiry(end, None, now), Some(now + 1800));
+    // Scheduled 10 days ahead: at most 7 days from now.
+    let end = now + 10 * 24 * 3600;
+    assert_eq!(push_url_expiry(end, None, now), Some(now + week));
+    assert_eq!(push_url_expiry(end, Some(60), now), Some(now + 60));
+    assert_eq!(push_url_expiry(i64::MAX, None, now), Some(now + week));
+    // end_time + 1 h less than a minute away, or past: none.
+    assert_eq!(push_url_expiry(now - 3600 + 59, None, now), None);
+    assert_eq!(push_url_expiry(now - 3600 + 60, None, now), Some(now + 60));
+    assert_eq!(push_url_expiry(now - 7200, Some(60), now), None);
+    assert_eq!(push_url_expiry(i64::MIN, None, now), None);
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
-use zhibo_core::hooks::HookEventKind;
+use zhibo_core::hooks::{HookEventKind, UnpublishReason};
 use zhibo_core::ids::time_ordered_id;
 use zhibo_media::hls::{Segment, Segmenter};
 
@@ -38,7 +38,9 @@ const CHECK_EVERY: Duration = Duration::from_millis(500);
 /// Why a connection ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
-    /// The publisher closed the socket or unpublished.
+    /// The publisher stopped cleanly: `FCUnpublish`/`deleteStream` while publishing.
+    Stopped,
+    /// The peer closed the socket (a publisher: without unpublishing first).
     Finished,
     /// No media for the idle timeout, or no publish within the pre-publish deadline.
     Idle,
@@ -56,6 +58,26 @@ pub enum CloseReason {
     Limit(StreamLimit, String),
     /// A newer publish session of the room (on this worker or another) writes the room now.
     Superseded(String),
+}
+
+impl CloseReason {
+    /// What the `unpublish` hook says of a publish that ended this way: only a clean stop is
+    /// `stopped`; every other end (closed without unpublishing, idle, kicked, shutdown, limit,
+    /// error) is `dropped`.
+    pub fn unpublish_reason(&self) -> UnpublishReason {
+        match self {
+            CloseReason::Stopped => UnpublishReason::Stopped,
+            CloseReason::Finished
+            | CloseReason::Idle
+            | CloseReason::Evicted
+            | CloseReason::Kicked
+            | CloseReason::Shutdown
+            | CloseReason::Refused(_)
+            | CloseReason::Error(_)
+            | CloseReason::Limit(..)
+            | CloseReason::Superseded(_) => UnpublishReason::Dropped,
+        }
+    }
 }
 
 struct Publishing {
@@ -385,7 +407,7 @@ impl Connection {
             RtmpEvent::Metadata => None,
             RtmpEvent::PublishFinished => {
                 if self.publishing.is_some() {
-                    Some(CloseReason::Finished)
+                    Some(CloseReason::Stopped)
                 } else {
                     None
                 }
@@ -589,9 +611,10 @@ impl Connection {
         );
         let now = now_ms();
         if let Some(hooks) = &self.worker.hooks {
-            let event = p
+            let mut event = p
                 .hook
                 .event(HookEventKind::Unpublish, hooks.worker_id(), now);
+            event.reason = Some(reason.unpublish_reason());
             hooks.send_retrying(event);
         }
         let release = match reason {
@@ -676,5 +699,22 @@ mod tests {
         }
         tokio::time::advance(batch).await;
         assert_eq!(next_batch_tick(batch) - b, batch);
+    }
+    #[test]
+    fn only_a_clean_stop_is_stopped() {
+        assert_eq!(
+            CloseReason::Stopped.unpublish_reason(),
+            UnpublishReason::Stopped
+        );
+        for r in [
+            CloseReason::Finished,
+            CloseReason::Idle,
+            CloseReason::Kicked,
+            CloseReason::Shutdown,
+            CloseReason::Error("socket read failed".into()),
+            CloseReason::Limit(StreamLimit::Replay, "full".into()),
+        ] {
+            assert_eq!(r.unpublish_reason(), UnpublishReason::Dropped, "{r:?}");
+        }
     }
 }

@@ -22,10 +22,33 @@ pub const HOOK_CLOCK_WINDOW_S: i64 = 60;
 pub enum HookEventKind {
     /// A publisher with a valid push signature asks to publish; the answer decides.
     Publish,
-    /// The publisher stopped (closed, timed out, was dropped, or the worker shut down).
+    /// The publisher stopped (closed, timed out, was dropped, or the worker shut down);
+    /// [`HookEvent::reason`] says whether cleanly.
     Unpublish,
     /// Periodic proof that a session is still live (default every 10 s).
     Heartbeat,
+}
+
+/// How a publish ended, carried by an `unpublish` hook and passed on as the `room.abnormal`
+/// webhook's `data.reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnpublishReason {
+    /// The encoder stopped cleanly: it unpublished (`FCUnpublish`/`deleteStream`).
+    Stopped,
+    /// The connection ended without an unpublish: the socket closed or failed, the publisher
+    /// went idle, was kicked, broke a limit, or the worker shut down.
+    Dropped,
+}
+
+impl UnpublishReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnpublishReason::Stopped => "stopped",
+            UnpublishReason::Dropped => "dropped",
+        }
+    }
 }
 
 /// One hook call.
@@ -52,6 +75,18 @@ pub struct HookEvent {
     pub client_ip: String,
     /// When it happened on the worker, unix milliseconds.
     pub at_ms: i64,
+    /// `unpublish` only: how the publish ended. Absent on `publish` and `heartbeat`; an
+    /// `unpublish` without it (a worker from before the field) counts as
+    /// [`UnpublishReason::Dropped`] (see [`HookEvent::unpublish_reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<UnpublishReason>,
+}
+
+impl HookEvent {
+    /// How an `unpublish` ended: its `reason`, [`UnpublishReason::Dropped`] when absent.
+    pub fn unpublish_reason(&self) -> UnpublishReason {
+        self.reason.unwrap_or(UnpublishReason::Dropped)
+    }
 }
 
 /// The answer to a hook: `publish` is allowed only on 200 with `allow: true`; the answer to a
@@ -82,13 +117,53 @@ mod tests {
             worker_id: "w1".into(),
             client_ip: "127.0.0.1".into(),
             at_ms: 1,
+            reason: None,
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["event"], "publish");
         assert_eq!(v["room_id"], 7);
+        assert!(v.get("reason").is_none(), "no reason on a publish: {v}");
         let back: HookEvent = serde_json::from_value(v).unwrap();
         assert_eq!(back, e);
         let a: HookAnswer = serde_json::from_str(r#"{"allow":false,"reason":"banned"}"#).unwrap();
         assert_eq!(a.reason.as_deref(), Some("banned"));
+    }
+
+    fn unpublish_json(reason: Option<&str>) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "event": "unpublish", "event_id": "e2", "session_id": "s1", "seq": 3,
+            "app_id": "demo", "room_id": 7, "stream_name": "demo_7", "worker_id": "w1",
+            "client_ip": "127.0.0.1", "at_ms": 2,
+        });
+        if let Some(r) = reason {
+            v["reason"] = r.into();
+        }
+        v
+    }
+
+    #[test]
+    fn unpublish_reason_on_the_wire() {
+        for (r, word) in [
+            (UnpublishReason::Stopped, "stopped"),
+            (UnpublishReason::Dropped, "dropped"),
+        ] {
+            assert_eq!(r.as_str(), word);
+            assert_eq!(serde_json::to_value(r).unwrap(), word);
+            let e: HookEvent = serde_json::from_value(unpublish_json(Some(word))).unwrap();
+            assert_eq!(e.reason, Some(r));
+            assert_eq!(e.unpublish_reason(), r);
+            assert_eq!(serde_json::to_value(&e).unwrap()["reason"], word);
+        }
+        // An older worker's unpublish has no reason: it parses, and counts as dropped.
+        let old: HookEvent = serde_json::from_value(unpublish_json(None)).unwrap();
+        assert_eq!(old.reason, None);
+        assert_eq!(old.unpublish_reason(), UnpublishReason::Dropped);
+        // Anything else is refused, naming the value and the expected ones.
+        for bad in ["finished", "STOPPED", ""] {
+            let err = serde_json::from_value::<HookEvent>(unpublish_json(Some(bad)))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("stopped") && err.contains("dropped"), "{err}");
+        }
     }
 }

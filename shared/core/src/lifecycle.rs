@@ -19,7 +19,7 @@
 //! state is a join over the events seen — the newest session, its highest `seq`, whether its
 //! `unpublish` was seen — and any order of the same events stores the same state.
 
-use crate::hooks::{HookEvent, HookEventKind};
+use crate::hooks::{HookEvent, HookEventKind, UnpublishReason};
 use crate::live_status::LiveStatus;
 use crate::room::Room;
 use crate::webhook::EventType;
@@ -151,8 +151,9 @@ pub enum Input<'a> {
 pub enum Cause {
     /// A publish (or the heartbeat of a session whose publish had not been seen).
     Publish,
-    /// The publisher stopped.
-    Unpublish,
+    /// The publisher stopped: cleanly (`stopped`) or its connection dropped (`dropped`), as the
+    /// `unpublish` hook said.
+    Unpublish(UnpublishReason),
     /// A heartbeat of a session that had been marked abnormal by the silence timer.
     Heartbeat,
     /// An operator action.
@@ -172,7 +173,8 @@ impl Cause {
     pub fn as_str(self) -> &'static str {
         match self {
             Cause::Publish => "publish",
-            Cause::Unpublish => "unpublish",
+            Cause::Unpublish(UnpublishReason::Stopped) => "stopped",
+            Cause::Unpublish(UnpublishReason::Dropped) => "dropped",
             Cause::Heartbeat => "heartbeat",
             Cause::Action(a) => a.as_str(),
             Cause::EndTimePassed => "end_time_passed",
@@ -430,7 +432,7 @@ impl Machine<'_> {
                         self.set(
                             LiveStatus::Abnormal,
                             EventType::RoomAbnormal,
-                            Cause::Unpublish,
+                            Cause::Unpublish(e.unpublish_reason()),
                         );
                     }
                     // A newer session's unpublish that overtook its publish: it was live.
@@ -441,7 +443,7 @@ impl Machine<'_> {
                         self.set(
                             LiveStatus::Abnormal,
                             EventType::RoomAbnormal,
-                            Cause::Unpublish,
+                            Cause::Unpublish(e.unpublish_reason()),
                         );
                     }
                     _ => {}

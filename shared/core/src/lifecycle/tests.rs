@@ -108,6 +108,7 @@ fn hook_event(
         worker_id: worker.to_string(),
         client_ip: "203.0.113.9".into(),
         at_ms,
+        reason: None,
     }
 }
 
@@ -351,7 +352,12 @@ type Step = (LiveStatus, EventType, Cause);
 
 const STARTED: Step = (Live, RoomStarted, Cause::Publish);
 const REVIVED: Step = (Live, RoomStarted, Cause::Heartbeat);
-const DROPPED: Step = (Abnormal, RoomAbnormal, Cause::Unpublish);
+/// An unpublish without a reason (a worker from before the field) counts as dropped.
+const DROPPED: Step = (
+    Abnormal,
+    RoomAbnormal,
+    Cause::Unpublish(UnpublishReason::Dropped),
+);
 const SILENT: Step = (Abnormal, RoomAbnormal, Cause::WorkerSilent);
 const PAUSED: Step = (Paused, RoomPaused, Cause::Action(Action::Pause));
 const RESUMED_LIVE: Step = (Live, RoomResumed, Cause::Action(Action::Resume));
@@ -1235,7 +1241,7 @@ fn allowed_change(c: &Change) -> bool {
                 Live | Abnormal,
                 C::Action(Action::Resume)
             )
-            | (RoomAbnormal, Live | NotStarted, Abnormal, C::Unpublish)
+            | (RoomAbnormal, Live | NotStarted, Abnormal, C::Unpublish(_))
             | (RoomAbnormal, Live, Abnormal, C::WorkerSilent)
             | (
                 RoomEnded,
@@ -1396,4 +1402,96 @@ fn a_heartbeat_moves_the_stored_silence_deadline_only_when_it_comes_near() {
         assert!(stored - at >= 25_000 && stored <= next * 1000);
     }
     assert_eq!(moves, 6);
+}
+
+/// An unpublish of `who` at `seq` that says how the publish ended.
+fn unpublish(who: Who, seq: u64, reason: Option<UnpublishReason>) -> HookEvent {
+    HookEvent {
+        reason,
+        ..hook(Unpublish, who, seq)
+    }
+}
+
+/// The `data.reason` of each webhook event of `out`.
+fn webhook_reasons(out: &Outcome) -> Vec<String> {
+    events_of(out, NOW * 1000)
+        .iter()
+        .map(|e| e.data["reason"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn an_unpublish_says_whether_the_encoder_stopped_or_its_connection_dropped() {
+    use UnpublishReason::{Dropped, Stopped};
+    for (reason, word) in [
+        (Some(Stopped), "stopped"),
+        (Some(Dropped), "dropped"),
+        (None, "dropped"),
+    ] {
+        // The current session of a live room, and a newer session whose publish was not seen:
+        // both go 106 (a clean stop too: the room may resume within the abnormal window).
+        for (st, who, seq) in [(S101, Who::Cur, SEQ + 2), (S102, Who::New, 3)] {
+            let out = transition(
+                &st.room(),
+                Input::Hook(&unpublish(who, seq, reason)),
+                &timers(),
+                NOW,
+            );
+            assert_eq!(out.room.live_status, Abnormal, "{st:?} {reason:?}");
+            assert_eq!(out.changes.len(), 1, "{st:?} {reason:?}");
+            let c = &out.changes[0];
+            assert_eq!(c.event, RoomAbnormal);
+            assert_eq!(c.cause, Cause::Unpublish(reason.unwrap_or(Dropped)));
+            assert_eq!(c.cause.as_str(), word);
+            assert_eq!(webhook_reasons(&out), [word], "{st:?} {reason:?}");
+        }
+        // Where an unpublish changes no status, no reason is sent anywhere.
+        for st in [S103, S104, S105, S106, S107] {
+            let out = transition(
+                &st.room(),
+                Input::Hook(&unpublish(Who::Cur, SEQ + 2, reason)),
+                &timers(),
+                NOW,
+            );
+            assert!(out.changes.is_empty(), "{st:?} {reason:?}");
+        }
+    }
+}
+
+#[test]
+fn a_retried_or_duplicate_unpublish_keeps_the_first_reason() {
+    use UnpublishReason::{Dropped, Stopped};
+    for (first, second) in [(Stopped, Dropped), (Dropped, Stopped), (Stopped, Stopped)] {
+        let out = transition(
+            &S101.room(),
+            Input::Hook(&unpublish(Who::Cur, SEQ + 2, Some(first))),
+            &timers(),
+            NOW,
+        );
+        assert_eq!(webhook_reasons(&out), [first.as_str()]);
+        let room = out.room;
+        // The same event retried, or another unpublish of the session with an applied seq:
+        // nothing changes and no second event says otherwise.
+        for seq in [SEQ + 2, SEQ + 1] {
+            let again = transition(
+                &room,
+                Input::Hook(&unpublish(Who::Cur, seq, Some(second))),
+                &timers(),
+                NOW + 1,
+            );
+            assert!(!again.changed, "{first:?} then {second:?} at seq {seq}");
+            assert!(again.changes.is_empty());
+            assert_eq!(again.verdict, Verdict::Allow);
+        }
+        // An unpublish of the closed session with a higher seq records it; the room stays 106
+        // and no second room.abnormal is sent.
+        let later = transition(
+            &room,
+            Input::Hook(&unpublish(Who::Cur, SEQ + 3, Some(second))),
+            &timers(),
+            NOW + 1,
+        );
+        assert!(later.changes.is_empty(), "{first:?} then {second:?}");
+        assert_eq!(later.room.live_status, Abnormal);
+    }
 }
