@@ -238,6 +238,7 @@ impl HookClient {
             (200, Err(_)) if event.event != HookEventKind::Publish => Ok(HookAnswer {
                 allow: true,
                 reason: None,
+                live_over: false,
             }),
             _ => Err(HookError::BadAnswer {
                 url: url.clone(),

@@ -204,3 +204,69 @@ async fn ending_a_waiting_live_closes_its_replay_at_once() {
     })
     .await;
 }
+
+/// `end` while the encoder publishes: the next heartbeat's answer drops the publisher and says
+/// the live is over, so the worker closes the replay at once instead of waiting for its
+/// reconnect window (60 s here).
+#[tokio::test]
+async fn ending_a_publishing_live_closes_its_replay_when_the_publisher_is_dropped() {
+    let api = TestApi::start_with(&[
+        ("WEBHOOK_ALLOW_HTTP", "1"),
+        ("WEBHOOK_RETRY_BASE_MS", "200"),
+    ])
+    .await;
+    let _indexer = api.spawn_replay_indexer();
+    let hook_url = format!("{}/internal/hooks", api.base);
+    let worker = WorkerProc::start(&[
+        ("ZHIBO_HOOK_URL", &hook_url),
+        ("HOOK_SECRET", TEST_HOOK_SECRET),
+        ("ZHIBO_HEARTBEAT_S", "1"),
+        ("ZHIBO_RECONNECT_WINDOW_S", "60"),
+    ])
+    .await;
+    let app = api.app.app_id.clone();
+    let room = api.create_room("end while live", 5).await;
+    let ffmpeg = publish(&push_url(&worker, &app, room), 60);
+    let live = format!("live/{app}/{room}/index.m3u8");
+    wait_for(Duration::from_secs(40), "three segments live", || async {
+        get_text(&live)
+            .await
+            .is_some_and(|t| t.matches(".ts\n").count() >= 3)
+    })
+    .await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/rooms/{room}/actions"),
+            r#"{"action":"end"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let _ = finish(ffmpeg, Duration::from_secs(30)).await;
+    wait_for(
+        Duration::from_secs(30),
+        "the replay to be listed",
+        || async {
+            api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
+                .await
+                .json["total"]
+                == 1
+        },
+    )
+    .await;
+    assert!(
+        worker.log_text().contains("replay closed"),
+        "the worker closed it when the hook said the live is over: {}",
+        worker.log_text()
+    );
+    let uploaded = segments_in_bucket(&api, &app, room).await;
+    let list = api
+        .call("GET", &format!("/v1/rooms/{room}/replays"), "")
+        .await
+        .json;
+    assert_eq!(
+        list["replays"][0]["segments"].as_u64().unwrap() as usize,
+        uploaded.len()
+    );
+    assert!(get_text(&live).await.unwrap().contains("#EXT-X-ENDLIST"));
+}

@@ -25,6 +25,7 @@ async fn hook(State(failed): State<Arc<AtomicU32>>, body: Bytes) -> (StatusCode,
     let answer = Json(HookAnswer {
         allow: true,
         reason: None,
+        live_over: false,
     });
     match event.event {
         HookEventKind::Heartbeat => {

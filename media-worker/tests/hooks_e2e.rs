@@ -43,6 +43,7 @@ async fn hook(
             Json(HookAnswer {
                 allow: false,
                 reason: Some("bad signature".into()),
+                live_over: false,
             }),
         );
     }
@@ -57,6 +58,7 @@ async fn hook(
                 Json(HookAnswer {
                     allow: false,
                     reason: Some("cold start".into()),
+                    live_over: false,
                 }),
             );
         }
@@ -73,6 +75,7 @@ async fn hook(
             Json(HookAnswer {
                 allow: false,
                 reason: Some("room is banned".into()),
+                live_over: false,
             }),
         )
     } else {
@@ -81,6 +84,7 @@ async fn hook(
             Json(HookAnswer {
                 allow: true,
                 reason: None,
+                live_over: false,
             }),
         )
     }

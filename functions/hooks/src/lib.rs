@@ -31,12 +31,24 @@ pub fn router(state: Deps) -> Router {
 }
 
 fn answer(allow: bool, reason: Option<String>) -> Response {
+    refuse(allow, reason, false)
+}
+
+/// An answer; `live_over` tells the worker the room's live is over (it closes the replay now).
+fn refuse(allow: bool, reason: Option<String>, live_over: bool) -> Response {
     let status = if allow {
         StatusCode::OK
     } else {
         StatusCode::FORBIDDEN
     };
-    json_response(status, &HookAnswer { allow, reason })
+    json_response(
+        status,
+        &HookAnswer {
+            allow,
+            reason,
+            live_over: !allow && live_over,
+        },
+    )
 }
 
 /// Checks what the body says about itself: the stream name is the room's, the ids are sane, a
@@ -126,16 +138,19 @@ async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError
             match a.outcome.verdict {
                 Verdict::Allow => answer(true, None),
                 Verdict::Deny(_) if kind == HookEventKind::Unpublish => answer(true, None),
-                Verdict::Deny(reason) => answer(false, Some(reason)),
+                Verdict::Deny(reason) => {
+                    refuse(false, Some(reason), a.outcome.room.live_status.is_final())
+                }
             }
         }
         Err(StoreError::NotFound) if kind == HookEventKind::Unpublish => answer(true, None),
-        Err(StoreError::NotFound) => answer(
+        Err(StoreError::NotFound) => refuse(
             false,
             Some(format!(
                 "room {} of app {} does not exist",
                 event.room_id, event.app_id
             )),
+            true,
         ),
         Err(StoreError::ConcurrentLives { max }) => answer(
             false,

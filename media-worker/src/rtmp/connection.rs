@@ -90,6 +90,8 @@ struct Publishing {
     last_media: Instant,
     next_heartbeat: Instant,
     heartbeats: Option<Arc<crate::hooks::HeartbeatWatch>>,
+    /// Set when a hook answer dropped the publisher because the room's live is over.
+    live_over: Arc<std::sync::atomic::AtomicBool>,
     warned_unsupported: bool,
 }
 
@@ -535,6 +537,7 @@ impl Connection {
             last_media: Instant::now(),
             next_heartbeat: Instant::now() + heartbeat,
             heartbeats: self.worker.hooks.as_ref().map(|h| h.heartbeat_watch()),
+            live_over: Arc::default(),
             warned_unsupported: false,
         })
     }
@@ -554,6 +557,7 @@ impl Connection {
         let kick: Arc<Notify> = p.claim.kick.clone();
         let stream = p.publish.stream_name.clone();
         let watch = p.heartbeats.clone();
+        let live_over = p.live_over.clone();
         // Fail open, but not forever: a ban must reach the publisher during a hooks outage.
         if let Some(outage) = watch.as_ref().and_then(|w| w.outage(now_ms())) {
             tracing::warn!(%stream, "no heartbeat answered for {outage:?} (hooks outage limit): dropping the publisher");
@@ -567,6 +571,9 @@ impl Connection {
             }
             match answer {
                 Ok(answer) if !answer.allow => {
+                    if answer.live_over {
+                        live_over.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     tracing::info!(%stream, "heartbeat answer drops the publisher: {}", answer.reason.unwrap_or_default());
                     kick.notify_one();
                 }
@@ -626,6 +633,10 @@ impl Connection {
             CloseReason::Shutdown | CloseReason::Limit(..) => Release::CloseNow,
             // Its writes are refused: there is nothing of its own to close.
             CloseReason::Superseded(_) => Release::Leave,
+            // Ended or banned: no republish will come; the replay closes once uploaded.
+            CloseReason::Kicked if p.live_over.load(std::sync::atomic::Ordering::Relaxed) => {
+                Release::CloseNow
+            }
             _ => Release::Linger,
         };
         self.worker

@@ -98,6 +98,10 @@ pub struct HookAnswer {
     /// Why not, for logs and the publisher's error message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With `allow: false`: the room's live is over (ended, banned, expired or gone), so the
+    /// worker closes the replay at once instead of waiting for a republish.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live_over: bool,
 }
 
 #[cfg(test)]

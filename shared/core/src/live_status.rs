@@ -62,6 +62,16 @@ impl LiveStatus {
     }
 }
 
+impl LiveStatus {
+    /// True for the final statuses (ended, banned, expired): no publish is ever allowed again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            LiveStatus::Ended | LiveStatus::Banned | LiveStatus::Expired
+        )
+    }
+}
+
 impl From<LiveStatus> for u16 {
     fn from(s: LiveStatus) -> u16 {
         s.code()
