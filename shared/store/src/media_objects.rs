@@ -298,7 +298,14 @@ impl MediaObjects for S3Objects {
         };
         match tokio::time::timeout(self.timeout, request.send()).await {
             Ok(Ok(out)) => Ok(out.e_tag().map(str::to_string)),
-            Ok(Err(err)) if status_of(&err) == Some(412) || (status_of(&err) == Some(409) && object.condition != PutCondition::None) => {
+            // 412: the condition does not hold. 409: a concurrent conditional write won. 404 on
+            // `If-Match`: the object is gone (a takedown deleted it), so no version matches.
+            Ok(Err(err))
+                if status_of(&err) == Some(412)
+                    || (status_of(&err) == Some(409) && object.condition != PutCondition::None)
+                    || (status_of(&err) == Some(404)
+                        && matches!(object.condition, PutCondition::Match(_))) =>
+            {
                 Err(ObjectError::precondition(
                     &object.key,
                     format!(
