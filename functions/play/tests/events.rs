@@ -73,13 +73,27 @@ async fn play_function_serves_its_fixtures_from_a_private_bucket() {
         let s3 = s3.clone();
         let bucket = bucket.clone();
         async move {
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(body.into())
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+            // A bucket created a moment ago may answer 500 while SeaweedFS grows its first
+            // volume (seen on a loaded machine): retried, as any S3 client does.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match s3
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(body.clone().into())
+                    .send()
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(e) if attempt < 10 => {
+                        eprintln!("put {key} (attempt {attempt}): {e}; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    }
+                    Err(e) => panic!("put {key}: {e:?}"),
+                }
+            }
         }
     };
     let play = with_fallbacks(fn_play::router(fn_play::PlayState::new(
