@@ -12,17 +12,10 @@ cd "$(dirname "$0")/.."
 state=${ZHIBO_STATE:-.stack}/browser
 artifacts=${ZHIBO_BROWSER_ARTIFACTS:-$PWD/target/browser-artifacts}
 rm -rf "$state" && mkdir -p "$state" "$artifacts"
-cache=${ZHIBO_CACHE:-$HOME/.cache/zhibo}
 
 # What the browser needs: Chromium (Debian's package), playwright-core and hls.js (npm, pinned).
-command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
-pw_version=1.65.1
-pw=$cache/browser/node_modules/playwright-core
-if ! node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' "$pw/package.json" "$pw_version" 2>/dev/null; then
-  mkdir -p "$cache/browser"
-  npm install --no-save --no-audit --no-fund --loglevel=error --prefix "$cache/browser" "playwright-core@$pw_version" >&2
-fi
-export ZHIBO_HLSJS=$(scripts/web-deps.sh)
+deps=$(scripts/browser-deps.sh)
+while IFS='=' read -r key value; do export "$key=$value"; done <<<"$deps"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 public_port=$(free_port) signed_port=$(free_port) rtmp_port=$(free_port) worker_http=$(free_port)
@@ -72,7 +65,7 @@ for _ in $(seq 300); do
 done
 curl -fs "$live" >/dev/null || { echo "no live playlist at $live"; cat "$state/worker.log"; exit 1; }
 
-export PLAYWRIGHT_CORE=$pw/package.json PUBLIC_BASE=http://127.0.0.1:$public_port \
+export PUBLIC_BASE=http://127.0.0.1:$public_port \
   SIGNED_BASE=http://127.0.0.1:$signed_port ROOM_ID=$room APP_ID=$ZHIBO_APP_ID ARTIFACTS=$artifacts
 node tests/browser/playback.mjs live
 

@@ -21,6 +21,9 @@ for tool in curl openssl python3 ffmpeg nodejs; do
 done
 # HAProxy in front of several workers (media-worker/tests/cluster_e2e.rs, `make dev WORKERS=N`).
 scripts/haproxy.sh install
+# Chromium, playwright-core and hls.js, before the cargo tests: the worker's hops test
+# (media-worker/tests/cluster_hops_e2e.rs) plays through them, as scripts/browser-test.sh does.
+scripts/browser-deps.sh >/dev/null
 
 # cfn-lint and the SAM CLI (which brings cfn-lint), in one venv in the cache.
 sam_venv=${ZHIBO_CACHE:-$HOME/.cache/zhibo}/sam-venv

@@ -448,6 +448,15 @@ impl Cluster {
             .collect()
     }
 
+    /// How many publishes of `stream_name` each worker's log shows started, in worker order
+    /// (diff two readings to see which worker took the publish in between).
+    pub fn publish_counts(&self, stream_name: &str) -> Vec<usize> {
+        self.workers
+            .iter()
+            .map(|w| w.publish_count(stream_name))
+            .collect()
+    }
+
     /// Every log (workers, then HAProxy), for assertion messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
@@ -466,9 +475,56 @@ impl Cluster {
 impl WorkerProc {
     /// Whether the log shows a publish of `stream_name` started on this worker.
     pub fn published(&self, stream_name: &str) -> bool {
+        self.publish_count(stream_name) > 0
+    }
+
+    /// How many publishes of `stream_name` the log shows started on this worker.
+    pub fn publish_count(&self, stream_name: &str) -> usize {
         let needle = format!("stream={stream_name} ");
         self.log_text()
             .lines()
-            .any(|l| l.contains("publish started") && l.contains(&needle))
+            .filter(|l| l.contains("publish started") && l.contains(&needle))
+            .count()
     }
+}
+
+/// What the browser tests need (`scripts/browser-deps.sh`): the Chromium executable,
+/// playwright-core's package.json and the pinned hls.min.js.
+#[derive(Debug, Clone)]
+pub struct BrowserDeps {
+    /// Env for `node tests/browser/*.mjs`: `CHROMIUM`, `PLAYWRIGHT_CORE`, `ZHIBO_HLSJS`.
+    pub env: Vec<(String, String)>,
+}
+
+/// Installs what is missing for the browser tests (`scripts/browser-deps.sh`, quick when all is
+/// there; `make test` runs it before the cargo tests) and says where it is. `Err` says why it
+/// could not be; in CI (`CI` set) that fails the test instead.
+pub fn browser_deps() -> Result<BrowserDeps, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/browser-deps.sh");
+    let out = std::process::Command::new(script)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run scripts/browser-deps.sh: {e}"));
+    let why = match out {
+        Ok(out) if out.status.success() => {
+            let env: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            if env.len() == 3 {
+                return Ok(BrowserDeps { env });
+            }
+            format!("scripts/browser-deps.sh printed {env:?}")
+        }
+        Ok(out) => format!(
+            "the browser dependencies are missing and could not be installed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => e,
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("{why} (CI must run the browser checks)");
+    }
+    Err(why)
 }
