@@ -495,6 +495,13 @@ async fn a_publisher_hopping_across_workers_keeps_one_live_playlist_one_replay_a
             .is_some_and(|t| t.contains("#EXT-X-ENDLIST")),
         "the closed live playlist ends"
     );
+    // Every reconnect continued the replay, on whichever worker it landed.
+    let continued: f64 = cluster
+        .metric("zhibo_publishes_continued_total")
+        .await
+        .iter()
+        .sum();
+    assert_eq!(continued, (PUBLISHES - 1) as f64);
 
     // Playback went on across the hops.
     let Some(play) = player_output else { return };
