@@ -43,6 +43,10 @@ sam validate --lint --template template.yaml
 
 step "local stack up"
 trap 'scripts/stack.sh down || true' EXIT
+# A fresh bucket store each run: tests create buckets, and SeaweedFS refuses writes ("no free
+# volumes") once earlier runs' buckets have taken every volume.
+scripts/stack.sh down >/dev/null 2>&1 || true
+rm -rf "$ZHIBO_STATE/seaweedfs-data"
 scripts/stack.sh up >/dev/null
 eval "$(scripts/stack.sh env)"
 
