@@ -95,14 +95,25 @@ async fn a_banned_live_stops_being_served_and_stays_down() {
     assert!(matches!(public_status(&playlist_key).await, 403 | 404));
     assert!(matches!(public_status(&segment_key).await, 403 | 404));
 
-    // The worker drops the publisher at its next heartbeat, then writes its last playlist and
-    // the replay (reconnect window 2 s)...
+    // The worker drops the publisher at its next heartbeat. The takedown deleted the room's
+    // head, so the worker's fence refuses its last playlist and it closes no replay; only the
+    // segments uploaded meanwhile land (under their session's keys)...
     let (ok, _) = finish(ffmpeg, Duration::from_secs(30)).await;
     assert!(!ok, "ffmpeg should have been disconnected");
-    wait_for(Duration::from_secs(30), "the worker's replay", || async {
-        worker.metric("zhibo_replays_total").await >= 1.0
-    })
+    wait_for(
+        Duration::from_secs(30),
+        "the worker to drop the publisher and finish its uploads",
+        || async {
+            worker.metric("zhibo_streams").await == 0.0
+                && worker.metric("zhibo_upload_queue_objects").await == 0.0
+        },
+    )
     .await;
+    assert_eq!(
+        worker.metric("zhibo_replays_total").await,
+        0.0,
+        "no replay is written for a room taken down under its writer"
+    );
     // ...and all of it is taken down.
     wait_for(
         Duration::from_secs(60),
