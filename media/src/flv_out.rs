@@ -338,7 +338,9 @@ struct HeaderTag {
 ///   cannot be decoded); an audio tail is trimmed from the front.
 ///
 /// Sequence headers and metadata are not part of the cache: the latest of
-/// each is kept and a change is broadcast like any other tag.
+/// each is kept and a change is broadcast like any other tag. A video
+/// sequence header that differs from the previous one also drops the cached
+/// GOP (it was coded with the old parameters) until the next keyframe.
 #[derive(Debug, Clone)]
 pub struct FlvStream {
     config: FlvStreamConfig,
@@ -414,6 +416,18 @@ impl FlvStream {
         self.last_timestamp = timestamp;
         match classify_video(body) {
             VideoKind::SequenceHeader => {
+                let changed = self
+                    .video_header
+                    .as_ref()
+                    .is_some_and(|old| old.body.as_ref() != body);
+                if changed {
+                    // The cached GOP was coded with the old parameters: a new
+                    // viewer would get the new header before it. Wait for the
+                    // next keyframe instead. (Repeats of the same header, as
+                    // some encoders send before every keyframe, keep the GOP.)
+                    self.clear_cache();
+                    self.gop_open = false;
+                }
                 self.video_header = Some(HeaderTag {
                     tag_type: TagType::Video,
                     body: Bytes::copy_from_slice(body),

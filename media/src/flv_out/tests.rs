@@ -342,7 +342,14 @@ fn sequence_header_change_mid_stream() {
         vec![tag(9, 5000, &avc_seq(2))]
     );
     stream.on_audio(5000, &aac_seq(0x08)).unwrap();
+    // The old GOP does not follow the new header: nothing cached until a keyframe.
+    assert_eq!(stream.cached_tags(), 0);
+    stream.on_video(5010, &inter(9)).unwrap();
+    assert_eq!(stream.cached_tags(), 0);
     stream.on_video(5000, &key(1)).unwrap();
+    // The same header again (sent before each keyframe by some encoders) keeps the GOP.
+    stream.on_video(5000, &avc_seq(2)).unwrap();
+    assert_eq!(stream.cached_tags(), 1);
     let (_, tags) = start_tags(&stream);
     assert_eq!(
         tags,
