@@ -1,4 +1,5 @@
-//! The worker's HTTP side: `/healthz` for load balancers and `/metrics` for Prometheus.
+//! The worker's HTTP side: `/healthz` for load balancers, `/metrics` for Prometheus and
+//! HTTP-FLV playback `/live/{stream_name}.flv` ([`crate::flv::http`]).
 
 use std::sync::Arc;
 
@@ -10,11 +11,16 @@ use axum::Router;
 
 use crate::worker::Worker;
 
-/// `GET /healthz` (200 `ok`, 503 `draining` after SIGTERM) and `GET /metrics`.
+/// `GET /healthz` (200 `ok`, 503 `draining` after SIGTERM), `GET /metrics` and
+/// `GET /live/{stream_name}.flv`.
 pub fn router(worker: Arc<Worker>) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .route(
+            "/live/{file}",
+            get(crate::flv::http::play).options(crate::flv::http::preflight),
+        )
         .with_state(worker)
 }
 
