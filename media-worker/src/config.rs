@@ -131,6 +131,12 @@ pub struct WorkerConfig {
     pub flv_viewer_buffer_bytes: usize,
     /// `ZHIBO_MAX_FLV_VIEWERS` (default 5000): HTTP-FLV viewers of this worker; more get 503.
     pub max_flv_viewers: usize,
+    /// `ZHIBO_HTTP_SNDBUF_KB` (default 0: the kernel's autotuning): the socket send buffer of
+    /// HTTP connections. Bytes a stalled viewer's socket holds are not counted against
+    /// `ZHIBO_FLV_VIEWER_BUFFER_KB`, and an autotuned buffer grows to megabytes (on loopback
+    /// at once); a fixed size bounds it and drops a stalled viewer sooner, at the cost of
+    /// throughput over long round trips (send buffer / RTT).
+    pub http_sndbuf_bytes: usize,
 }
 
 /// The master `PLAY_KEY` (redacted in debug output).
@@ -203,6 +209,7 @@ impl WorkerConfig {
         let flv_viewer_buffer_bytes =
             env.num("ZHIBO_FLV_VIEWER_BUFFER_KB", 8192, 16..=1 << 20) * 1024;
         let max_flv_viewers = env.num("ZHIBO_MAX_FLV_VIEWERS", 5000, 0..=1_000_000);
+        let http_sndbuf_bytes = env.num("ZHIBO_HTTP_SNDBUF_KB", 0, 0..=1 << 16) * 1024;
         let play_key = match env.optional("PLAY_KEY") {
             Some(key) if key.len() < 16 => {
                 env.problem("PLAY_KEY is too short: use at least 16 characters (the same master key as the functions)");
@@ -292,6 +299,7 @@ impl WorkerConfig {
             play_key,
             flv_viewer_buffer_bytes,
             max_flv_viewers,
+            http_sndbuf_bytes,
         })
     }
 }
@@ -336,6 +344,7 @@ mod tests {
         assert_eq!(c.play_key, None);
         assert_eq!(c.flv_viewer_buffer_bytes, 8 << 20);
         assert_eq!(c.max_flv_viewers, 5000);
+        assert_eq!(c.http_sndbuf_bytes, 0);
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub async fn play(
             &worker,
             StatusCode::UNAUTHORIZED,
             codes::UNAUTHORIZED,
-            format!("playback URL refused for {name}: {e}; request a new play URL"),
+            format!("playback URL refused for {name}: {e}"),
         );
     }
     let viewer = match worker.flv.subscribe(name) {
