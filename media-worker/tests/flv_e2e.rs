@@ -334,3 +334,57 @@ async fn a_stalled_viewer_is_dropped_while_another_keeps_receiving() {
         .expect("reader task");
     drop(stalled);
 }
+
+/// Admits every publish; heartbeats answer "banned" once `banned` is set.
+async fn banning_hook(
+    axum::extract::State(banned): axum::extract::State<Arc<AtomicBool>>,
+    body: axum::body::Bytes,
+) -> axum::Json<zhibo_core::hooks::HookAnswer> {
+    use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind};
+    let event: HookEvent = serde_json::from_slice(&body).expect("a hook event");
+    let ban = event.event == HookEventKind::Heartbeat && banned.load(Ordering::SeqCst);
+    axum::Json(HookAnswer {
+        allow: !ban,
+        reason: ban.then(|| "the room was banned by the operator".to_string()),
+        live_over: false,
+    })
+}
+
+#[tokio::test]
+async fn a_ban_cuts_viewers_at_once_and_refuses_new_ones_with_403() {
+    let banned = Arc::new(AtomicBool::new(false));
+    let app = axum::Router::new()
+        .route("/internal/hooks", axum::routing::post(banning_hook))
+        .with_state(banned.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the hook server");
+    let hook_url = format!(
+        "http://{}/internal/hooks",
+        listener.local_addr().expect("hook server address")
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let worker = start_worker(&[
+        ("ZHIBO_HOOK_URL", &hook_url),
+        ("HOOK_SECRET", "hook-secret-for-tests-0123"),
+        ("ZHIBO_HEARTBEAT_S", "1"),
+    ])
+    .await;
+    let room = unique_room();
+    let publisher = publish(&push_url(&worker, APP, room), 40);
+    let url = play_url(&worker, room);
+    wait_live(&url).await;
+    let mut response = reqwest::get(&url).await.expect("GET the FLV URL");
+    assert_eq!(response.status(), 200);
+    read_tags(&mut response, |tags| tags.len() >= 3).await;
+
+    banned.store(true, Ordering::SeqCst);
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(_)) = response.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the viewer's response ends after the ban");
+    expect_refusal(&url, 403, "banned by the operator").await;
+    let (ok, _) = finish(publisher, Duration::from_secs(30)).await;
+    assert!(!ok, "the publisher was dropped");
+}
