@@ -137,6 +137,9 @@ pub struct WorkerConfig {
     /// at once); a fixed size bounds it and drops a stalled viewer sooner, at the cost of
     /// throughput over long round trips (send buffer / RTT).
     pub http_sndbuf_bytes: usize,
+    /// `ZHIBO_HTTP_WRITE_STALL_S` (default 30, 0 = never): an HTTP connection whose client
+    /// accepts no byte this long is closed (a viewer that stopped reading).
+    pub http_write_stall: Duration,
 }
 
 /// The master `PLAY_KEY` (redacted in debug output).
@@ -210,6 +213,7 @@ impl WorkerConfig {
             env.num("ZHIBO_FLV_VIEWER_BUFFER_KB", 8192, 16..=1 << 20) * 1024;
         let max_flv_viewers = env.num("ZHIBO_MAX_FLV_VIEWERS", 5000, 0..=1_000_000);
         let http_sndbuf_bytes = env.num("ZHIBO_HTTP_SNDBUF_KB", 0, 0..=1 << 16) * 1024;
+        let http_write_stall = env.secs("ZHIBO_HTTP_WRITE_STALL_S", 30, 0..=3600);
         let play_key = match env.optional("PLAY_KEY") {
             Some(key) if key.len() < 16 => {
                 env.problem("PLAY_KEY is too short: use at least 16 characters (the same master key as the functions)");
@@ -300,6 +304,7 @@ impl WorkerConfig {
             flv_viewer_buffer_bytes,
             max_flv_viewers,
             http_sndbuf_bytes,
+            http_write_stall,
         })
     }
 }
@@ -345,6 +350,7 @@ mod tests {
         assert_eq!(c.flv_viewer_buffer_bytes, 8 << 20);
         assert_eq!(c.max_flv_viewers, 5000);
         assert_eq!(c.http_sndbuf_bytes, 0);
+        assert_eq!(c.http_write_stall, Duration::from_secs(30));
     }
 
     #[test]

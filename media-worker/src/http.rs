@@ -65,3 +65,146 @@ pub fn set_send_buffer(stream: &tokio::net::TcpStream, bytes: usize) -> std::io:
     let _ = (stream, bytes);
     Ok(())
 }
+
+/// The worker's HTTP listener: every accepted connection gets `ZHIBO_HTTP_SNDBUF_KB` and is
+/// closed when a write stalls for `ZHIBO_HTTP_WRITE_STALL_S` ([`StallGuarded`]).
+pub struct HttpListener {
+    inner: tokio::net::TcpListener,
+    sndbuf: usize,
+    write_stall: std::time::Duration,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl HttpListener {
+    /// Wraps a bound listener with the worker's settings.
+    pub fn new(inner: tokio::net::TcpListener, worker: &Worker) -> Self {
+        HttpListener {
+            inner,
+            sndbuf: worker.config.http_sndbuf_bytes,
+            write_stall: worker.config.http_write_stall,
+            metrics: worker.metrics.clone(),
+        }
+    }
+}
+
+impl axum::serve::Listener for HttpListener {
+    type Io = StallGuarded;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // Accept errors are logged and retried by axum's own TcpListener implementation.
+        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        if self.sndbuf > 0 {
+            if let Err(e) = set_send_buffer(&io, self.sndbuf) {
+                tracing::debug!("could not set ZHIBO_HTTP_SNDBUF_KB on an HTTP connection: {e}");
+            }
+        }
+        let guarded = StallGuarded {
+            io,
+            stall: self.write_stall,
+            timer: None,
+            metrics: self.metrics.clone(),
+        };
+        (guarded, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An HTTP connection whose writes fail with `TimedOut` once the peer has accepted no byte for
+/// the stall limit (0 = never): a viewer that stopped reading (dropped from its stream once its
+/// queue overflowed) does not keep its socket, kernel buffers and connection task for as long
+/// as it stays connected.
+pub struct StallGuarded {
+    io: tokio::net::TcpStream,
+    stall: std::time::Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl StallGuarded {
+    /// After a write returned `Pending`: `Ready(Err)` once the stall limit has passed.
+    fn stalled(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Error> {
+        if self.stall.is_zero() {
+            return std::task::Poll::Pending;
+        }
+        let stall = self.stall;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match std::future::Future::poll(timer.as_mut(), cx) {
+            std::task::Poll::Ready(()) => {
+                crate::metrics::Metrics::inc(&self.metrics.http_write_stalls_total);
+                std::task::Poll::Ready(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the client accepted no data for {stall:?} (ZHIBO_HTTP_WRITE_STALL_S): closing the connection"),
+                ))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn on_write(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        result: std::task::Poll<std::io::Result<usize>>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match result {
+            std::task::Poll::Pending => self.stalled(cx).map(Err),
+            ready => {
+                self.timer = None;
+                ready
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for StallGuarded {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for StallGuarded {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.on_write(cx, result)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let result = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.on_write(cx, result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}

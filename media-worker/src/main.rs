@@ -132,14 +132,7 @@ async fn run() -> Result<(), StartError> {
     );
     let worker = Worker::new(config, sink)?;
     let app = http::router(worker.clone());
-    let sndbuf = worker.config.http_sndbuf_bytes;
-    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, move |tcp| {
-        if sndbuf > 0 {
-            if let Err(e) = http::set_send_buffer(tcp, sndbuf) {
-                tracing::debug!("could not set ZHIBO_HTTP_SNDBUF_KB on an HTTP connection: {e}");
-            }
-        }
-    });
+    let http_listener = http::HttpListener::new(http_listener, &worker);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http_listener, app).await {
             tracing::error!("health/metrics server failed: {e}");

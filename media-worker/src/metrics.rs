@@ -60,6 +60,9 @@ pub struct Metrics {
     pub flv_viewers_dropped_total: AtomicU64,
     /// Bytes handed to HTTP-FLV responses.
     pub flv_bytes_out_total: AtomicU64,
+    /// HTTP connections closed because the client accepted no data for
+    /// `ZHIBO_HTTP_WRITE_STALL_S`.
+    pub http_write_stalls_total: AtomicU64,
     /// HTTP-FLV requests refused, by status ([`crate::flv::http::REFUSAL_STATUSES`] order).
     pub flv_refused_total: [AtomicU64; crate::flv::http::REFUSAL_STATUSES.len()],
 }
@@ -277,6 +280,12 @@ impl Metrics {
             "counter",
             "Bytes handed to HTTP-FLV responses.",
             get(&self.flv_bytes_out_total).to_string(),
+        );
+        one(
+            "zhibo_http_write_stalls_total",
+            "counter",
+            "HTTP connections closed because the client accepted no data for ZHIBO_HTTP_WRITE_STALL_S.",
+            get(&self.http_write_stalls_total).to_string(),
         );
         let _ = write!(
             out,

@@ -258,6 +258,7 @@ async fn a_stalled_viewer_is_dropped_while_another_keeps_receiving() {
     let worker = start_worker(&[
         ("ZHIBO_FLV_VIEWER_BUFFER_KB", "128"),
         ("ZHIBO_HTTP_SNDBUF_KB", "32"),
+        ("ZHIBO_HTTP_WRITE_STALL_S", "3"),
     ])
     .await;
     let room = unique_room();
@@ -326,13 +327,30 @@ async fn a_stalled_viewer_is_dropped_while_another_keeps_receiving() {
     )
     .await;
 
+    // The stalled connection itself is closed once it accepted nothing for the stall limit:
+    // reading it now gives what was in flight, then the end of the stream.
+    wait_for(
+        Duration::from_secs(30),
+        "the stalled connection to be closed",
+        || async { worker.metric("zhibo_http_write_stalls_total").await >= 1.0 },
+    )
+    .await;
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut sink = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut sink).await
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the worker closed the stalled connection (read to the end)"
+    );
+
     // A publisher that vanishes (killed, no unpublish) ends the response too.
     drop(publisher);
     tokio::time::timeout(Duration::from_secs(40), reader)
         .await
         .expect("the FLV response ends once the publisher is gone")
         .expect("reader task");
-    drop(stalled);
 }
 
 /// Admits every publish; heartbeats answer "banned" once `banned` is set.
