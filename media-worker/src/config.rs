@@ -121,6 +121,35 @@ pub struct WorkerConfig {
     /// `ZHIBO_SPILL_MAX_MB` (default 8192): the spill folder's size across streams; a stream
     /// that would overflow it is dropped.
     pub spill_max_bytes: u64,
+    /// `PLAY_KEY`: the master key play URLs are signed with (each app's key is derived from
+    /// it), for HTTP-FLV playback (`GET /live/{stream_name}.flv`); unset: that endpoint
+    /// answers 503.
+    pub play_key: Option<PlayKey>,
+    /// `ZHIBO_FLV_VIEWER_BUFFER_KB` (default 8192): bytes queued for one HTTP-FLV viewer
+    /// (its start plus what it has not read yet); a viewer that falls further behind is
+    /// dropped.
+    pub flv_viewer_buffer_bytes: usize,
+    /// `ZHIBO_MAX_FLV_VIEWERS` (default 5000): HTTP-FLV viewers of this worker; more get 503.
+    pub max_flv_viewers: usize,
+    /// `ZHIBO_HTTP_SNDBUF_KB` (default 0: the kernel's autotuning): the socket send buffer of
+    /// HTTP connections. Bytes a stalled viewer's socket holds are not counted against
+    /// `ZHIBO_FLV_VIEWER_BUFFER_KB`, and an autotuned buffer grows to megabytes (on loopback
+    /// at once); a fixed size bounds it and drops a stalled viewer sooner, at the cost of
+    /// throughput over long round trips (send buffer / RTT).
+    pub http_sndbuf_bytes: usize,
+    /// `ZHIBO_HTTP_WRITE_STALL_S` (default 30, 0 = never): an HTTP connection whose client
+    /// accepts no byte this long is closed (a viewer that stopped reading).
+    pub http_write_stall: Duration,
+}
+
+/// The master `PLAY_KEY` (redacted in debug output).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlayKey(pub String);
+
+impl std::fmt::Debug for PlayKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlayKey(<redacted>)")
+    }
 }
 
 impl WorkerConfig {
@@ -179,6 +208,19 @@ impl WorkerConfig {
                 ));
                 PublishAuth::Off
             }
+        };
+        let flv_viewer_buffer_bytes =
+            env.num("ZHIBO_FLV_VIEWER_BUFFER_KB", 8192, 16..=1 << 20) * 1024;
+        let max_flv_viewers = env.num("ZHIBO_MAX_FLV_VIEWERS", 5000, 0..=1_000_000);
+        let http_sndbuf_bytes = env.num("ZHIBO_HTTP_SNDBUF_KB", 0, 0..=1 << 16) * 1024;
+        let http_write_stall = env.secs("ZHIBO_HTTP_WRITE_STALL_S", 30, 0..=3600);
+        let play_key = match env.optional("PLAY_KEY") {
+            Some(key) if key.len() < 16 => {
+                env.problem("PLAY_KEY is too short: use at least 16 characters (the same master key as the functions)");
+                None
+            }
+            Some(key) => Some(PlayKey(key)),
+            None => None,
         };
         let hooks = match (env.optional("ZHIBO_HOOK_URL"), env.optional("HOOK_SECRET")) {
             (None, _) => None,
@@ -258,6 +300,11 @@ impl WorkerConfig {
             upload_stream_bytes,
             upload_stream_objects,
             spill_max_bytes,
+            play_key,
+            flv_viewer_buffer_bytes,
+            max_flv_viewers,
+            http_sndbuf_bytes,
+            http_write_stall,
         })
     }
 }
@@ -299,6 +346,35 @@ mod tests {
             !format!("{c:?}").contains("0123456789abcdef"),
             "secrets are redacted"
         );
+        assert_eq!(c.play_key, None);
+        assert_eq!(c.flv_viewer_buffer_bytes, 8 << 20);
+        assert_eq!(c.max_flv_viewers, 5000);
+        assert_eq!(c.http_sndbuf_bytes, 0);
+        assert_eq!(c.http_write_stall, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn play_key_and_flv_limits() {
+        let c = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("PLAY_KEY", "play-key-0123456789"),
+            ("ZHIBO_FLV_VIEWER_BUFFER_KB", "64"),
+            ("ZHIBO_MAX_FLV_VIEWERS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.play_key, Some(PlayKey("play-key-0123456789".into())));
+        assert!(!format!("{c:?}").contains("play-key-0123456789"));
+        assert_eq!(c.flv_viewer_buffer_bytes, 64 << 10);
+        assert_eq!(c.max_flv_viewers, 3);
+        let err = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("PLAY_KEY", "short"),
+            ("ZHIBO_FLV_VIEWER_BUFFER_KB", "1"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PLAY_KEY is too short"), "{err}");
+        assert!(err.contains("ZHIBO_FLV_VIEWER_BUFFER_KB"), "{err}");
     }
 
     #[test]

@@ -16,11 +16,12 @@
 //! - **I/O shells**: [`rtmp::connection`] (socket ↔ session, admission, idle timeout,
 //!   heartbeats), [`sink`] (the media bucket's `MediaObjects` port with S3 and filesystem adapters, and the
 //!   ordered, bounded, spilling upload queue), [`hooks`] (signed calls to the functions),
-//!   [`http`] (health and metrics), [`worker`] (accept loop and graceful shutdown).
+//!   [`http`] (health, metrics and HTTP-FLV playback through [`flv`]), [`worker`] (accept loop and graceful shutdown).
 #![warn(missing_docs)]
 
 pub mod admission;
 pub mod config;
+pub mod flv;
 pub mod hooks;
 pub mod http;
 pub mod limits;

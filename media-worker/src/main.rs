@@ -132,6 +132,7 @@ async fn run() -> Result<(), StartError> {
     );
     let worker = Worker::new(config, sink)?;
     let app = http::router(worker.clone());
+    let http_listener = http::HttpListener::new(http_listener, &worker);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http_listener, app).await {
             tracing::error!("health/metrics server failed: {e}");

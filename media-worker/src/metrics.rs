@@ -52,6 +52,19 @@ pub struct Metrics {
     pub reconnect_requests_total: AtomicU64,
     /// Publishers ended for breaking a limit, by [`StreamLimit::index`].
     pub limit_ends_total: [AtomicU64; StreamLimit::ALL.len()],
+    /// HTTP-FLV viewers subscribed now.
+    pub flv_viewers: AtomicU64,
+    /// HTTP-FLV viewers subscribed.
+    pub flv_viewers_total: AtomicU64,
+    /// HTTP-FLV viewers dropped for falling behind by more than their buffer.
+    pub flv_viewers_dropped_total: AtomicU64,
+    /// Bytes handed to HTTP-FLV responses.
+    pub flv_bytes_out_total: AtomicU64,
+    /// HTTP connections closed because the client accepted no data for
+    /// `ZHIBO_HTTP_WRITE_STALL_S`.
+    pub http_write_stalls_total: AtomicU64,
+    /// HTTP-FLV requests refused, by status ([`crate::flv::http::REFUSAL_STATUSES`] order).
+    pub flv_refused_total: [AtomicU64; crate::flv::http::REFUSAL_STATUSES.len()],
 }
 
 impl Metrics {
@@ -244,6 +257,50 @@ impl Metrics {
             "Spilled bytes on local disk now.",
             upload.spilled_bytes_on_disk.to_string(),
         );
+        one(
+            "zhibo_flv_viewers",
+            "gauge",
+            "HTTP-FLV viewers subscribed now.",
+            get(&self.flv_viewers).to_string(),
+        );
+        one(
+            "zhibo_flv_viewers_total",
+            "counter",
+            "HTTP-FLV viewers subscribed.",
+            get(&self.flv_viewers_total).to_string(),
+        );
+        one(
+            "zhibo_flv_viewers_dropped_total",
+            "counter",
+            "HTTP-FLV viewers dropped for falling behind by more than ZHIBO_FLV_VIEWER_BUFFER_KB.",
+            get(&self.flv_viewers_dropped_total).to_string(),
+        );
+        one(
+            "zhibo_flv_bytes_out_total",
+            "counter",
+            "Bytes handed to HTTP-FLV responses.",
+            get(&self.flv_bytes_out_total).to_string(),
+        );
+        one(
+            "zhibo_http_write_stalls_total",
+            "counter",
+            "HTTP connections closed because the client accepted no data for ZHIBO_HTTP_WRITE_STALL_S.",
+            get(&self.http_write_stalls_total).to_string(),
+        );
+        let _ = write!(
+            out,
+            "# HELP zhibo_flv_refused_total HTTP-FLV requests refused, by status.\n# TYPE zhibo_flv_refused_total counter\n"
+        );
+        for (status, count) in crate::flv::http::REFUSAL_STATUSES
+            .iter()
+            .zip(&self.flv_refused_total)
+        {
+            let _ = writeln!(
+                out,
+                "zhibo_flv_refused_total{{status=\"{status}\"}} {}",
+                get(count)
+            );
+        }
         let _ = write!(
             out,
             "# HELP zhibo_stream_limit_ends_total Publishers ended for breaking a resource limit.\n# TYPE zhibo_stream_limit_ends_total counter\n"

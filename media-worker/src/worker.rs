@@ -12,6 +12,7 @@ use zhibo_media::hls::LivePlaylistConfig;
 
 use crate::admission::{Admission, Budgets, ConnectionBudget, NotPublishing};
 use crate::config::WorkerConfig;
+use crate::flv::FlvHubs;
 use crate::hooks::{HookClient, HookClientError};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -30,6 +31,8 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// The upload queue (for its stats).
     pub queue: UploadQueue,
+    /// HTTP-FLV viewers of the streams published here.
+    pub flv: Arc<FlvHubs>,
     /// Pre-publish and publishing connection budgets; the handle closes an evicted connection.
     budget: Mutex<ConnectionBudget<Arc<Notify>>>,
     draining: AtomicBool,
@@ -128,7 +131,13 @@ impl Worker {
             Some(h) => Some(HookClient::new(h.clone(), &config.worker_id)?),
             None => None,
         };
+        let flv = Arc::new(FlvHubs::new(
+            metrics.clone(),
+            config.flv_viewer_buffer_bytes,
+            config.max_flv_viewers,
+        ));
         Ok(Arc::new(Worker {
+            flv,
             registry,
             hooks,
             budget: Mutex::new(ConnectionBudget::new(Budgets {

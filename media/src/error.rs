@@ -74,6 +74,9 @@ pub enum Error {
     /// An AAC frame too large for the 13-bit ADTS frame length.
     #[error("AAC frame of {0} bytes does not fit an ADTS frame")]
     AacFrameTooLarge(usize),
+    /// A body too large for an FLV tag (`DataSize` is 24 bits).
+    #[error("FLV tag body of {0} bytes exceeds the 24-bit DataSize")]
+    FlvTagTooLarge(usize),
     /// A frame would grow the open segment beyond its byte cap and cannot start a new segment
     /// (not a keyframe while video is active): the stream is misbehaving (timestamps that do
     /// not advance, or no keyframes). See [`Error::ends_stream`].

@@ -1,5 +1,5 @@
 //! Sans-IO media core of zhibo: FLV tag bodies in, MPEG-TS segments and HLS
-//! playlists out.
+//! playlists out, and FLV tags out for HTTP-FLV viewers.
 //!
 //! Nothing in this crate opens a socket, reads a clock or touches a file. The
 //! media worker feeds it the payloads of RTMP audio/video messages (which are
@@ -13,6 +13,7 @@
 //! | Container in | [`flv`] | Split an FLV audio/video tag body into codec header fields and payload ([`flv::parse_video`], [`flv::parse_audio`]). |
 //! | Video codec | [`avc`] | `AVCDecoderConfigurationRecord` (SPS/PPS, NALU length size) and AVCC → Annex-B conversion with AUD and SPS/PPS insertion. |
 //! | Audio codec | [`aac`] | `AudioSpecificConfig` and the 7-byte ADTS header put in front of every raw AAC frame. |
+//! | FLV out | [`flv_out`] | HTTP-FLV fan-out: FLV header and tags encoded once per message as shared `Bytes`, latest sequence headers, GOP cache for a new viewer's start, byte-bounded per-viewer queues. |
 //! | Container out | [`ts`] | 188-byte transport stream packets: PAT, PMT, PES with PTS/DTS, PCR, continuity counters, CRC-32/MPEG-2. |
 //! | Segmenting | [`hls::Segmenter`] | Timestamp repair (u32 wrap, jumps, jitter), keyframe-aligned cutting, one growing buffer per segment. |
 //! | Playlists | [`hls::playlist`] | Live sliding-window and VOD media playlists, plus a strict parser for the same subset. |
@@ -66,6 +67,7 @@ pub mod aac;
 pub mod avc;
 mod error;
 pub mod flv;
+pub mod flv_out;
 pub mod hls;
 pub mod ts;
 

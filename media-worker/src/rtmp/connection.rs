@@ -92,6 +92,11 @@ struct Publishing {
     heartbeats: Option<Arc<crate::hooks::HeartbeatWatch>>,
     /// Set when a hook answer dropped the publisher because the room's live is over.
     live_over: Arc<std::sync::atomic::AtomicBool>,
+    /// The reason a heartbeat answer gave for dropping the publisher (pause, ban): HTTP-FLV
+    /// viewers are refused with it for a while.
+    kick_reason: Arc<std::sync::Mutex<Option<String>>>,
+    /// The stream's HTTP-FLV viewers.
+    flv: Option<crate::flv::FlvPublisher>,
     warned_unsupported: bool,
 }
 
@@ -397,16 +402,27 @@ impl Connection {
             RtmpEvent::Video { timestamp, data } => {
                 let p = self.publishing.as_mut()?;
                 p.media_arrived();
+                if let Some(flv) = &mut p.flv {
+                    flv.on_video(timestamp, &data);
+                }
                 let result = p.segmenter.on_video(timestamp, &data);
                 self.on_media_result(result)
             }
             RtmpEvent::Audio { timestamp, data } => {
                 let p = self.publishing.as_mut()?;
                 p.media_arrived();
+                if let Some(flv) = &mut p.flv {
+                    flv.on_audio(timestamp, &data);
+                }
                 let result = p.segmenter.on_audio(timestamp, &data);
                 self.on_media_result(result)
             }
-            RtmpEvent::Metadata => None,
+            RtmpEvent::Metadata(metadata) => {
+                if let Some(flv) = self.publishing.as_mut().and_then(|p| p.flv.as_mut()) {
+                    flv.on_metadata(&metadata);
+                }
+                None
+            }
             RtmpEvent::PublishFinished => {
                 if self.publishing.is_some() {
                     Some(CloseReason::Stopped)
@@ -528,6 +544,7 @@ impl Connection {
             .as_ref()
             .map(|h| h.heartbeat_every())
             .unwrap_or(Duration::from_secs(3600));
+        let publish_name = publish.stream_name.clone();
         Ok(Publishing {
             publish,
             claim,
@@ -538,6 +555,8 @@ impl Connection {
             next_heartbeat: Instant::now() + heartbeat,
             heartbeats: self.worker.hooks.as_ref().map(|h| h.heartbeat_watch()),
             live_over: Arc::default(),
+            kick_reason: Arc::default(),
+            flv: Some(self.worker.flv.open(&publish_name)),
             warned_unsupported: false,
         })
     }
@@ -558,6 +577,7 @@ impl Connection {
         let stream = p.publish.stream_name.clone();
         let watch = p.heartbeats.clone();
         let live_over = p.live_over.clone();
+        let kick_reason = p.kick_reason.clone();
         // Fail open, but not forever: a ban must reach the publisher during a hooks outage.
         if let Some(outage) = watch.as_ref().and_then(|w| w.outage(now_ms())) {
             tracing::warn!(%stream, "no heartbeat answered for {outage:?} (hooks outage limit): dropping the publisher");
@@ -574,7 +594,11 @@ impl Connection {
                     if answer.live_over {
                         live_over.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    tracing::info!(%stream, "heartbeat answer drops the publisher: {}", answer.reason.unwrap_or_default());
+                    let reason = answer
+                        .reason
+                        .unwrap_or_else(|| "the room service stopped the live".into());
+                    tracing::info!(%stream, "heartbeat answer drops the publisher: {reason}");
+                    *kick_reason.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
                     kick.notify_one();
                 }
                 Ok(_) => {}
@@ -589,6 +613,18 @@ impl Connection {
         let Some(mut p) = self.publishing.take() else {
             return;
         };
+        // Viewers are cut at once; after a pause or ban they are refused with its reason.
+        if let Some(flv) = p.flv.take() {
+            let refusal = match reason {
+                CloseReason::Kicked => p
+                    .kick_reason
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(),
+                _ => None,
+            };
+            flv.end(refusal);
+        }
         if let Some(segment) = p.segmenter.finish() {
             // A limit broken by the last segment changes nothing now: the stream ends anyway.
             let _ = emit_segment(&self.worker.metrics, &mut p, &segment);

@@ -66,8 +66,8 @@ pub enum RtmpEvent {
         /// The tag body.
         data: Bytes,
     },
-    /// `onMetaData` changed (nothing in it is needed for remuxing).
-    Metadata,
+    /// `onMetaData` changed (nothing in it is needed for remuxing; HTTP-FLV viewers get it).
+    Metadata(zhibo_media::flv_out::OnMetaData),
     /// `FCUnpublish`/`deleteStream`/`closeStream`: the publisher is done.
     PublishFinished,
 }
@@ -423,7 +423,20 @@ fn translate(event: ServerSessionEvent) -> Option<RtmpEvent> {
             timestamp: timestamp.value,
             data,
         },
-        ServerSessionEvent::StreamMetadataChanged { .. } => RtmpEvent::Metadata,
+        ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
+            RtmpEvent::Metadata(zhibo_media::flv_out::OnMetaData {
+                width: metadata.video_width,
+                height: metadata.video_height,
+                frame_rate: metadata.video_frame_rate.map(f64::from),
+                video_data_rate_kbps: metadata.video_bitrate_kbps,
+                video_codec_id: metadata.video_codec_id,
+                audio_data_rate_kbps: metadata.audio_bitrate_kbps,
+                audio_sample_rate: metadata.audio_sample_rate,
+                stereo: metadata.audio_is_stereo,
+                audio_codec_id: metadata.audio_codec_id,
+                encoder: metadata.encoder,
+            })
+        }
         ServerSessionEvent::PublishStreamFinished { .. } => RtmpEvent::PublishFinished,
         // ffmpeg's releaseStream/FCPublish/FCUnpublish arrive as unhandleable AMF0 commands and
         // need no answer; acks, pings and chunk size changes are handled inside rml_rtmp.

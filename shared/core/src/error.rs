@@ -93,4 +93,6 @@ pub mod codes {
     pub const QUOTA: i64 = 42900;
     /// Something failed inside zhibo.
     pub const INTERNAL: i64 = 50000;
+    /// Not available now: not configured, or at a capacity limit.
+    pub const UNAVAILABLE: i64 = 50300;
 }

@@ -1,0 +1,408 @@
+//! HTTP-FLV playback from the worker that holds the publisher: ffmpeg publishes over RTMP,
+//! viewers read `GET /live/{stream_name}.flv?txSecret=..&txTime=..` from the worker's HTTP
+//! port (ffprobe, reqwest, a raw socket that never reads).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::AsyncWriteExt;
+use zhibo_core::signing::{UrlPurpose, UrlSignature};
+
+/// The play key test workers are started with.
+const PLAY_KEY: &str = "e2e-play-key-0123456789";
+
+/// `http://127.0.0.1:{http}/live/{name}.flv?...` for `room` of `app`, signed with `key`'s
+/// play key expiring at `expires_at`.
+fn flv_url(worker: &WorkerProc, key: &str, app: &str, room: u64, expires_at: i64) -> String {
+    let name = zhibo_core::room::stream_name(app, room);
+    let sig = UrlSignature::sign_room(key, UrlPurpose::Play, app, room, expires_at);
+    format!(
+        "http://127.0.0.1:{}/live/{name}.flv?{}",
+        worker.http_port,
+        sig.query()
+    )
+}
+
+fn play_url(worker: &WorkerProc, room: u64) -> String {
+    flv_url(worker, PLAY_KEY, APP, room, zhibo_core::clock::now() + 3600)
+}
+
+async fn start_worker(extra: &[(&str, &str)]) -> WorkerProc {
+    let mut env = vec![("PLAY_KEY", PLAY_KEY)];
+    env.extend_from_slice(extra);
+    WorkerProc::start(&env).await
+}
+
+/// Waits until the stream's FLV URL answers 200 (the publish was admitted).
+async fn wait_live(url: &str) {
+    let url = url.to_string();
+    wait_for(Duration::from_secs(30), "the FLV URL to answer 200", || {
+        let url = url.clone();
+        async move {
+            reqwest::get(&url)
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+}
+
+/// An FLV tag read from the stream: (type, body).
+type Tag = (u8, Vec<u8>);
+
+/// Reads the FLV header and tags from `response` until `enough` says so; returns the tags.
+async fn read_tags(response: &mut reqwest::Response, enough: impl Fn(&[Tag]) -> bool) -> Vec<Tag> {
+    let mut buf = Vec::new();
+    let mut tags = Vec::new();
+    let mut pos = 13;
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), response.chunk())
+            .await
+            .expect("FLV data within 30 s")
+            .expect("reading the FLV response");
+        let Some(chunk) = chunk else {
+            panic!("the FLV response ended early after {} tags", tags.len());
+        };
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= 13 && tags.is_empty() {
+            assert_eq!(&buf[..3], b"FLV", "the response starts with an FLV header");
+            assert_eq!(buf[4], 0x05, "the header announces audio and video");
+        }
+        while buf.len() >= pos + 11 {
+            let size = u32::from_be_bytes([0, buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+            if buf.len() < pos + 11 + size + 4 {
+                break;
+            }
+            tags.push((buf[pos], buf[pos + 11..pos + 11 + size].to_vec()));
+            pos += 11 + size + 4;
+        }
+        if enough(&tags) {
+            return tags;
+        }
+    }
+}
+
+#[tokio::test]
+async fn flv_plays_h264_and_aac_from_a_keyframe_and_ends_with_the_publish() {
+    let worker = start_worker(&[]).await;
+    let room = unique_room();
+    let publisher = publish(&push_url(&worker, APP, room), 12);
+    let url = play_url(&worker, room);
+    wait_live(&url).await;
+
+    let probe = ffprobe(&url, &["-show_streams"]);
+    let codecs: Vec<&str> = probe["streams"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["codec_name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        codecs.contains(&"h264") && codecs.contains(&"aac"),
+        "ffprobe of the FLV URL: {probe}"
+    );
+
+    let mut response = reqwest::get(&url).await.expect("GET the FLV URL");
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    assert_eq!(h["content-type"], "video/x-flv");
+    assert_eq!(h["cache-control"], "no-cache");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(
+        h.get("content-length").is_none(),
+        "a live response is chunked"
+    );
+    let is_video_frame = |(t, b): &Tag| *t == 9 && b.get(1) == Some(&1);
+    let tags = read_tags(&mut response, |tags| tags.iter().any(is_video_frame)).await;
+    let first_frame = tags.iter().position(is_video_frame).expect("a video frame");
+    let avc_header = tags
+        .iter()
+        .position(|(t, b)| *t == 9 && b.get(1) == Some(&0))
+        .expect("an AVC sequence header before the first frame");
+    assert!(avc_header < first_frame);
+    assert_eq!(
+        tags[first_frame].1[0] >> 4,
+        1,
+        "the first video frame after the sequence header is a keyframe"
+    );
+    if let Some(first_audio) = tags
+        .iter()
+        .position(|(t, b)| *t == 8 && b.get(1) == Some(&1))
+    {
+        let aac_header = tags
+            .iter()
+            .position(|(t, b)| *t == 8 && b.get(1) == Some(&0))
+            .expect("an AAC sequence header before the first audio frame");
+        assert!(aac_header < first_audio);
+    }
+
+    // The response ends when the publisher stops.
+    let (ok, stderr) = finish(publisher, Duration::from_secs(60)).await;
+    assert!(ok, "ffmpeg failed: {stderr}");
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match response.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .expect("the FLV response ends after the publish");
+    assert!(ended, "the FLV response ends cleanly (terminating chunk)");
+    wait_for(
+        Duration::from_secs(10),
+        "the viewer gauge back to 0",
+        || async { worker.metric("zhibo_flv_viewers").await == 0.0 },
+    )
+    .await;
+    assert!(worker.metric("zhibo_flv_viewers_total").await >= 2.0);
+    assert!(worker.metric("zhibo_flv_bytes_out_total").await > 0.0);
+}
+
+async fn expect_refusal(url: &str, status: u16, errmsg_has: &str) {
+    let r = reqwest::get(url).await.expect("GET");
+    assert_eq!(r.status().as_u16(), status, "{url}");
+    assert_eq!(
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(&b"*"[..]),
+        "CORS on a refusal"
+    );
+    let body: serde_json::Value = r.json().await.expect("a JSON refusal");
+    let errmsg = body["errmsg"].as_str().unwrap_or_default();
+    assert!(body["errcode"].is_i64(), "{body}");
+    assert!(
+        errmsg.contains(errmsg_has),
+        "{url}: errmsg {errmsg:?} should mention {errmsg_has:?}"
+    );
+}
+
+#[tokio::test]
+async fn flv_refusals_are_json_with_cors() {
+    let worker = start_worker(&[]).await;
+    let room = unique_room();
+    let now = zhibo_core::clock::now();
+    let base = format!("http://127.0.0.1:{}/live", worker.http_port);
+    let good = play_url(&worker, room);
+
+    // Not live here (a valid URL).
+    expect_refusal(&good, 404, "not live").await;
+    // Wrong signature, expired, another room's and another app's URL, the push key's URL.
+    let wrong = good.replace("txSecret=", "txSecret=0");
+    expect_refusal(&wrong, 401, "refused").await;
+    expect_refusal(
+        &flv_url(&worker, PLAY_KEY, APP, room, now - 10),
+        401,
+        "expired",
+    )
+    .await;
+    let other_room = flv_url(&worker, PLAY_KEY, APP, room + 1, now + 3600).replace(
+        &format!("{APP}_{}.flv", room + 1),
+        &format!("{APP}_{room}.flv"),
+    );
+    expect_refusal(&other_room, 401, "does not match").await;
+    let push_signed = flv_url(&worker, PUSH_KEY, APP, room, now + 3600);
+    expect_refusal(&push_signed, 401, "does not match").await;
+    expect_refusal(&format!("{base}/{APP}_{room}.flv"), 401, "txSecret").await;
+    // Malformed stream names.
+    expect_refusal(
+        &format!("{base}/nonsense.flv?txSecret=0&txTime=0"),
+        400,
+        "{app_id}_{room_id}",
+    )
+    .await;
+    expect_refusal(&format!("{base}/{APP}_07.flv"), 400, "{app_id}_{room_id}").await;
+    expect_refusal(&format!("{base}/{APP}_{room}.mp4"), 404, ".flv").await;
+
+    // CORS preflight.
+    let pre = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, &good)
+        .header("Origin", "https://example.com")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .expect("OPTIONS");
+    assert!(pre.status().is_success(), "{}", pre.status());
+    assert_eq!(pre.headers()["access-control-allow-origin"], "*");
+    assert!(pre.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap_or_default()
+        .contains("GET"));
+
+    assert!(
+        worker
+            .metric("zhibo_flv_refused_total{status=\"401\"}")
+            .await
+            >= 5.0
+    );
+    assert!(
+        worker
+            .metric("zhibo_flv_refused_total{status=\"400\"}")
+            .await
+            >= 2.0
+    );
+
+    // Without PLAY_KEY the endpoint says what to set.
+    let unconfigured = WorkerProc::start(&[]).await;
+    expect_refusal(&play_url(&unconfigured, room), 503, "PLAY_KEY").await;
+}
+
+#[tokio::test]
+async fn a_stalled_viewer_is_dropped_while_another_keeps_receiving() {
+    let worker = start_worker(&[
+        ("ZHIBO_FLV_VIEWER_BUFFER_KB", "128"),
+        ("ZHIBO_HTTP_SNDBUF_KB", "32"),
+        ("ZHIBO_HTTP_WRITE_STALL_S", "3"),
+    ])
+    .await;
+    let room = unique_room();
+    let publisher = publish(&push_url(&worker, APP, room), 40);
+    let url = play_url(&worker, room);
+    wait_live(&url).await;
+
+    // A viewer that sends its request and never reads, with a small receive window.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stalled = socket
+        .connect(([127, 0, 0, 1], worker.http_port).into())
+        .await
+        .expect("connect");
+    let path = url
+        .split_once(&format!("{}", worker.http_port))
+        .map(|(_, p)| p.to_string())
+        .unwrap_or_default();
+    stalled
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .await
+        .expect("send the request");
+
+    // A viewer that reads everything.
+    let received = Arc::new(AtomicU64::new(0));
+    let ended = Arc::new(AtomicBool::new(false));
+    let mut response = reqwest::get(&url).await.expect("GET the FLV URL");
+    assert_eq!(response.status(), 200);
+    let reader = tokio::spawn({
+        let received = received.clone();
+        let ended = ended.clone();
+        async move {
+            while let Ok(Some(chunk)) = response.chunk().await {
+                received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            ended.store(true, Ordering::Relaxed);
+        }
+    });
+
+    wait_for(
+        Duration::from_secs(35),
+        "the stalled viewer to be dropped",
+        || async { worker.metric("zhibo_flv_viewers_dropped_total").await >= 1.0 },
+    )
+    .await;
+    let after_drop = received.load(Ordering::Relaxed);
+    let received_probe = received.clone();
+    wait_for(
+        Duration::from_secs(20),
+        "the reading viewer to keep receiving after the drop",
+        || {
+            let received = received_probe.clone();
+            async move { received.load(Ordering::Relaxed) > after_drop + 10_000 }
+        },
+    )
+    .await;
+    assert!(
+        !ended.load(Ordering::Relaxed),
+        "the reading viewer is still served"
+    );
+    // The probes of `wait_live` leave as soon as the worker writes to their closed sockets.
+    wait_for(
+        Duration::from_secs(20),
+        "one viewer left subscribed",
+        || async { worker.metric("zhibo_flv_viewers").await == 1.0 },
+    )
+    .await;
+
+    // The stalled connection itself is closed once it accepted nothing for the stall limit:
+    // reading it now gives what was in flight, then the end of the stream.
+    wait_for(
+        Duration::from_secs(30),
+        "the stalled connection to be closed",
+        || async { worker.metric("zhibo_http_write_stalls_total").await >= 1.0 },
+    )
+    .await;
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut sink = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut sink).await
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the worker closed the stalled connection (read to the end)"
+    );
+
+    // A publisher that vanishes (killed, no unpublish) ends the response too.
+    drop(publisher);
+    tokio::time::timeout(Duration::from_secs(40), reader)
+        .await
+        .expect("the FLV response ends once the publisher is gone")
+        .expect("reader task");
+}
+
+/// Admits every publish; heartbeats answer "banned" once `banned` is set.
+async fn banning_hook(
+    axum::extract::State(banned): axum::extract::State<Arc<AtomicBool>>,
+    body: axum::body::Bytes,
+) -> axum::Json<zhibo_core::hooks::HookAnswer> {
+    use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind};
+    let event: HookEvent = serde_json::from_slice(&body).expect("a hook event");
+    let ban = event.event == HookEventKind::Heartbeat && banned.load(Ordering::SeqCst);
+    axum::Json(HookAnswer {
+        allow: !ban,
+        reason: ban.then(|| "the room was banned by the operator".to_string()),
+        live_over: false,
+    })
+}
+
+#[tokio::test]
+async fn a_ban_cuts_viewers_at_once_and_refuses_new_ones_with_403() {
+    let banned = Arc::new(AtomicBool::new(false));
+    let app = axum::Router::new()
+        .route("/internal/hooks", axum::routing::post(banning_hook))
+        .with_state(banned.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the hook server");
+    let hook_url = format!(
+        "http://{}/internal/hooks",
+        listener.local_addr().expect("hook server address")
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let worker = start_worker(&[
+        ("ZHIBO_HOOK_URL", &hook_url),
+        ("HOOK_SECRET", "hook-secret-for-tests-0123"),
+        ("ZHIBO_HEARTBEAT_S", "1"),
+    ])
+    .await;
+    let room = unique_room();
+    let publisher = publish(&push_url(&worker, APP, room), 40);
+    let url = play_url(&worker, room);
+    wait_live(&url).await;
+    let mut response = reqwest::get(&url).await.expect("GET the FLV URL");
+    assert_eq!(response.status(), 200);
+    read_tags(&mut response, |tags| tags.len() >= 3).await;
+
+    banned.store(true, Ordering::SeqCst);
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(_)) = response.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the viewer's response ends after the ban");
+    expect_refusal(&url, 403, "banned by the operator").await;
+    let (ok, _) = finish(publisher, Duration::from_secs(30)).await;
+    assert!(!ok, "the publisher was dropped");
+}
