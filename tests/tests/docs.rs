@@ -65,6 +65,16 @@ const UNDOCUMENTED_ROUTES: &[(&str, &str, &str)] = &[
         "/metrics",
         "the media worker's Prometheus metrics, on the worker's own port, not the API",
     ),
+    (
+        "GET",
+        "/live/{file}",
+        "HTTP-FLV playback, on the media workers' own port, not the API (docs/api.md \"HTTP-FLV playback (media workers)\")",
+    ),
+    (
+        "OPTIONS",
+        "/live/{file}",
+        "the CORS preflight of HTTP-FLV playback, on the media workers' own port",
+    ),
 ];
 
 /// Path constants used as `.route(CONST, ..)` arguments, resolved with the real constant.
