@@ -8,47 +8,23 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::room_api::*;
 use common::*;
-use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
-
-/// Every segment key of the room in the bucket.
-async fn segments_in_bucket(api: &TestApi, app: &str, room: u64) -> BTreeSet<String> {
-    let out = api
-        .s3()
-        .list_objects_v2()
-        .bucket(bucket())
-        .prefix(format!("live/{app}/{room}/"))
-        .send()
-        .await
-        .expect("list the room's media");
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key())
-        .filter(|k| k.ends_with(".ts"))
-        .map(str::to_string)
-        .collect()
-}
 
 #[tokio::test]
 async fn a_killed_workers_replay_is_completed_from_the_journal() {
-    let api = TestApi::start_with(&[
-        ("WEBHOOK_ALLOW_HTTP", "1"),
-        ("WEBHOOK_RETRY_BASE_MS", "200"),
-        ("WORKER_SILENCE_S", "3"),
-        ("ABNORMAL_TIMEOUT_S", "5"),
-    ])
-    .await;
+    let api = webhook_api(&[("WORKER_SILENCE_S", "3"), ("ABNORMAL_TIMEOUT_S", "5")]).await;
     let _delivery = api.spawn_delivery(Duration::from_millis(200));
     let _indexer = api.spawn_replay_indexer();
     let _sweeper = api.spawn_sweeper(Duration::from_millis(500));
     let rx = api.register_webhook().await;
-    let hook_url = format!("{}/internal/hooks", api.base);
-    let mut worker = WorkerProc::start(&[
-        ("ZHIBO_HOOK_URL", &hook_url),
-        ("HOOK_SECRET", TEST_HOOK_SECRET),
-        ("ZHIBO_HEARTBEAT_S", "1"),
-        ("ZHIBO_RECONNECT_WINDOW_S", "5"),
-    ])
+    let mut worker = hooked_worker(
+        &api,
+        &[
+            ("ZHIBO_HEARTBEAT_S", "1"),
+            ("ZHIBO_RECONNECT_WINDOW_S", "5"),
+        ],
+    )
     .await;
     let app = api.app.app_id.clone();
     let room = api.create_room("crash e2e", 5).await;
@@ -83,22 +59,8 @@ async fn a_killed_workers_replay_is_completed_from_the_journal() {
     );
 
     // 106 when the heartbeats stop, 103 when the window ends, then the replay from the journal.
-    wait_for(
-        Duration::from_secs(60),
-        "the replay to be listed",
-        || async {
-            api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
-                .await
-                .json["total"]
-                == 1
-        },
-    )
-    .await;
+    let list = wait_for_one_replay(&api, room, Duration::from_secs(60)).await;
     assert_eq!(api_status(&api, room).await, 103);
-    let list = api
-        .call("GET", &format!("/v1/rooms/{room}/replays"), "")
-        .await
-        .json;
     let replay_id = list["replays"][0]["replay_id"]
         .as_str()
         .unwrap()
@@ -138,21 +100,11 @@ async fn a_killed_workers_replay_is_completed_from_the_journal() {
 /// the worker's reconnect window (60 s here) passes.
 #[tokio::test]
 async fn ending_a_waiting_live_closes_its_replay_at_once() {
-    let api = TestApi::start_with(&[
-        ("WEBHOOK_ALLOW_HTTP", "1"),
-        ("WEBHOOK_RETRY_BASE_MS", "200"),
-    ])
-    .await;
+    let api = webhook_api(&[]).await;
     let _delivery = api.spawn_delivery(Duration::from_millis(200));
     let _indexer = api.spawn_replay_indexer();
     let rx = api.register_webhook().await;
-    let hook_url = format!("{}/internal/hooks", api.base);
-    let worker = WorkerProc::start(&[
-        ("ZHIBO_HOOK_URL", &hook_url),
-        ("HOOK_SECRET", TEST_HOOK_SECRET),
-        ("ZHIBO_RECONNECT_WINDOW_S", "60"),
-    ])
-    .await;
+    let worker = hooked_worker(&api, &[("ZHIBO_RECONNECT_WINDOW_S", "60")]).await;
     let app = api.app.app_id.clone();
     let room = api.create_room("end e2e", 5).await;
     let (ok, err) = finish(
@@ -167,34 +119,13 @@ async fn ending_a_waiting_live_closes_its_replay_at_once() {
         || async { api_status(&api, room).await == 106 },
     )
     .await;
-    let r = api
-        .call(
-            "POST",
-            &format!("/v1/rooms/{room}/actions"),
-            r#"{"action":"end"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    wait_for(
-        Duration::from_secs(30),
-        "the replay to be listed",
-        || async {
-            api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
-                .await
-                .json["total"]
-                == 1
-        },
-    )
-    .await;
+    end_room(&api, room).await;
+    let list = wait_for_one_replay(&api, room, Duration::from_secs(30)).await;
     assert!(
         !worker.log_text().contains("replay closed"),
         "closed by the end action, not by the worker's 60-s window"
     );
     let uploaded = segments_in_bucket(&api, &app, room).await;
-    let list = api
-        .call("GET", &format!("/v1/rooms/{room}/replays"), "")
-        .await
-        .json;
     assert_eq!(
         list["replays"][0]["segments"].as_u64().unwrap() as usize,
         uploaded.len()
@@ -210,19 +141,15 @@ async fn ending_a_waiting_live_closes_its_replay_at_once() {
 /// reconnect window (60 s here).
 #[tokio::test]
 async fn ending_a_publishing_live_closes_its_replay_when_the_publisher_is_dropped() {
-    let api = TestApi::start_with(&[
-        ("WEBHOOK_ALLOW_HTTP", "1"),
-        ("WEBHOOK_RETRY_BASE_MS", "200"),
-    ])
-    .await;
+    let api = webhook_api(&[]).await;
     let _indexer = api.spawn_replay_indexer();
-    let hook_url = format!("{}/internal/hooks", api.base);
-    let worker = WorkerProc::start(&[
-        ("ZHIBO_HOOK_URL", &hook_url),
-        ("HOOK_SECRET", TEST_HOOK_SECRET),
-        ("ZHIBO_HEARTBEAT_S", "1"),
-        ("ZHIBO_RECONNECT_WINDOW_S", "60"),
-    ])
+    let worker = hooked_worker(
+        &api,
+        &[
+            ("ZHIBO_HEARTBEAT_S", "1"),
+            ("ZHIBO_RECONNECT_WINDOW_S", "60"),
+        ],
+    )
     .await;
     let app = api.app.app_id.clone();
     let room = api.create_room("end while live", 5).await;
@@ -234,36 +161,15 @@ async fn ending_a_publishing_live_closes_its_replay_when_the_publisher_is_droppe
             .is_some_and(|t| t.matches(".ts\n").count() >= 3)
     })
     .await;
-    let r = api
-        .call(
-            "POST",
-            &format!("/v1/rooms/{room}/actions"),
-            r#"{"action":"end"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
+    end_room(&api, room).await;
     let _ = finish(ffmpeg, Duration::from_secs(30)).await;
-    wait_for(
-        Duration::from_secs(30),
-        "the replay to be listed",
-        || async {
-            api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
-                .await
-                .json["total"]
-                == 1
-        },
-    )
-    .await;
+    let list = wait_for_one_replay(&api, room, Duration::from_secs(30)).await;
     assert!(
         worker.log_text().contains("replay closed"),
         "the worker closed it when the hook said the live is over: {}",
         worker.log_text()
     );
     let uploaded = segments_in_bucket(&api, &app, room).await;
-    let list = api
-        .call("GET", &format!("/v1/rooms/{room}/replays"), "")
-        .await
-        .json;
     assert_eq!(
         list["replays"][0]["segments"].as_u64().unwrap() as usize,
         uploaded.len()

@@ -265,3 +265,79 @@ async fn a_republish_after_the_window_starts_a_new_replay_and_closes_the_old_one
     let old = parse_media_playlist(std::str::from_utf8(&old.body).unwrap()).unwrap();
     assert_eq!(old.segments.len(), 2);
 }
+
+/// A journal chunk that is not JSON, and one that names another session, are skipped: the
+/// replay takes those segments' entries from the segments' own metadata and loses none.
+#[tokio::test]
+async fn malformed_journal_chunks_are_skipped_and_segment_metadata_fills_in() {
+    use zhibo_media_worker::sink::{ObjectPut, PutCondition};
+    let objects = objects().await;
+    let room = common::unique_room();
+    let mut a = claim(&objects, room, "0001-s1", 1_000)
+        .await
+        .expect("claim s1");
+    // 40 segments: one full chunk of 32 entries, the rest in the chunk written at the end.
+    for n in 0..40 {
+        let w = a.on_segment(&seg(n), 2_000 + n as i64).unwrap();
+        store(&objects, &a, w).await.expect("A writes");
+    }
+    let w = a.end_session(100_000);
+    store(&objects, &a, w).await.unwrap();
+    let session = objects
+        .list(&format!("live/e2e/{room}/0001-s1/"), false)
+        .await
+        .unwrap();
+    let chunks: Vec<&String> = session
+        .objects
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.contains("/journal-"))
+        .collect();
+    assert_eq!(chunks.len(), 2, "{chunks:?}");
+    let garbage = |key: &str, body: &'static [u8]| ObjectPut {
+        key: key.to_string(),
+        body: Bytes::from_static(body),
+        content_type: "application/json",
+        cache_control: "no-cache",
+        metadata: Vec::new(),
+        condition: PutCondition::None,
+    };
+    objects
+        .put(&garbage(chunks[0], b"{\"not\": \"a journal chunk\"\x00"))
+        .await
+        .unwrap();
+    objects
+        .put(&garbage(
+            chunks[1],
+            br#"{"session_id":"0009-other","entries":[]}"#,
+        ))
+        .await
+        .unwrap();
+
+    let Closed::Now(Some(summary)) = close_replay(
+        &objects,
+        "e2e",
+        room,
+        100_001,
+        CloseRule::Own {
+            session_id: "0001-s1".into(),
+        },
+    )
+    .await
+    .unwrap() else {
+        panic!("A closes its replay");
+    };
+    assert_eq!(summary.segments, 40);
+    let replay = objects
+        .get(&format!("replays/e2e/{room}/0001-s1.m3u8"))
+        .await
+        .unwrap()
+        .unwrap();
+    let replay = parse_media_playlist(std::str::from_utf8(&replay.body).unwrap()).unwrap();
+    let uris: Vec<String> = replay.segments.iter().map(|s| s.uri.clone()).collect();
+    let want: Vec<String> = (0..40)
+        .map(|n| format!("../../../live/e2e/{room}/0001-s1/{n}.ts"))
+        .collect();
+    assert_eq!(uris, want);
+    assert!(replay.segments.iter().all(|s| s.duration == 2.0));
+}

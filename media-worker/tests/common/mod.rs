@@ -3,6 +3,8 @@
 //! `ZHIBO_S3_ENDPOINT`), and ffprobe reading what landed in the bucket over HTTP.
 #![allow(dead_code)]
 
+pub mod room_api;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
