@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::room_api::*;
 use common::*;
 use tokio::io::AsyncWriteExt;
 use zhibo_core::object_keys;
@@ -211,40 +212,9 @@ impl HopsOutput {
     }
 }
 
-/// Every `.ts` key of the room in the bucket.
-async fn segments_in_bucket(api: &TestApi, app: &str, room: u64) -> BTreeSet<String> {
-    let out = api
-        .s3()
-        .list_objects_v2()
-        .bucket(bucket())
-        .prefix(object_keys::live_room_prefix(app, room))
-        .send()
-        .await
-        .expect("list the room's media");
-    assert!(!out.is_truncated().unwrap_or(false), "one page is enough");
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key())
-        .filter(|k| k.ends_with(".ts"))
-        .map(str::to_string)
-        .collect()
-}
-
-async fn replays(api: &TestApi, room: u64) -> serde_json::Value {
-    api.call("GET", &format!("/v1/rooms/{room}/replays"), "")
-        .await
-        .json
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_hopping_across_workers_keeps_one_live_playlist_one_replay_and_playback() {
-    let api = Arc::new(
-        TestApi::start_with(&[
-            ("WEBHOOK_ALLOW_HTTP", "1"),
-            ("WEBHOOK_RETRY_BASE_MS", "200"),
-        ])
-        .await,
-    );
+    let api = Arc::new(webhook_api(&[]).await);
     let _delivery = api.spawn_delivery(Duration::from_millis(200));
     let _indexer = api.spawn_replay_indexer();
     let rx = api.register_webhook().await;

@@ -9,28 +9,17 @@ mod common;
 
 use std::time::Duration;
 
+use common::room_api::*;
 use common::*;
-use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
 
 #[tokio::test]
 async fn ffmpeg_drives_the_lifecycle_and_webhooks() {
-    let api = TestApi::start_with(&[
-        ("ABNORMAL_TIMEOUT_S", "4"),
-        ("WEBHOOK_ALLOW_HTTP", "1"),
-        ("WEBHOOK_RETRY_BASE_MS", "200"),
-    ])
-    .await;
+    let api = webhook_api(&[("ABNORMAL_TIMEOUT_S", "4")]).await;
     let _sweeper = api.spawn_sweeper(Duration::from_millis(300));
     let _delivery = api.spawn_delivery(Duration::from_millis(200));
     let rx = api.register_webhook().await;
 
-    let hook_url = format!("{}/internal/hooks", api.base);
-    let worker = WorkerProc::start(&[
-        ("ZHIBO_HOOK_URL", &hook_url),
-        ("HOOK_SECRET", TEST_HOOK_SECRET),
-        ("ZHIBO_HEARTBEAT_S", "1"),
-    ])
-    .await;
+    let worker = hooked_worker(&api, &[("ZHIBO_HEARTBEAT_S", "1")]).await;
     let app = api.app.app_id.clone();
 
     // Publish → 101 and room.started.
@@ -101,14 +90,7 @@ async fn ffmpeg_drives_the_lifecycle_and_webhooks() {
         api_status(&api, banned).await == 101
     })
     .await;
-    let r = api
-        .call(
-            "POST",
-            &format!("/v1/rooms/{banned}/actions"),
-            r#"{"action":"ban"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    room_action(&api, banned, "ban").await;
     // Heartbeats come every second; the publisher is gone well within a few.
     let (ok, _) = finish(ffmpeg, Duration::from_secs(20)).await;
     assert!(!ok, "ffmpeg should have been disconnected");

@@ -8,9 +8,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::room_api::*;
 use common::*;
 use zhibo_core::object_keys;
-use zhibo_test_support::{TestApi, TEST_HOOK_SECRET};
+use zhibo_test_support::TestApi;
 
 /// Keys under the room's live/ and replays/ prefixes.
 async fn room_objects(api: &TestApi, app: &str, room: u64) -> Vec<String> {
@@ -49,13 +50,7 @@ async fn a_banned_live_stops_being_served_and_stays_down() {
     let api = TestApi::start().await;
     let _sweeper = api.spawn_sweeper(Duration::from_millis(300));
     let _indexer = api.spawn_replay_indexer();
-    let hook_url = format!("{}/internal/hooks", api.base);
-    let worker = WorkerProc::start(&[
-        ("ZHIBO_HOOK_URL", &hook_url),
-        ("HOOK_SECRET", TEST_HOOK_SECRET),
-        ("ZHIBO_HEARTBEAT_S", "1"),
-    ])
-    .await;
+    let worker = hooked_worker(&api, &[("ZHIBO_HEARTBEAT_S", "1")]).await;
     let app = api.app.app_id.clone();
     let room = api.create_room("banned live", 5).await;
     let ffmpeg = publish(&push_url(&worker, &app, room), 60);
@@ -82,14 +77,7 @@ async fn a_banned_live_stops_being_served_and_stays_down() {
     );
     assert_eq!(public_status(&segment_key).await, 200);
 
-    let r = api
-        .call(
-            "POST",
-            &format!("/v1/rooms/{room}/actions"),
-            r#"{"action":"ban"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    let r = room_action(&api, room, "ban").await;
     assert_eq!(r.json["media_takedown"], "complete", "{}", r.text);
     // At once: the playlist and the segment are gone for viewers.
     assert!(matches!(public_status(&playlist_key).await, 403 | 404));

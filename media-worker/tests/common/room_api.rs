@@ -30,16 +30,19 @@ pub async fn hooked_worker(api: &TestApi, extra: &[(&str, &str)]) -> WorkerProc 
     WorkerProc::start(&env).await
 }
 
+/// `POST /v1/rooms/{room}/actions {"action": action}`, which must succeed; the reply.
+pub async fn room_action(api: &TestApi, room: u64, action: &str) -> zhibo_test_support::Reply {
+    let body = serde_json::json!({ "action": action }).to_string();
+    let r = api
+        .call("POST", &format!("/v1/rooms/{room}/actions"), &body)
+        .await;
+    assert_eq!(r.status, 200, "{action} room {room}: {}", r.text);
+    r
+}
+
 /// `POST /v1/rooms/{room}/actions {"action":"end"}`, which must succeed.
 pub async fn end_room(api: &TestApi, room: u64) {
-    let r = api
-        .call(
-            "POST",
-            &format!("/v1/rooms/{room}/actions"),
-            r#"{"action":"end"}"#,
-        )
-        .await;
-    assert_eq!(r.status, 200, "end room {room}: {:?}", r.json);
+    room_action(api, room, "end").await;
 }
 
 /// `GET /v1/rooms/{room}/replays`.
@@ -68,6 +71,7 @@ pub async fn segments_in_bucket(api: &TestApi, app: &str, room: u64) -> BTreeSet
         .send()
         .await
         .expect("list the room's media");
+    assert!(!out.is_truncated().unwrap_or(false), "one page is enough");
     out.contents()
         .iter()
         .filter_map(|o| o.key())
