@@ -56,7 +56,19 @@ async fn wait_live(url: &str) {
 type Tag = (u8, Vec<u8>);
 
 /// Reads the FLV header and tags from `response` until `enough` says so; returns the tags.
+/// The header must announce audio and video.
 async fn read_tags(response: &mut reqwest::Response, enough: impl Fn(&[Tag]) -> bool) -> Vec<Tag> {
+    let (flags, tags) = read_flv(response, enough).await;
+    assert_eq!(flags, 0x05, "the header announces audio and video");
+    tags
+}
+
+/// Reads the FLV header and tags from `response` until `enough` says so; returns the header's
+/// flags byte and the tags.
+async fn read_flv(
+    response: &mut reqwest::Response,
+    enough: impl Fn(&[Tag]) -> bool,
+) -> (u8, Vec<Tag>) {
     let mut buf = Vec::new();
     let mut tags = Vec::new();
     let mut pos = 13;
@@ -69,10 +81,10 @@ async fn read_tags(response: &mut reqwest::Response, enough: impl Fn(&[Tag]) -> 
             panic!("the FLV response ended early after {} tags", tags.len());
         };
         buf.extend_from_slice(&chunk);
-        if buf.len() >= 13 && tags.is_empty() {
-            assert_eq!(&buf[..3], b"FLV", "the response starts with an FLV header");
-            assert_eq!(buf[4], 0x05, "the header announces audio and video");
+        if buf.len() < 13 {
+            continue;
         }
+        assert_eq!(&buf[..3], b"FLV", "the response starts with an FLV header");
         while buf.len() >= pos + 11 {
             let size = u32::from_be_bytes([0, buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
             if buf.len() < pos + 11 + size + 4 {
@@ -82,7 +94,7 @@ async fn read_tags(response: &mut reqwest::Response, enough: impl Fn(&[Tag]) -> 
             pos += 11 + size + 4;
         }
         if enough(&tags) {
-            return tags;
+            return (buf[4], tags);
         }
     }
 }
@@ -405,4 +417,65 @@ async fn a_ban_cuts_viewers_at_once_and_refuses_new_ones_with_403() {
     expect_refusal(&url, 403, "banned by the operator").await;
     let (ok, _) = finish(publisher, Duration::from_secs(30)).await;
     assert!(!ok, "the publisher was dropped");
+}
+
+/// Publishes `seconds` of the fixture's audio only (`"0:a"`) or video only (`"0:v"`).
+fn publish_one_track(url: &str, track: &str, seconds: u32) -> tokio::process::Child {
+    tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .arg("-i")
+        .arg(fixture())
+        .args(["-map", track, "-t", &seconds.to_string()])
+        .args(["-c", "copy", "-f", "flv", url])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn ffmpeg")
+}
+
+/// The codec names ffprobe reads from `url`.
+fn probed_codecs(url: &str) -> Vec<String> {
+    let probe = ffprobe(url, &["-show_streams"]);
+    probe["streams"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter_map(|s| s["codec_name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn audio_only_and_video_only_lives_play() {
+    let worker = start_worker(&[]).await;
+    for (track, want, tag_type) in [("0:a", "aac", 8u8), ("0:v", "h264", 9u8)] {
+        let room = unique_room();
+        let _publisher = publish_one_track(&push_url(&worker, APP, room), track, 20);
+        let url = play_url(&worker, room);
+        wait_live(&url).await;
+        // Once media flows, the header names the one track there is (before it, the
+        // publisher's onMetaData does: a hub unit test).
+        let mut first = reqwest::get(&url).await.expect("GET the FLV URL");
+        read_flv(&mut first, |tags| tags.iter().any(|(t, _)| *t == tag_type)).await;
+        drop(first);
+        let mut response = reqwest::get(&url).await.expect("GET the FLV URL");
+        let (flags, tags) = read_flv(&mut response, |tags| {
+            tags.iter().filter(|(t, _)| *t == tag_type).count() >= 5
+        })
+        .await;
+        assert_eq!(
+            flags,
+            if tag_type == 8 { 0x04 } else { 0x01 },
+            "{track}: the header announces {want} only"
+        );
+        assert!(
+            tags.iter().all(|(t, _)| *t == tag_type || *t == 18),
+            "{track}: only {want} tags and metadata: {:?}",
+            tags.iter().map(|(t, _)| *t).collect::<Vec<_>>()
+        );
+        drop(response);
+        assert_eq!(probed_codecs(&url), [want], "{track}");
+    }
 }

@@ -82,6 +82,7 @@ impl FlvHubs {
                 viewers: HashMap::new(),
                 next_id: 0,
                 ended: false,
+                announced: None,
             }),
         });
         lock(&self.refused).remove(stream_name);
@@ -134,10 +135,12 @@ impl FlvHubs {
         });
         let mut start = state.stream.start_for_new_viewer();
         // Before the first media message the header would announce neither audio nor video,
-        // and players (mpegts.js) would then ignore both: announce both.
+        // and players (mpegts.js) would then ignore both: announce the tracks the publisher's
+        // onMetaData names, or both. (A player told of a track that never comes waits for it.)
         if !state.stream.has_audio() && !state.stream.has_video() {
+            let (audio, video) = state.announced.unwrap_or((true, true));
             if let Some(header) = start.first_mut() {
-                *header = file_header(true, true);
+                *header = file_header(audio, video);
             }
         }
         let id = state.next_id;
@@ -196,6 +199,8 @@ struct HubState {
     viewers: HashMap<u64, Arc<Viewer>>,
     next_id: u64,
     ended: bool,
+    /// The tracks (audio, video) the publisher's onMetaData names, when it names any.
+    announced: Option<(bool, bool)>,
 }
 
 struct Viewer {
@@ -243,6 +248,13 @@ impl FlvPublisher {
 
     /// The publisher's `onMetaData`.
     pub fn on_metadata(&mut self, metadata: &OnMetaData) {
+        let tracks = (
+            metadata.audio_codec_id.is_some(),
+            metadata.video_codec_id.is_some(),
+        );
+        if tracks != (false, false) {
+            lock(&self.hub.state).announced = Some(tracks);
+        }
         let body = metadata.encode();
         self.broadcast(|s| s.on_metadata(&body));
     }
@@ -454,5 +466,22 @@ mod tests {
         assert!(v.next().await.is_none());
         drop(old);
         assert_eq!(hubs.live_streams(), 1);
+    }
+
+    #[tokio::test]
+    async fn before_media_the_header_names_the_tracks_onmetadata_names() {
+        let hubs = hubs(1 << 20, 10);
+        let mut p = hubs.open("demo_1");
+        let v = hubs.subscribe("demo_1").unwrap();
+        assert_eq!(drain(&v).await[0][4], 0x05, "nothing known: both");
+        p.on_metadata(&OnMetaData {
+            audio_codec_id: Some(10),
+            ..OnMetaData::default()
+        });
+        let v = hubs.subscribe("demo_1").unwrap();
+        assert_eq!(drain(&v).await[0][4], 0x04, "audio only, from onMetaData");
+        p.on_video(0, KEYFRAME);
+        let v = hubs.subscribe("demo_1").unwrap();
+        assert_eq!(drain(&v).await[0][4], 0x01, "media seen wins");
     }
 }
