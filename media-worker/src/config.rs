@@ -60,8 +60,12 @@ impl std::fmt::Debug for HookConfig {
 pub struct WorkerConfig {
     /// `ZHIBO_RTMP_ADDR` (default `0.0.0.0:1935`).
     pub rtmp_addr: SocketAddr,
-    /// `ZHIBO_HTTP_ADDR`: `/healthz` and `/metrics` (default `0.0.0.0:9090`).
+    /// `ZHIBO_HTTP_ADDR`: `/healthz`, HTTP-FLV playback and, unless [`Self::metrics_addr`] is
+    /// set, `/metrics` (default `0.0.0.0:9090`).
     pub http_addr: SocketAddr,
+    /// `ZHIBO_METRICS_ADDR`: when set, `/metrics` is served there only (a port the load
+    /// balancer does not expose), not on the public HTTP port.
+    pub metrics_addr: Option<SocketAddr>,
     /// `ZHIBO_WORKER_ID` (default: host name, else random).
     pub worker_id: String,
     /// `PUSH_KEY`, or `ZHIBO_PUBLISH_AUTH=off` (benchmarks only).
@@ -164,6 +168,15 @@ impl WorkerConfig {
         let mut env = EnvReader::trimming(get);
         let rtmp_addr = env.addr("ZHIBO_RTMP_ADDR", "0.0.0.0:1935");
         let http_addr = env.addr("ZHIBO_HTTP_ADDR", "0.0.0.0:9090");
+        let metrics_addr = env
+            .optional("ZHIBO_METRICS_ADDR")
+            .map(|_| env.addr("ZHIBO_METRICS_ADDR", "0.0.0.0:9091"));
+        if metrics_addr == Some(http_addr) {
+            env.problem(
+                "ZHIBO_METRICS_ADDR equals ZHIBO_HTTP_ADDR: give /metrics its own port, or leave \
+                 ZHIBO_METRICS_ADDR unset to serve it on the HTTP port",
+            );
+        }
         let segment_target_ms = env.num("ZHIBO_SEGMENT_TARGET_MS", 2000, 500..=20_000);
         let live_window = env.num("ZHIBO_LIVE_WINDOW", 6, 3..=100);
         let reconnect_window = env.secs("ZHIBO_RECONNECT_WINDOW_S", 900, 0..=86_400);
@@ -277,6 +290,7 @@ impl WorkerConfig {
         Ok(WorkerConfig {
             rtmp_addr,
             http_addr,
+            metrics_addr,
             worker_id,
             publish_auth,
             hooks,

@@ -11,16 +11,25 @@ use axum::Router;
 
 use crate::worker::Worker;
 
-/// `GET /healthz` (200 `ok`, 503 `draining` after SIGTERM), `GET /metrics` and
-/// `GET /live/{stream_name}.flv`.
-pub fn router(worker: Arc<Worker>) -> Router {
+/// `GET /healthz` (200 `ok`, 503 `draining` after SIGTERM), `GET /live/{stream_name}.flv` and,
+/// when `with_metrics`, `GET /metrics`.
+pub fn router(worker: Arc<Worker>, with_metrics: bool) -> Router {
+    let router = Router::new().route("/healthz", get(health)).route(
+        "/live/{file}",
+        get(crate::flv::http::play).options(crate::flv::http::preflight),
+    );
+    let router = if with_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router.with_state(worker)
+}
+
+/// `GET /metrics` alone, for `ZHIBO_METRICS_ADDR`.
+pub fn metrics_router(worker: Arc<Worker>) -> Router {
     Router::new()
-        .route("/healthz", get(health))
         .route("/metrics", get(metrics))
-        .route(
-            "/live/{file}",
-            get(crate::flv::http::play).options(crate::flv::http::preflight),
-        )
         .with_state(worker)
 }
 

@@ -119,19 +119,32 @@ async fn run() -> Result<(), StartError> {
     };
     let rtmp = bind("RTMP", config.rtmp_addr).await?;
     let http_listener = bind("HTTP", config.http_addr).await?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(bind("metrics", addr).await?),
+        None => None,
+    };
     if config.hooks.is_none() {
         tracing::warn!("ZHIBO_HOOK_URL is unset: publishes are admitted by push signature only, and no hooks are sent");
     }
     tracing::info!(
         rtmp = %config.rtmp_addr,
         http = %config.http_addr,
+        metrics = ?config.metrics_addr,
         worker_id = %config.worker_id,
         sink = ?config.sink,
         auth = ?config.publish_auth,
         "media worker listening"
     );
     let worker = Worker::new(config, sink)?;
-    let app = http::router(worker.clone());
+    let app = http::router(worker.clone(), metrics_listener.is_none());
+    if let Some(listener) = metrics_listener {
+        let metrics_app = http::metrics_router(worker.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics_app).await {
+                tracing::error!("metrics server failed: {e}");
+            }
+        });
+    }
     let http_listener = http::HttpListener::new(http_listener, &worker);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http_listener, app).await {

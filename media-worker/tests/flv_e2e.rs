@@ -479,3 +479,73 @@ async fn audio_only_and_video_only_lives_play() {
         assert_eq!(probed_codecs(&url), [want], "{track}");
     }
 }
+
+/// `GET /v1/rooms/{id}/play-urls` returns the `flv` URL on `PLAY_HOST`, and that URL plays from
+/// the worker: the play key is the same master key on both sides.
+#[tokio::test]
+async fn the_flv_url_from_play_urls_plays_from_the_worker() {
+    let worker = start_worker(&[]).await;
+    let play_host = format!("http://127.0.0.1:{}", worker.http_port);
+    let api = zhibo_test_support::TestApi::start_with(&[
+        ("PLAY_HOST", &play_host),
+        ("PLAY_KEY", PLAY_KEY),
+    ])
+    .await;
+    let app = api.app.app_id.clone();
+    let room = api.create_room("flv play-urls", 5).await;
+    let r = api
+        .call("GET", &format!("/v1/rooms/{room}/play-urls"), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let flv = r.json["flv"].as_str().expect("an flv URL").to_string();
+    let name = zhibo_core::room::stream_name(&app, room);
+    assert!(
+        flv.starts_with(&format!("{play_host}/live/{name}.flv?txSecret=")),
+        "{flv}"
+    );
+    let expires_at = r.json["expires_at"].as_i64().expect("the flv URL expires");
+    assert!(flv.ends_with(&format!("txTime={expires_at:08X}")), "{flv}");
+
+    let _publisher = publish(&push_url(&worker, &app, room), 15);
+    wait_live(&flv).await;
+    let mut response = reqwest::get(&flv).await.expect("GET the flv URL");
+    let tags = read_tags(&mut response, |tags| tags.iter().any(|(t, _)| *t == 9)).await;
+    assert!(tags.iter().any(|(t, _)| *t == 9));
+    // Another room's URL is not this room's: its signature does not open this stream.
+    let other = api.create_room("other", 5).await;
+    let r = api
+        .call("GET", &format!("/v1/rooms/{other}/play-urls"), "")
+        .await;
+    let other_flv = r.json["flv"].as_str().unwrap();
+    let (_, query) = other_flv.split_once('?').unwrap();
+    expect_refusal(
+        &format!("{play_host}/live/{name}.flv?{query}"),
+        401,
+        "playback URL refused",
+    )
+    .await;
+}
+
+/// With `ZHIBO_METRICS_ADDR`, the public HTTP port (the one the load balancer exposes for
+/// playback) has no `/metrics`; the metrics port has it.
+#[tokio::test]
+async fn metrics_can_leave_the_public_playback_port() {
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let worker = start_worker(&[("ZHIBO_METRICS_ADDR", &metrics_addr)]).await;
+    let public = reqwest::get(format!("http://127.0.0.1:{}/metrics", worker.http_port))
+        .await
+        .expect("GET /metrics on the HTTP port");
+    assert_eq!(public.status(), 404);
+    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", worker.http_port))
+        .await
+        .expect("GET /healthz");
+    assert_eq!(health.status(), 200);
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .expect("GET /metrics on the metrics port")
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("zhibo_flv_viewers"), "{metrics}");
+}

@@ -47,12 +47,16 @@ pub fn router(state: Deps) -> Router {
 #[derive(Serialize)]
 struct PlayUrls {
     hls: String,
+    /// The signed HTTP-FLV URL on the media workers; `None` when `PLAY_HOST` is not set.
+    flv: Option<String>,
+    /// When the first of the URLs stops working (`None` when none expires).
     expires_at: Option<i64>,
     mode: &'static str,
 }
 
-/// `GET /v1/rooms/{room_id}/play-urls` → `{"hls", "expires_at", "mode"}`: the public URL of the
-/// live playlist, or a signed playback URL (`expires_at` set). Refused for a banned room.
+/// `GET /v1/rooms/{room_id}/play-urls` → `{"hls", "flv", "expires_at", "mode"}`: the public URL
+/// of the live playlist, or a signed playback URL, and the signed HTTP-FLV URL on the media
+/// workers (`expires_at`: the earliest expiry). Refused for a banned room.
 async fn play_urls(
     State(st): State<Deps>,
     Path(room_id): Path<String>,
@@ -65,16 +69,27 @@ async fn play_urls(
             room.room_id
         )));
     }
+    let now = now();
     let url = st
         .config
         .playback
         .for_request(&req.headers)
-        .live(&room.app_id, room.room_id, now());
+        .live(&room.app_id, room.room_id, now);
+    let flv = st
+        .config
+        .flv
+        .as_ref()
+        .map(|flv| flv.live(&room.app_id, room.room_id, now));
+    let expires_at = [url.expires_at, flv.as_ref().and_then(|f| f.expires_at)]
+        .into_iter()
+        .flatten()
+        .min();
     Ok(json_response(
         StatusCode::OK,
         &PlayUrls {
             hls: url.url,
-            expires_at: url.expires_at,
+            flv: flv.map(|f| f.url),
+            expires_at,
             mode: match st.config.playback {
                 zhibo_core::playback::Playback::Public { .. } => "public",
                 zhibo_core::playback::Playback::Signed { .. } => "signed",

@@ -30,6 +30,7 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("REPLAY_TTL_DAYS", VarUse::Deployed),
     ("PLAYBACK_MODE", VarUse::Deployed),
     ("PLAYBACK_BASE_URL", VarUse::Deployed),
+    ("PLAY_HOST", VarUse::Deployed),
     ("API_BASE_URL", VarUse::Deployed),
     ("PUSH_KEY", VarUse::Secret),
     ("HOOK_SECRET", VarUse::Secret),
@@ -95,6 +96,9 @@ pub struct Config {
     /// `PLAY_KEY` (at least 16 characters), `PLAY_URL_TTL_S` (default 3600) and optionally
     /// `API_BASE_URL` (default: each request's own host) for signed playback URLs.
     pub playback: crate::playback::Playback,
+    /// `PLAY_HOST` (with `PLAY_KEY` and `PLAY_URL_TTL_S`): where the media workers serve
+    /// HTTP-FLV; `None` when unset (`play-urls` then returns `"flv": null`).
+    pub flv: Option<crate::playback::FlvPlayback>,
     /// `REPLAY_TTL_DAYS`: how long replays are kept (S3 lifecycle and DynamoDB TTL). It
     /// defaults to 365.
     pub replay_ttl_days: i64,
@@ -129,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("webhook_retry", &self.webhook_retry)
             .field("webhook_allow_http", &self.webhook_allow_http)
             .field("playback", &self.playback)
+            .field("flv", &self.flv)
             .field("replay_ttl_days", &self.replay_ttl_days)
             .field("event_bus", &self.event_bus)
             .field("eventbridge_endpoint", &self.eventbridge_endpoint)
@@ -145,7 +150,7 @@ impl Config {
     /// Reads configuration through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         use crate::lifecycle::Timers;
-        use crate::playback::Playback;
+        use crate::playback::{FlvPlayback, Playback};
         use crate::webhook::RetryPolicy;
 
         let mut env = EnvReader::new(get);
@@ -230,6 +235,35 @@ impl Config {
                 }
             }
         };
+        let flv = env.optional("PLAY_HOST").and_then(|host| {
+            let base_url = match FlvPlayback::base_url_from_play_host(&host) {
+                Ok(u) => u,
+                Err(e) => {
+                    env.problem(e);
+                    return None;
+                }
+            };
+            let play_key = env.optional("PLAY_KEY").unwrap_or_default();
+            if play_key.len() < 16 {
+                env.problem(
+                    "PLAY_KEY is required with PLAY_HOST (HTTP-FLV URLs are signed): use at least 16 characters",
+                );
+            }
+            Some(FlvPlayback {
+                base_url,
+                play_key,
+                ttl_s: env.num("PLAY_URL_TTL_S", 3600, 10..=7 * 86_400),
+            })
+        });
+        if let (Some(push), Some(flv), Playback::Public { .. }) = (&push_key, &flv, &playback) {
+            // (In signed mode the same PLAY_KEY is checked below.)
+            if crate::signing::constant_time_eq(push.as_bytes(), flv.play_key.as_bytes()) {
+                env.problem(
+                    "PLAY_KEY equals PUSH_KEY: use two different random keys, or a play URL's key \
+                     would be derived from the push master key",
+                );
+            }
+        }
         if let (Some(push), Playback::Signed { play_key, .. }) = (&push_key, &playback) {
             if crate::signing::constant_time_eq(push.as_bytes(), play_key.as_bytes()) {
                 env.problem(
@@ -255,6 +289,7 @@ impl Config {
             webhook_retry,
             webhook_allow_http,
             playback,
+            flv,
             replay_ttl_days,
             event_bus,
             eventbridge_endpoint,
@@ -325,6 +360,42 @@ mod tests {
             crate::playback::Playback::Signed { ref api_base_url, ttl_s: 3600, .. }
                 if api_base_url.as_deref() == Some("https://api.example.com")
         ));
+    }
+
+    #[test]
+    fn flv_playback_needs_play_host_and_key() {
+        let c = cfg(&[("ZHIBO_TABLE", "t")]).unwrap();
+        assert_eq!(c.flv, None);
+        let err = cfg(&[("ZHIBO_TABLE", "t"), ("PLAY_HOST", "play.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PLAY_KEY is required with PLAY_HOST"), "{err}");
+        let err = cfg(&[("ZHIBO_TABLE", "t"), ("PLAY_HOST", "play.example.com/x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PLAY_HOST=\"play.example.com/x\" is invalid"),
+            "{err}"
+        );
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PLAY_HOST", "http://127.0.0.1:9090"),
+            ("PLAY_KEY", "0123456789abcdef"),
+            ("PLAY_URL_TTL_S", "600"),
+        ])
+        .unwrap();
+        let flv = c.flv.expect("flv playback");
+        assert_eq!(flv.base_url, "http://127.0.0.1:9090");
+        assert_eq!(flv.ttl_s, 600);
+        let err = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("PUSH_KEY", "same-key-0123456789"),
+            ("PLAY_HOST", "play.example.com"),
+            ("PLAY_KEY", "same-key-0123456789"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PLAY_KEY equals PUSH_KEY"), "{err}");
     }
 
     /// L5: one key for both would make the two derivations share a master.

@@ -148,6 +148,85 @@ impl Playback {
     }
 }
 
+/// HTTP-FLV playback from the media workers (docs/api.md "HTTP-FLV playback (media workers)"):
+/// `{base_url}/live/{stream_name}.flv?txSecret=..&txTime=..`, signed with the app's play key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FlvPlayback {
+    /// `PLAY_HOST` as a base URL (`https://{host}`, or the `http(s)://host[:port]` given),
+    /// without a trailing slash.
+    pub base_url: String,
+    /// `PLAY_KEY`: the master key each app's play-URL key is derived from.
+    pub play_key: String,
+    /// `PLAY_URL_TTL_S`.
+    pub ttl_s: i64,
+}
+
+impl std::fmt::Debug for FlvPlayback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlvPlayback")
+            .field("base_url", &self.base_url)
+            .field("play_key", &"<hidden>")
+            .field("ttl_s", &self.ttl_s)
+            .finish()
+    }
+}
+
+impl FlvPlayback {
+    /// The path of a room's HTTP-FLV stream on a media worker.
+    pub fn path(app_id: &str, room_id: RoomId) -> String {
+        format!("/live/{}.flv", crate::room::stream_name(app_id, room_id))
+    }
+
+    /// The signed HTTP-FLV URL of a room's live, valid for `ttl_s` from `now`.
+    pub fn live(&self, app_id: &str, room_id: RoomId, now: i64) -> PlayUrl {
+        let expires_at = now.saturating_add(self.ttl_s);
+        let sig = UrlSignature::sign_room(
+            &self.play_key,
+            UrlPurpose::Play,
+            app_id,
+            room_id,
+            expires_at,
+        );
+        PlayUrl {
+            url: format!(
+                "{}{}?{}",
+                self.base_url,
+                Self::path(app_id, room_id),
+                sig.query()
+            ),
+            expires_at: Some(expires_at),
+        }
+    }
+
+    /// `PLAY_HOST` as a base URL: `host[:port]` means `https://host[:port]`; an
+    /// `http://` or `https://` URL without a path is taken as it is. `None`, with the reason,
+    /// for anything else.
+    pub fn base_url_from_play_host(play_host: &str) -> Result<String, String> {
+        let (scheme, host) = match play_host.split_once("://") {
+            Some((s @ ("http" | "https"), rest)) => (s, rest.trim_end_matches('/')),
+            Some(_) => {
+                return Err(format!(
+                    "PLAY_HOST={play_host:?} has a scheme other than http or https"
+                ))
+            }
+            None => ("https", play_host),
+        };
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+            });
+        if valid {
+            Ok(format!("{scheme}://{host}"))
+        } else {
+            Err(format!(
+                "PLAY_HOST={play_host:?} is invalid: expected the media workers' playback host[:port] \
+                 (https is assumed) or an http(s)://host[:port] URL, without a path"
+            ))
+        }
+    }
+}
+
 /// Rewrites a media playlist stored at `playlist_key` for signed playback: every URI line
 /// becomes `sign(bucket key it names)` (a presigned URL); tags, comments and line endings stay
 /// exactly as they were. A URI that does not name an object of the bucket (absolute, or
@@ -192,6 +271,35 @@ pub fn playlist_keys(text: &str, playlist_key: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flv_urls_are_signed_stream_urls_on_the_play_host() {
+        assert_eq!(
+            FlvPlayback::base_url_from_play_host("play.example.com").unwrap(),
+            "https://play.example.com"
+        );
+        assert_eq!(
+            FlvPlayback::base_url_from_play_host("http://127.0.0.1:9090/").unwrap(),
+            "http://127.0.0.1:9090"
+        );
+        for bad in ["", "ftp://x", "https://x/path", "a b", "http://"] {
+            assert!(FlvPlayback::base_url_from_play_host(bad).is_err(), "{bad}");
+        }
+        let flv = FlvPlayback {
+            base_url: "https://play.example.com".into(),
+            play_key: "play-master-key-0123".into(),
+            ttl_s: 600,
+        };
+        let url = flv.live("demo", 7, 1_000);
+        assert_eq!(url.expires_at, Some(1_600));
+        let sig =
+            UrlSignature::sign_room("play-master-key-0123", UrlPurpose::Play, "demo", 7, 1_600);
+        assert_eq!(
+            url.url,
+            format!("https://play.example.com/live/demo_7.flv?{}", sig.query())
+        );
+        assert!(!format!("{flv:?}").contains("play-master-key"));
+    }
 
     #[test]
     fn rewriting_changes_only_the_uri_lines() {
