@@ -795,3 +795,65 @@ fn hooks_have_their_own_api_and_the_public_api_is_throttled() {
     );
     assert!(t.contains("HookUrl:"), "the hooks URL is an output");
 }
+
+/// Issue 16: HTTP-FLV reaches the workers through the load balancer, over TLS with the
+/// certificate parameter (plain HTTP only without one), health-checked on /healthz; /metrics
+/// stays on a port nothing exposes; the functions put the playback host in play-urls.
+#[test]
+fn http_flv_playback_is_exposed_over_tls_and_health_checked() {
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let block = |name: &str| {
+        resources
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no resource {name}"))
+    };
+    let listener = block("WorkerPlayListener");
+    for line in [
+        "Protocol: !If [PlayOverTls, TLS, TCP]",
+        "Port: !If [PlayOverTls, 443, 80]",
+        "CertificateArn: !Ref PlayCertificateArn",
+        "SslPolicy: !If [PlayOverTls, ELBSecurityPolicy-TLS13",
+        "TargetGroupArn: !Ref WorkerPlayTargetGroup",
+    ] {
+        assert!(
+            listener.contains(line),
+            "WorkerPlayListener lacks `{line}`:\n{listener}"
+        );
+    }
+    let group = block("WorkerPlayTargetGroup");
+    for line in [
+        "Port: 9090\n",
+        "HealthCheckPath: /healthz\n",
+        "HealthCheckPort: \"9090\"\n",
+        "preserve_client_ip.enabled, Value: \"true\"",
+    ] {
+        assert!(
+            group.contains(line),
+            "WorkerPlayTargetGroup lacks `{line}`:\n{group}"
+        );
+    }
+    let service = block("WorkerService");
+    assert!(service.contains(
+        "{ContainerName: media-worker, ContainerPort: 9090, TargetGroupArn: !Ref WorkerPlayTargetGroup}"
+    ));
+    let task = block("WorkerTaskDefinition");
+    assert!(task.contains("{Name: PLAY_KEY, ValueFrom: !Ref PlayKeySecret}"));
+    assert!(task.contains("{Name: ZHIBO_METRICS_ADDR, Value: \"0.0.0.0:9091\"}"));
+    assert!(block("WorkerExecutionRole").contains("!Ref PlayKeySecret]"));
+    // Nothing admits 9091 (metrics) from outside; 9090 only from the NLB and the workers.
+    assert!(!t.contains("FromPort: 9091"));
+    let lb_group = block("WorkerLoadBalancerSecurityGroup");
+    assert!(lb_group.contains("FromPort: !If [PlayOverTls, 443, 80]"));
+    assert!(block("WorkerRelayIngress").contains("SourceSecurityGroupId: !Ref WorkerSecurityGroup"));
+    assert!(block("RoomsFunction").contains("PLAY_HOST: !If"));
+    assert!(t.contains("\n  PlayCertificateArn:\n    Type: String\n"));
+    assert!(t.contains("AssertDescription: PlayCertificateArn needs PlayHost"));
+    let outputs = section_entries(&t, "Outputs");
+    assert!(
+        outputs.iter().any(|(n, _)| n == "PlayHost"),
+        "an output PlayHost"
+    );
+}
