@@ -28,9 +28,11 @@ export ZHIBO_TABLE=${ZHIBO_TABLE:-zhibo} MIN_START_LEAD_S=${MIN_START_LEAD_S:-0}
 secrets=$state/dev-secrets.env
 [ -f "$secrets" ] || printf 'PUSH_KEY=%s\n' "$(openssl rand -hex 24)" >"$secrets"
 grep -q '^HOOK_SECRET=' "$secrets" || printf 'HOOK_SECRET=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
+grep -q '^PLAY_KEY=' "$secrets" || printf 'PLAY_KEY=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
 set -a; . "$secrets"; set +a
-# Webhooks to local receivers (http://127.0.0.1:...) are fine in development.
-export INGEST_HOST=127.0.0.1:$rtmp_port WEBHOOK_ALLOW_HTTP=1
+# Webhooks to local receivers (http://127.0.0.1:...) are fine in development. HTTP-FLV URLs
+# (play-urls' flv) point at the (first) worker's HTTP port.
+export INGEST_HOST=127.0.0.1:$rtmp_port WEBHOOK_ALLOW_HTTP=1 PLAY_HOST=http://127.0.0.1:$worker_http
 
 pids=()
 cleanup() {
@@ -94,6 +96,8 @@ room=$(scripts/zhibo-call.py POST /v1/rooms "{\"name\":\"make dev\",\"cover_img\
 push_url=$(scripts/zhibo-call.py POST "/v1/rooms/$room/push-url" '{"expires_in":86400}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["push_url"])')
 hls="$ZHIBO_S3_ENDPOINT/$MEDIA_BUCKET/live/$ZHIBO_APP_ID/$room/index.m3u8"
+flv=$(scripts/zhibo-call.py GET "/v1/rooms/$room/play-urls" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["flv"])')
 
 if [ "$workers" -eq 1 ]; then
   ingest_note="(worker metrics: http://127.0.0.1:$worker_http/metrics)"
@@ -122,6 +126,9 @@ Play it (a couple of seconds after the push starts):
   Demo page       http://127.0.0.1:$port/demo/?room=$room   (rooms, push command, live and replay playback)
   ffplay '$hls'
   $hls
+  HTTP-FLV (what <live-player> plays; low latency):
+  ffplay -fflags nobuffer '$flv'
+
 After the push stops and the reconnect window (ZHIBO_RECONNECT_WINDOW_S, 900 s by default) closes, its replay is indexed:
   scripts/zhibo-call.py GET /v1/rooms/$room/replays
 
