@@ -307,7 +307,29 @@ impl TestApi {
             client_ip: "127.0.0.1".into(),
             at_ms: zhibo_core::clock::now_ms(),
             reason: None,
+            origin: None,
         }
+    }
+
+    /// Asks which worker holds a live (`POST /internal/hooks/locate`), signed as a worker does.
+    pub async fn locate(&self, stream_name: &str) -> Reply {
+        let body = serde_json::to_vec(&zhibo_core::hooks::LocateRequest {
+            stream_name: stream_name.to_string(),
+            worker_id: "test-edge".into(),
+        })
+        .expect("locate JSON");
+        let sig =
+            zhibo_core::signing::BodySignature::header(TEST_HOOK_SECRET.as_bytes(), now(), &body);
+        self.raw(
+            "POST",
+            zhibo_core::hooks::LOCATE_PATH,
+            body,
+            &[
+                ("content-type".into(), "application/json".into()),
+                (zhibo_core::hooks::SIGNATURE_HEADER.into(), sig),
+            ],
+        )
+        .await
     }
 
     /// Sends a worker hook as the media worker does (signed with [`TEST_HOOK_SECRET`]).

@@ -717,3 +717,110 @@ async fn every_transition_emits_exactly_its_events() {
         .collect();
     assert_eq!(ids.len(), rx.events.lock().unwrap().len());
 }
+
+/// The edge relay's lookup: a live room's worker `origin` (from its hooks), 403 with the reason
+/// for a paused room, 404 otherwise; only for signed callers; a malformed `origin` is refused.
+#[tokio::test]
+async fn locate_names_the_worker_holding_a_live() {
+    let api = TestApi::start().await;
+    let room = api.create_room("locate", 5).await;
+    let name = zhibo_core::room::stream_name(&api.app.app_id, room);
+    let r = api.locate(&name).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.json["live"], false);
+    assert!(
+        r.json["reason"].as_str().unwrap().contains("not live"),
+        "{}",
+        r.text
+    );
+    let r = api.locate(&format!("{}_999999", api.app.app_id)).await;
+    assert_eq!(r.status, 404);
+    assert!(r.json["reason"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
+
+    // Live from a worker that does not relay: nothing to pull from.
+    let s = session(0);
+    let r = api.hook(&api.hook_event(Publish, room, &s, 0)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api.locate(&name).await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ZHIBO_RELAY_URL"),
+        "{}",
+        r.text
+    );
+
+    // A heartbeat with an origin: the room now names it.
+    let mut beat = api.hook_event(Heartbeat, room, &s, 1);
+    beat.worker_id = "worker-a".into();
+    beat.origin = Some("http://10.0.1.7:9090".into());
+    assert_eq!(api.hook(&beat).await.status, 200);
+    let r = api.locate(&name).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["live"], true);
+    assert_eq!(r.json["origin"], "http://10.0.1.7:9090");
+    assert_eq!(r.json["worker_id"], "worker-a");
+
+    // Malformed origins are refused with what is wrong.
+    for bad in [
+        "http://10.0.1.7:9090/live",
+        "http://user:pw@10.0.1.7:9090",
+        "file:///etc/passwd",
+        "http://10.0.1.7:9090?x=1",
+    ] {
+        let mut beat = api.hook_event(Heartbeat, room, &s, 2);
+        beat.origin = Some(bad.into());
+        let r = api.hook(&beat).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert!(r.errmsg().contains("origin"), "{bad}: {}", r.text);
+    }
+
+    // Paused: refused with the reason, no origin given out.
+    assert_eq!(action(&api, room, "pause").await.status, 200);
+    let r = api.locate(&name).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.json["reason"].as_str().unwrap().contains("paused"),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.json.get("origin").is_none_or(|o| o.is_null()),
+        "{}",
+        r.text
+    );
+
+    // Unsigned or badly signed: 401; a body that is not a locate request: 400.
+    let body =
+        serde_json::to_vec(&serde_json::json!({"stream_name": name, "worker_id": "x"})).unwrap();
+    let r = api
+        .raw("POST", "/internal/hooks/locate", body.clone(), &[])
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let sig = BodySignature::header(b"wrong-secret-0123456789", zhibo_core::clock::now(), &body);
+    let r = api
+        .raw(
+            "POST",
+            "/internal/hooks/locate",
+            body,
+            &[("Zhibo-Signature".to_string(), sig)],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let body = br#"{"stream_name": "x", "extra": 1}"#.to_vec();
+    let sig = BodySignature::header(TEST_HOOK_SECRET.as_bytes(), zhibo_core::clock::now(), &body);
+    let r = api
+        .raw(
+            "POST",
+            "/internal/hooks/locate",
+            body,
+            &[("Zhibo-Signature".to_string(), sig)],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+}

@@ -15,9 +15,11 @@ use http::StatusCode;
 use zhibo_api::ApiError;
 use zhibo_api::{json_response, parse_json, read_body};
 use zhibo_core::hooks::{
-    HookAnswer, HookEvent, HookEventKind, HOOKS_PATH, HOOK_CLOCK_WINDOW_S, SIGNATURE_HEADER,
+    check_origin, HookAnswer, HookEvent, HookEventKind, LocateAnswer, LocateRequest, HOOKS_PATH,
+    HOOK_CLOCK_WINDOW_S, LOCATE_PATH, SIGNATURE_HEADER,
 };
 use zhibo_core::lifecycle::{Input, Verdict};
+use zhibo_core::live_status::LiveStatus;
 use zhibo_core::room::{parse_stream_name, stream_name};
 use zhibo_core::signing::BodySignature;
 use zhibo_store::Deps;
@@ -27,6 +29,7 @@ use zhibo_store::StoreError;
 pub fn router(state: Deps) -> Router {
     Router::new()
         .route(HOOKS_PATH, post(hook))
+        .route(LOCATE_PATH, post(locate))
         .with_state(state)
 }
 
@@ -66,6 +69,15 @@ fn check_event(e: &HookEvent) -> Result<(), ApiError> {
             ),
         ));
     }
+    if let Some(origin) = &e.origin {
+        if e.event == HookEventKind::Unpublish {
+            return Err(ApiError::bad_field(
+                "origin",
+                "is only sent with a publish or heartbeat; leave it out of an unpublish",
+            ));
+        }
+        check_origin(origin).map_err(|why| ApiError::bad_field("origin", why))?;
+    }
     if e.room_id == 0 || parse_stream_name(&e.stream_name) != Some((&e.app_id, e.room_id)) {
         return Err(ApiError::bad_field(
             "stream_name",
@@ -92,8 +104,8 @@ fn check_event(e: &HookEvent) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /internal/hooks`.
-async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError> {
+/// The body of a hook request whose signature holds.
+async fn verified_body(st: &Deps, req: Request) -> Result<axum::body::Bytes, ApiError> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await?;
     let Some(secret) = st.config.hook_secret.as_deref() else {
@@ -113,6 +125,76 @@ async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError
         HOOK_CLOCK_WINDOW_S,
     )
     .map_err(|e| ApiError::unauthorized(format!("hook signature: {e}")))?;
+    Ok(body)
+}
+
+/// `POST /internal/hooks/locate`: which worker holds a live, for the HTTP-FLV edge relay (one
+/// read of the room).
+async fn locate(State(st): State<Deps>, req: Request) -> Result<Response, ApiError> {
+    let body = verified_body(&st, req).await?;
+    let ask: LocateRequest = parse_json(&body)?;
+    let Some((app_id, room_id)) = parse_stream_name(&ask.stream_name) else {
+        return Err(ApiError::bad_field(
+            "stream_name",
+            "must be {app_id}_{room_id}",
+        ));
+    };
+    let not_live = |reason: String| {
+        json_response(
+            StatusCode::NOT_FOUND,
+            &LocateAnswer {
+                live: false,
+                origin: None,
+                worker_id: None,
+                reason: Some(reason),
+            },
+        )
+    };
+    let Some(room) = st.rooms.get_room(app_id, room_id).await? else {
+        return Ok(not_live(format!(
+            "room {room_id} of app {app_id} does not exist"
+        )));
+    };
+    let l = &room.lifecycle;
+    let answer = match room.live_status {
+        LiveStatus::Banned | LiveStatus::Paused => json_response(
+            StatusCode::FORBIDDEN,
+            &LocateAnswer {
+                live: false,
+                origin: None,
+                worker_id: None,
+                reason: Some(format!(
+                    "room {room_id} is {} ({})",
+                    if room.live_status == LiveStatus::Banned {
+                        "banned"
+                    } else {
+                        "paused"
+                    },
+                    room.live_status.code()
+                )),
+            },
+        ),
+        LiveStatus::Live if l.session_open && l.origin.is_some() => json_response(
+            StatusCode::OK,
+            &LocateAnswer {
+                live: true,
+                origin: l.origin.clone(),
+                worker_id: l.worker_id.clone(),
+                reason: None,
+            },
+        ),
+        LiveStatus::Live => not_live(format!(
+            "room {room_id} is live on a worker that does not relay (no ZHIBO_RELAY_URL)"
+        )),
+        other => not_live(format!("room {room_id} is not live ({})", other.code())),
+    };
+    tracing::info!(stream = %ask.stream_name, asked_by = %ask.worker_id, status = answer.status().as_u16(), "locate answered");
+    Ok(answer)
+}
+
+/// `POST /internal/hooks`.
+async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError> {
+    let body = verified_body(&st, req).await?;
     let event: HookEvent = parse_json(&body)?;
     check_event(&event)?;
     let applied = st

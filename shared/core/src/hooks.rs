@@ -80,6 +80,11 @@ pub struct HookEvent {
     /// [`UnpublishReason::Dropped`] (see [`HookEvent::unpublish_reason`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<UnpublishReason>,
+    /// `publish` and `heartbeat`: the worker's HTTP base URL as the other workers reach it
+    /// (`ZHIBO_RELAY_URL`, e.g. `http://10.0.1.5:9090`), where they pull this live for their
+    /// own HTTP-FLV viewers. Absent: the worker takes part in no relay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl HookEvent {
@@ -104,9 +109,94 @@ pub struct HookAnswer {
     pub live_over: bool,
 }
 
+/// Path where a worker asks which worker holds a live (the HTTP-FLV edge relay), signed like
+/// every hook.
+pub const LOCATE_PATH: &str = "/internal/hooks/locate";
+
+/// Longest `origin` accepted.
+pub const MAX_ORIGIN_LEN: usize = 200;
+
+/// Checks an `origin`: `http://host:port` (or `https://`), no path, query or user info, at
+/// most [`MAX_ORIGIN_LEN`] characters. The reason when not.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let ok = origin.len() <= MAX_ORIGIN_LEN
+        && rest.is_some_and(|hp| {
+            hp.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty()
+                    && host.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'[' | b']' | b':')
+                    })
+                    && port.parse::<u16>().is_ok_and(|p| p > 0)
+            })
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "origin {origin:?} must be http(s)://host:port without a path, at most {MAX_ORIGIN_LEN} characters (ZHIBO_RELAY_URL)"
+        ))
+    }
+}
+
+/// `POST /internal/hooks/locate`: which worker serves a live room's HTTP-FLV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocateRequest {
+    /// `{app_id}_{room_id}`.
+    pub stream_name: String,
+    /// The asking worker (for logs).
+    pub worker_id: String,
+}
+
+/// The answer to a [`LocateRequest`]: 200 with `live: true` and the `origin` to pull from; 404
+/// `live: false` (not live, or its worker has no `origin`); 403 `live: false` with the reason
+/// for a banned or paused room (viewers get 403 too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocateAnswer {
+    /// Whether the room is live on a worker that relays.
+    pub live: bool,
+    /// The holding worker's `origin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The holding worker's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_http_host_and_port_only() {
+        for ok in [
+            "http://10.0.1.5:9090",
+            "https://w1.internal:443",
+            "http://[::1]:9090",
+        ] {
+            assert_eq!(check_origin(ok), Ok(()), "{ok}");
+        }
+        let long = format!("http://{}:1", "a".repeat(MAX_ORIGIN_LEN));
+        for bad in [
+            "",
+            "10.0.1.5:9090",
+            "http://10.0.1.5",
+            "http://10.0.1.5:0",
+            "http://10.0.1.5:9090/x",
+            "http://u@h:1",
+            "ftp://h:1",
+            "http://:1",
+            long.as_str(),
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn wire_shape() {
@@ -122,6 +212,7 @@ mod tests {
             client_ip: "127.0.0.1".into(),
             at_ms: 1,
             reason: None,
+            origin: None,
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["event"], "publish");

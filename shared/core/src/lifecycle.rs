@@ -57,6 +57,9 @@ pub struct Lifecycle {
     pub session_open: bool,
     /// The worker holding it.
     pub worker_id: Option<String>,
+    /// Where that worker serves HTTP-FLV to the other workers (its hooks' `origin`), for the
+    /// edge relay.
+    pub origin: Option<String>,
     /// When a hook of the open session was last received (unix seconds).
     pub last_seen: i64,
     /// When this live first entered 101 (unix seconds); the 12 h limit counts from here.
@@ -360,6 +363,7 @@ impl Machine<'_> {
         l.session_seq = e.seq;
         l.session_open = true;
         l.worker_id = Some(e.worker_id.clone());
+        l.origin = e.origin.clone();
         l.last_seen = self.now;
         if self.room.live_status != LiveStatus::Live {
             self.set(LiveStatus::Live, EventType::RoomStarted, cause);
@@ -393,6 +397,7 @@ impl Machine<'_> {
                     self.room.lifecycle.session_seq = e.seq;
                     self.room.lifecycle.last_seen = self.now;
                     self.room.lifecycle.worker_id = Some(e.worker_id.clone());
+                    self.room.lifecycle.origin = e.origin.clone();
                     if self.room.live_status == LiveStatus::Abnormal
                         && self.room.lifecycle.session_open
                     {
@@ -427,6 +432,8 @@ impl Machine<'_> {
                 l.session_seq = e.seq;
                 l.session_open = false;
                 l.worker_id = Some(e.worker_id.clone());
+                l.origin = e.origin.clone();
+                l.origin = e.origin.clone();
                 match self.room.live_status {
                     LiveStatus::Live => {
                         self.set(

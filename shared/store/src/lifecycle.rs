@@ -52,7 +52,7 @@ pub(crate) fn timer_on_live_item(status: LiveStatus) -> bool {
 }
 
 /// The attributes of a room's [`lifecycle::Lifecycle`] in its live-session item.
-pub const LIFECYCLE_ATTRS: [&str; 8] = [
+pub const LIFECYCLE_ATTRS: [&str; 9] = [
     "session_id",
     "session_seq",
     "session_open",
@@ -61,6 +61,7 @@ pub const LIFECYCLE_ATTRS: [&str; 8] = [
     "live_started_at",
     "status_since",
     "event_seq",
+    "origin",
 ];
 
 /// The live-session item's version attribute.
@@ -69,9 +70,9 @@ const LIVE_VERSION: &str = "lver";
 const LIVE_STATUS: &str = "live_status";
 
 /// The lifecycle attributes of a room, named as [`LIFECYCLE_ATTRS`] (`None`: removed).
-pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 8] {
+pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 9] {
     let l = &room.lifecycle;
-    let [a, b, c, d, e, f, g, h] = LIFECYCLE_ATTRS;
+    let [a, b, c, d, e, f, g, h, i] = LIFECYCLE_ATTRS;
     [
         (a, l.session_id.as_deref().map(s)),
         (b, Some(n(l.session_seq))),
@@ -81,6 +82,7 @@ pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeVa
         (f, l.live_started_at.map(n)),
         (g, Some(n(l.status_since))),
         (h, Some(n(l.event_seq))),
+        (i, l.origin.as_deref().map(s)),
     ]
 }
 
@@ -100,7 +102,7 @@ pub(crate) fn lifecycle_from_item(
         ));
     };
     let r = crate::item::ItemReader::new(item);
-    let [a, b, c, d, e, f, g, h] = LIFECYCLE_ATTRS;
+    let [a, b, c, d, e, f, g, h, i] = LIFECYCLE_ATTRS;
     let l = lifecycle::Lifecycle {
         session_id: r.s_opt(a)?,
         session_seq: r.n_or(b, 0)?,
@@ -110,6 +112,7 @@ pub(crate) fn lifecycle_from_item(
         live_started_at: r.n_opt(f)?,
         status_since: r.n_or(g, updated_at)?,
         event_seq: r.n_or(h, 0)?,
+        origin: r.s_opt(i)?,
     };
     let timer_ms = match r.s_opt(table::GSI_DUE.range_key)? {
         None => None,
@@ -716,6 +719,7 @@ mod tests {
             session_seq: 41,
             session_open: true,
             worker_id: Some("worker-1".into()),
+            origin: Some("http://10.0.1.5:9090".into()),
             last_seen: 1_234,
             live_started_at: Some(1_100),
             status_since: 1_150,

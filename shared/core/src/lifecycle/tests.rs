@@ -109,6 +109,7 @@ fn hook_event(
         client_ip: "203.0.113.9".into(),
         at_ms,
         reason: None,
+        origin: Some(format!("http://{worker}.internal:9090")),
     }
 }
 
@@ -209,6 +210,7 @@ impl St {
                     session_seq: SEQ,
                     session_open: matches!(self, S101 | S104 | S105 | S106Open),
                     worker_id: Some(Who::Cur.worker().to_string()),
+                    origin: Some(format!("http://{}.internal:9090", Who::Cur.worker())),
                     last_seen: SINCE,
                     live_started_at: Some(LIVE_STARTED),
                     status_since: SINCE,
