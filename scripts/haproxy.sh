@@ -13,7 +13,9 @@
 #   scripts/haproxy.sh stop DIR                           stop what `start` started (by its pid)
 #
 # PORT is the RTMP port publishers connect to (127.0.0.1:PORT); each RTMP:HTTP pair is one
-# worker's RTMP port and its /healthz port on 127.0.0.1.
+# worker's RTMP port and its /healthz port on 127.0.0.1. With PLAY_PORT set, 127.0.0.1:PLAY_PORT
+# also spreads HTTP-FLV viewers over the workers' HTTP ports (TCP, round robin, the same health
+# checks), as the template's playback listener does: any worker serves any live (edge relay).
 set -euo pipefail
 
 usage() {
@@ -88,6 +90,28 @@ CFG
       esac
       printf '    server w%d 127.0.0.1:%s check port %s\n' "$i" "${pair%%:*}" "${pair##*:}"
     done
+    if [ -n "${PLAY_PORT:-}" ]; then
+      case $PLAY_PORT in
+        *[!0-9]*) echo "scripts/haproxy.sh: PLAY_PORT=$PLAY_PORT is not a port" >&2; exit 2 ;;
+      esac
+      cat <<CFG
+
+# HTTP-FLV viewers: the template's playback listener (TCP; each worker serves any live).
+frontend play
+    bind 127.0.0.1:$PLAY_PORT
+    default_backend play_workers
+
+backend play_workers
+    balance roundrobin
+    option httpchk GET /healthz
+    default-server inter 1s fall 1 rise 1
+CFG
+      i=0
+      for pair in "$@"; do
+        i=$((i + 1))
+        printf '    server w%d 127.0.0.1:%s check\n' "$i" "${pair##*:}"
+      done
+    fi
   } >"$cfg"
   haproxy -c -q -f "$cfg" || { echo "scripts/haproxy.sh: haproxy refused $cfg (above)" >&2; exit 1; }
   echo "$cfg"

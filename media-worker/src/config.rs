@@ -129,6 +129,13 @@ pub struct WorkerConfig {
     /// it), for HTTP-FLV playback (`GET /live/{stream_name}.flv`); unset: that endpoint
     /// answers 503.
     pub play_key: Option<PlayKey>,
+    /// `ZHIBO_RELAY_URL`: this worker's HTTP base URL as the other workers reach it
+    /// (`http://{private ip}:{ZHIBO_HTTP_ADDR port}`), sent in its hooks as `origin` so that
+    /// they pull its lives for their own HTTP-FLV viewers (the edge relay). `ecs`: the
+    /// address is read at start from the ECS task metadata ([`crate::ecs_metadata`]); until
+    /// then this holds `ecs` and [`WorkerConfig::relay_url_from_ecs`] is true. Unset: nobody
+    /// pulls from this worker.
+    pub relay_url: Option<String>,
     /// `ZHIBO_FLV_VIEWER_BUFFER_KB` (default 8192): bytes queued for one HTTP-FLV viewer
     /// (its start plus what it has not read yet); a viewer that falls further behind is
     /// dropped.
@@ -157,6 +164,12 @@ impl std::fmt::Debug for PlayKey {
 }
 
 impl WorkerConfig {
+    /// True when `ZHIBO_RELAY_URL=ecs`: the relay URL is still to be read from the ECS task
+    /// metadata ([`crate::ecs_metadata::relay_url_from_ecs`]).
+    pub fn relay_url_from_ecs(&self) -> bool {
+        self.relay_url.as_deref() == Some(crate::ecs_metadata::FROM_ECS)
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<WorkerConfig, EnvError> {
         WorkerConfig::from_lookup(|k| std::env::var(k).ok())
@@ -235,6 +248,19 @@ impl WorkerConfig {
             Some(key) => Some(PlayKey(key)),
             None => None,
         };
+        let relay_url = env.optional("ZHIBO_RELAY_URL").and_then(|url| {
+            if url == crate::ecs_metadata::FROM_ECS {
+                return Some(url);
+            }
+            let url = url.trim_end_matches('/').to_string();
+            match zhibo_core::hooks::check_origin(&url) {
+                Ok(()) => Some(url),
+                Err(why) => {
+                    env.problem(format!("ZHIBO_RELAY_URL: {why}"));
+                    None
+                }
+            }
+        });
         let hooks = match (env.optional("ZHIBO_HOOK_URL"), env.optional("HOOK_SECRET")) {
             (None, _) => None,
             (Some(url), _) if !is_http_url(&url) => {
@@ -315,6 +341,7 @@ impl WorkerConfig {
             upload_stream_objects,
             spill_max_bytes,
             play_key,
+            relay_url,
             flv_viewer_buffer_bytes,
             max_flv_viewers,
             http_sndbuf_bytes,
@@ -389,6 +416,26 @@ mod tests {
         .to_string();
         assert!(err.contains("PLAY_KEY is too short"), "{err}");
         assert!(err.contains("ZHIBO_FLV_VIEWER_BUFFER_KB"), "{err}");
+    }
+
+    #[test]
+    fn relay_url_is_an_http_base_or_ecs() {
+        let c = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("ZHIBO_RELAY_URL", "http://10.0.1.7:9090/"),
+        ])
+        .unwrap();
+        assert_eq!(c.relay_url.as_deref(), Some("http://10.0.1.7:9090"));
+        assert!(!c.relay_url_from_ecs());
+        let c = cfg(&[("PUSH_KEY", "0123456789abcdef"), ("ZHIBO_RELAY_URL", "ecs")]).unwrap();
+        assert!(c.relay_url_from_ecs());
+        let err = cfg(&[
+            ("PUSH_KEY", "0123456789abcdef"),
+            ("ZHIBO_RELAY_URL", "ftp://10.0.1.7"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("ZHIBO_RELAY_URL"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use zhibo_core::backoff::Backoff;
-use zhibo_core::hooks::{HookAnswer, HookEvent, HookEventKind, SIGNATURE_HEADER};
+use zhibo_core::hooks::{
+    HookAnswer, HookEvent, HookEventKind, LocateAnswer, LocateRequest, SIGNATURE_HEADER,
+};
 use zhibo_core::ids::random_hex;
 use zhibo_core::room::RoomId;
 use zhibo_core::signing::BodySignature;
@@ -92,6 +94,8 @@ pub struct HookClient {
     http: reqwest::Client,
     config: Arc<HookConfig>,
     worker_id: Arc<str>,
+    /// `ZHIBO_RELAY_URL`, stamped on publish and heartbeat events as `origin`.
+    origin: Option<Arc<str>>,
     in_flight: Arc<(AtomicUsize, Notify)>,
     failures: Arc<AtomicU64>,
 }
@@ -143,6 +147,7 @@ impl HookSession {
             client_ip: self.client_ip.clone(),
             at_ms,
             reason: None,
+            origin: None,
         }
     }
 }
@@ -153,8 +158,12 @@ impl HookSession {
 pub struct HookClientError(#[source] pub reqwest::Error);
 
 impl HookClient {
-    /// A client for the configured hook URL.
-    pub fn new(config: HookConfig, worker_id: &str) -> Result<HookClient, HookClientError> {
+    /// A client for the configured hook URL; `origin` is this worker's `ZHIBO_RELAY_URL`.
+    pub fn new(
+        config: HookConfig,
+        worker_id: &str,
+        origin: Option<&str>,
+    ) -> Result<HookClient, HookClientError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
@@ -163,6 +172,7 @@ impl HookClient {
             http,
             config: Arc::new(config),
             worker_id: worker_id.into(),
+            origin: origin.map(Arc::from),
             in_flight: Arc::new((AtomicUsize::new(0), Notify::new())),
             failures: Arc::new(AtomicU64::new(0)),
         })
@@ -211,12 +221,12 @@ impl HookClient {
         }
     }
 
-    async fn call_once(&self, event: &HookEvent) -> Result<HookAnswer, HookError> {
-        let url = &self.config.url;
-        let body = serde_json::to_vec(event).map_err(|e| HookError::Unreachable {
-            url: url.clone(),
-            message: format!("cannot encode the event: {e}"),
-        })?;
+    /// Signs and posts `body` to `url`: (status, answer body).
+    async fn post_signed(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, bytes::Bytes), HookError> {
         let t = now_ms() / 1000;
         let signature = BodySignature::header(self.config.secret.as_bytes(), t, &body);
         let response = self
@@ -228,11 +238,47 @@ impl HookClient {
             .send()
             .await
             .map_err(|e| HookError::Unreachable {
-                url: url.clone(),
+                url: url.to_string(),
                 message: e.to_string(),
             })?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.unwrap_or_default();
+        Ok((status, response.bytes().await.unwrap_or_default()))
+    }
+
+    /// Asks the room service which worker holds `stream_name` (`POST /internal/hooks/locate`):
+    /// 200 live with its origin, 403 banned or paused, 404 not live (each with the answer).
+    pub async fn locate(&self, stream_name: &str) -> Result<(u16, LocateAnswer), HookError> {
+        let url = format!("{}/locate", self.config.url.trim_end_matches('/'));
+        let body = serde_json::to_vec(&LocateRequest {
+            stream_name: stream_name.to_string(),
+            worker_id: self.worker_id.to_string(),
+        })
+        .map_err(|e| HookError::Unreachable {
+            url: url.clone(),
+            message: format!("cannot encode the request: {e}"),
+        })?;
+        let (status, bytes) = self.post_signed(&url, body).await?;
+        match (status, serde_json::from_slice::<LocateAnswer>(&bytes)) {
+            (200 | 403 | 404, Ok(answer)) => Ok((status, answer)),
+            _ => Err(HookError::BadAnswer {
+                url,
+                status,
+                body: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    async fn call_once(&self, event: &HookEvent) -> Result<HookAnswer, HookError> {
+        let url = &self.config.url;
+        let mut event = event.clone();
+        if event.event != HookEventKind::Unpublish {
+            event.origin = self.origin.as_deref().map(str::to_string);
+        }
+        let body = serde_json::to_vec(&event).map_err(|e| HookError::Unreachable {
+            url: url.clone(),
+            message: format!("cannot encode the event: {e}"),
+        })?;
+        let (status, bytes) = self.post_signed(url, body).await?;
         match (status, serde_json::from_slice::<HookAnswer>(&bytes)) {
             (200 | 403, Ok(answer)) => Ok(answer),
             (200, Err(_)) if event.event != HookEventKind::Publish => Ok(HookAnswer {

@@ -21,6 +21,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod ecs_metadata;
 pub mod flv;
 pub mod hooks;
 pub mod http;

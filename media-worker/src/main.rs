@@ -96,6 +96,9 @@ enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// `ZHIBO_RELAY_URL=ecs` and the task's address could not be read.
+    #[error("ZHIBO_RELAY_URL: {0}")]
+    RelayUrl(String),
     /// The hook client could not be built.
     #[error(transparent)]
     Hooks(#[from] HookClientError),
@@ -108,7 +111,13 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 }
 
 async fn run() -> Result<(), StartError> {
-    let config = WorkerConfig::from_env()?;
+    let mut config = WorkerConfig::from_env()?;
+    if config.relay_url_from_ecs() {
+        let url = zhibo_media_worker::ecs_metadata::relay_url_from_ecs(config.http_addr.port())
+            .await
+            .map_err(StartError::RelayUrl)?;
+        config.relay_url = Some(url);
+    }
     let sink: Arc<dyn MediaObjects> = match &config.sink {
         SinkConfig::S3 { bucket, endpoint } => {
             let sdk = zhibo_store::aws::sdk_config().await;
@@ -131,6 +140,7 @@ async fn run() -> Result<(), StartError> {
         http = %config.http_addr,
         metrics = ?config.metrics_addr,
         worker_id = %config.worker_id,
+        relay_url = ?config.relay_url,
         sink = ?config.sink,
         auth = ?config.publish_auth,
         "media worker listening"

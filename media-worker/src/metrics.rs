@@ -60,6 +60,12 @@ pub struct Metrics {
     pub flv_viewers_dropped_total: AtomicU64,
     /// Bytes handed to HTTP-FLV responses.
     pub flv_bytes_out_total: AtomicU64,
+    /// Edge-relay pulls opened from another worker (one per live per worker at a time).
+    pub flv_relay_pulls_total: AtomicU64,
+    /// Edge-relay pulls running now.
+    pub flv_relay_active: AtomicU64,
+    /// Edge-relay pulls that could not start or ended on an error.
+    pub flv_relay_errors_total: AtomicU64,
     /// HTTP connections closed because the client accepted no data for
     /// `ZHIBO_HTTP_WRITE_STALL_S`.
     pub http_write_stalls_total: AtomicU64,
@@ -280,6 +286,24 @@ impl Metrics {
             "counter",
             "Bytes handed to HTTP-FLV responses.",
             get(&self.flv_bytes_out_total).to_string(),
+        );
+        one(
+            "zhibo_flv_relay_pulls_total",
+            "counter",
+            "HTTP-FLV edge-relay pulls opened from the worker holding a live.",
+            get(&self.flv_relay_pulls_total).to_string(),
+        );
+        one(
+            "zhibo_flv_relay_active",
+            "gauge",
+            "HTTP-FLV edge-relay pulls running now.",
+            get(&self.flv_relay_active).to_string(),
+        );
+        one(
+            "zhibo_flv_relay_errors_total",
+            "counter",
+            "HTTP-FLV edge-relay pulls that could not start or ended on an error.",
+            get(&self.flv_relay_errors_total).to_string(),
         );
         one(
             "zhibo_http_write_stalls_total",

@@ -31,8 +31,10 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// The upload queue (for its stats).
     pub queue: UploadQueue,
-    /// HTTP-FLV viewers of the streams published here.
+    /// HTTP-FLV viewers of the streams published (or relayed) here.
     pub flv: Arc<FlvHubs>,
+    /// The edge relay (with hooks and `PLAY_KEY`): pulls lives other workers hold.
+    pub flv_relay: Option<Arc<crate::flv::relay::Relays>>,
     /// Pre-publish and publishing connection budgets; the handle closes an evicted connection.
     budget: Mutex<ConnectionBudget<Arc<Notify>>>,
     draining: AtomicBool,
@@ -128,7 +130,11 @@ impl Worker {
             metrics.clone(),
         );
         let hooks = match &config.hooks {
-            Some(h) => Some(HookClient::new(h.clone(), &config.worker_id)?),
+            Some(h) => Some(HookClient::new(
+                h.clone(),
+                &config.worker_id,
+                config.relay_url.as_deref(),
+            )?),
             None => None,
         };
         let flv = Arc::new(FlvHubs::new(
@@ -136,8 +142,21 @@ impl Worker {
             config.flv_viewer_buffer_bytes,
             config.max_flv_viewers,
         ));
+        let flv_relay = match (&hooks, &config.play_key) {
+            (Some(hooks), Some(key)) => Some(Arc::new(
+                crate::flv::relay::Relays::new(
+                    flv.clone(),
+                    hooks.clone(),
+                    key.0.clone(),
+                    metrics.clone(),
+                )
+                .map_err(HookClientError)?,
+            )),
+            _ => None,
+        };
         Ok(Arc::new(Worker {
             flv,
+            flv_relay,
             registry,
             hooks,
             budget: Mutex::new(ConnectionBudget::new(Budgets {

@@ -77,6 +77,9 @@ pub enum Error {
     /// A body too large for an FLV tag (`DataSize` is 24 bits).
     #[error("FLV tag body of {0} bytes exceeds the 24-bit DataSize")]
     FlvTagTooLarge(usize),
+    /// A byte stream read as FLV is not FLV (the edge relay's upstream).
+    #[error("not an FLV stream: {0}")]
+    FlvStream(String),
     /// A frame would grow the open segment beyond its byte cap and cannot start a new segment
     /// (not a keyframe while video is active): the stream is misbehaving (timestamps that do
     /// not advance, or no keyframes). See [`Error::ends_stream`].

@@ -67,6 +67,7 @@ pub mod aac;
 pub mod avc;
 mod error;
 pub mod flv;
+pub mod flv_in;
 pub mod flv_out;
 pub mod hls;
 pub mod ts;

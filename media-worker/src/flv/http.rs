@@ -15,6 +15,7 @@ use zhibo_core::room::parse_stream_name;
 use zhibo_core::signing::{UrlPurpose, UrlSignature};
 
 use super::hub::SubscribeError;
+use super::relay::{RelayRefusal, RELAY_HEADER};
 use crate::hooks::now_ms;
 use crate::metrics::Metrics;
 use crate::worker::Worker;
@@ -71,6 +72,7 @@ pub async fn play(
     State(worker): State<Arc<Worker>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(play_key) = &worker.config.play_key else {
         return refuse(
@@ -130,7 +132,35 @@ pub async fn play(
             format!("playback URL refused for {name}: {e}"),
         );
     }
-    let viewer = match worker.flv.subscribe(name) {
+    let mut subscribed = worker.flv.subscribe(name);
+    // Not here: pull it from the worker that holds it, unless this request is itself a pull.
+    if let (Err(SubscribeError::NotLive), Some(relay), false) = (
+        &subscribed,
+        &worker.flv_relay,
+        headers.contains_key(RELAY_HEADER),
+    ) {
+        subscribed = match relay.open(name).await {
+            Ok(()) => worker.flv.subscribe(name),
+            Err(RelayRefusal::Refused(why)) => Err(SubscribeError::Refused(why)),
+            Err(RelayRefusal::NotLive(why)) => {
+                return refuse(
+                    &worker,
+                    StatusCode::NOT_FOUND,
+                    codes::NOT_FOUND,
+                    format!("stream {name} is not live: {why}"),
+                )
+            }
+            Err(RelayRefusal::Unavailable(why)) => {
+                return refuse(
+                    &worker,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::UNAVAILABLE,
+                    why,
+                )
+            }
+        };
+    }
+    let viewer = match subscribed {
         Ok(v) => v,
         Err(SubscribeError::NotLive) => {
             return refuse(

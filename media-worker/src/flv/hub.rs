@@ -183,6 +183,11 @@ impl FlvHubs {
         }
     }
 
+    /// Whether `stream_name` has a hub on this worker (a publisher or a relay).
+    pub fn is_live(&self, stream_name: &str) -> bool {
+        lock(&self.live).contains_key(stream_name)
+    }
+
     /// Live streams with a hub on this worker.
     pub fn live_streams(&self) -> usize {
         lock(&self.live).len()
@@ -257,6 +262,25 @@ impl FlvPublisher {
         }
         let body = metadata.encode();
         self.broadcast(|s| s.on_metadata(&body));
+    }
+
+    /// A script tag body as it came (the edge relay passes the origin's `onMetaData` on).
+    pub fn on_script(&mut self, body: &[u8]) {
+        self.broadcast(|s| s.on_metadata(body));
+    }
+
+    /// The tracks the stream has, as its source announced them (the origin's FLV header, for
+    /// a relay), for viewers that join before any media.
+    pub fn announce(&mut self, audio: bool, video: bool) {
+        if audio || video {
+            lock(&self.hub.state).announced = Some((audio, video));
+        }
+    }
+
+    /// Viewers now; `None` once the hub ended (replaced by a newer publish of the stream).
+    pub fn viewers(&self) -> Option<usize> {
+        let state = lock(&self.hub.state);
+        (!state.ended).then_some(state.viewers.len())
     }
 
     fn broadcast(

@@ -88,6 +88,8 @@ impl WorkerProc {
             .env("ZHIBO_WORKER_ID", format!("e2e-{rtmp_port}"))
             .env("ZHIBO_SPILL_DIR", dir.join(format!("spill-{rtmp_port}")))
             .env("ZHIBO_RECONNECT_WINDOW_S", "2")
+            // Where other test workers pull this one's lives (HTTP-FLV edge relay).
+            .env("ZHIBO_RELAY_URL", format!("http://127.0.0.1:{http_port}"))
             .env("RUST_LOG", "info,zhibo_media_worker=debug")
             .env_remove("ZHIBO_HOOK_URL")
             .stdin(Stdio::null())
@@ -342,6 +344,8 @@ pub fn ensure_haproxy() -> Result<(), String> {
 pub struct HaproxyProc {
     /// The port publishers connect to.
     pub port: u16,
+    /// The port HTTP-FLV viewers connect to (round robin over the workers' HTTP ports).
+    pub play_port: u16,
     /// Its log (stderr).
     pub log: PathBuf,
     child: Child,
@@ -351,11 +355,13 @@ impl HaproxyProc {
     /// Starts HAProxy on a free port in front of `workers`; waits until it accepts connections.
     pub async fn start(workers: &[&WorkerProc]) -> HaproxyProc {
         let port = free_port();
+        let play_port = free_port();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("haproxy-{port}"));
         let log = dir.with_extension("log");
         let log_file = std::fs::File::create(&log).expect("create the haproxy log");
         let mut cmd = Command::new(haproxy_script());
         cmd.arg("run").arg(&dir).arg(port.to_string());
+        cmd.env("PLAY_PORT", play_port.to_string());
         for w in workers {
             cmd.arg(format!("{}:{}", w.rtmp_port, w.http_port));
         }
@@ -366,7 +372,12 @@ impl HaproxyProc {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn scripts/haproxy.sh run");
-        let lb = HaproxyProc { port, log, child };
+        let lb = HaproxyProc {
+            port,
+            play_port,
+            log,
+            child,
+        };
         wait_for(
             Duration::from_secs(20),
             "HAProxy to listen",
