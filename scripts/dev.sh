@@ -8,12 +8,15 @@
 # ZHIBO_WORKER_HTTP_PORT.., default 19351..) behind HAProxy on the push URL's port
 # (ZHIBO_RTMP_PORT, default 1935): TCP, round robin, health-checked on /healthz, as the NLB is
 # in AWS (scripts/haproxy.sh installs HAProxy from the distribution's packages if missing).
+# HTTP-FLV viewers go through HAProxy too (ZHIBO_PLAY_PORT, default 19350), and whichever
+# worker they reach plays the live (edge relay, each worker's ZHIBO_RELAY_URL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${ZHIBO_API_PORT:-18080}
 rtmp_port=${ZHIBO_RTMP_PORT:-1935}
 worker_http=${ZHIBO_WORKER_HTTP_PORT:-19351}
 workers=${WORKERS:-1}
+play_port=${ZHIBO_PLAY_PORT:-19350}
 worker_rtmp_base=${ZHIBO_WORKER_RTMP_BASE:-19400}
 case $workers in
   '' | *[!0-9]* | 0) echo "make dev: WORKERS=$workers is invalid: expected a number of media workers, 1 or more" >&2; exit 2 ;;
@@ -31,8 +34,10 @@ grep -q '^HOOK_SECRET=' "$secrets" || printf 'HOOK_SECRET=%s\n' "$(openssl rand 
 grep -q '^PLAY_KEY=' "$secrets" || printf 'PLAY_KEY=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
 set -a; . "$secrets"; set +a
 # Webhooks to local receivers (http://127.0.0.1:...) are fine in development. HTTP-FLV URLs
-# (play-urls' flv) point at the (first) worker's HTTP port.
-export INGEST_HOST=127.0.0.1:$rtmp_port WEBHOOK_ALLOW_HTTP=1 PLAY_HOST=http://127.0.0.1:$worker_http
+# (play-urls' flv) point at the worker's HTTP port, or at HAProxy's play port with WORKERS>=2.
+play_host=http://127.0.0.1:$worker_http
+[ "$workers" -ge 2 ] && play_host=http://127.0.0.1:$play_port
+export INGEST_HOST=127.0.0.1:$rtmp_port WEBHOOK_ALLOW_HTTP=1 PLAY_HOST=$play_host
 
 pids=()
 cleanup() {
@@ -57,7 +62,7 @@ start_worker() {
   local id=()
   [ -n "$1" ] && id=("ZHIBO_WORKER_ID=$1")
   env "${id[@]}" ZHIBO_RTMP_ADDR=127.0.0.1:$2 ZHIBO_HTTP_ADDR=127.0.0.1:$3 ZHIBO_SINK=s3 \
-    ZHIBO_SPILL_DIR="$5" RUST_LOG=${RUST_LOG:-info} \
+    ZHIBO_SPILL_DIR="$5" RUST_LOG=${RUST_LOG:-info} ZHIBO_RELAY_URL="http://127.0.0.1:$3" \
     ZHIBO_HOOK_URL="http://127.0.0.1:$port/internal/hooks" \
     target/debug/zhibo-media-worker > >(tee "$4") 2>&1 &
   pids+=($!)
@@ -74,7 +79,7 @@ else
     backends+=("$((worker_rtmp_base + i)):$((worker_http + i - 1))")
   done
   # The push URL's port: HAProxy, round robin over the workers (the NLB's part in AWS).
-  scripts/haproxy.sh run "$state/haproxy" "$rtmp_port" "${backends[@]}" 2> >(tee "$state/haproxy.log" >&2) &
+  PLAY_PORT=$play_port scripts/haproxy.sh run "$state/haproxy" "$rtmp_port" "${backends[@]}" 2> >(tee "$state/haproxy.log" >&2) &
   pids+=($!)
 fi
 

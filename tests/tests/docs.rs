@@ -81,6 +81,7 @@ const UNDOCUMENTED_ROUTES: &[(&str, &str, &str)] = &[
 fn path_constant(name: &str) -> Option<&'static str> {
     match name {
         "HOOKS_PATH" => Some(HOOKS_PATH),
+        "LOCATE_PATH" => Some(zhibo_core::hooks::LOCATE_PATH),
         _ => None,
     }
 }
