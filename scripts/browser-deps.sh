@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What the browser tests need, installed if missing: Chromium (Debian's package),
-# playwright-core (npm, pinned) and hls.js (pinned, scripts/web-deps.sh), in the cache
+# playwright-core (npm, pinned), hls.js and mpegts.js (pinned, scripts/web-deps.sh), in the cache
 # ${ZHIBO_CACHE:-$HOME/.cache/zhibo}. Idempotent and quick when everything is there.
 # Prints one KEY=VALUE line each (read them line by line; values are not quoted):
 #   CHROMIUM=         the Chromium executable
 #   PLAYWRIGHT_CORE=  playwright-core's package.json (createRequire from it)
 #   ZHIBO_HLSJS=      hls.min.js
+#   ZHIBO_MPEGTSJS=   mpegts.js
 # Used by scripts/browser-test.sh, scripts/test.sh (before the cargo tests) and the worker's
 # cluster hops test (media-worker/tests/cluster_hops_e2e.rs). Install messages go to stderr.
 set -euo pipefail
@@ -43,3 +44,4 @@ hlsjs=$(scripts/web-deps.sh)
 echo "CHROMIUM=$chromium"
 echo "PLAYWRIGHT_CORE=$pw/package.json"
 echo "ZHIBO_HLSJS=$hlsjs"
+echo "ZHIBO_MPEGTSJS=$(scripts/web-deps.sh --mpegts)"

@@ -3,8 +3,9 @@
 # the cargo tests; by hand: `eval "$(scripts/stack.sh env)"` first). Starts two `zhibo serve`
 # (public mode on one port, signed mode on another, same table and bucket) and the media
 # worker, publishes an ffmpeg test pattern, and runs tests/browser/playback.mjs in headless
-# Chromium (playwright-core) against the demo page: live in both modes, tampered and expired
-# signed URLs refused with a message, then the replay in both modes once the stream ended.
+# Chromium (playwright-core) against the demo page: live in both modes (and its HTTP-FLV from the
+# worker with mpegts.js), tampered and expired signed URLs refused with a message, then the
+# replay in both modes once the stream ended.
 # Screenshots: target/browser-artifacts/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ state=${ZHIBO_STATE:-.stack}/browser
 artifacts=${ZHIBO_BROWSER_ARTIFACTS:-$PWD/target/browser-artifacts}
 rm -rf "$state" && mkdir -p "$state" "$artifacts"
 
-# What the browser needs: Chromium (Debian's package), playwright-core and hls.js (npm, pinned).
+# What the browser needs: Chromium (Debian's package), playwright-core, hls.js and mpegts.js
+# (npm, pinned).
 deps=$(scripts/browser-deps.sh)
 while IFS='=' read -r key value; do export "$key=$value"; done <<<"$deps"
 
@@ -28,7 +30,8 @@ target/debug/zhibo init-storage >/dev/null
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-target/debug/zhibo serve --addr "127.0.0.1:$public_port" --dev-app browser1 --env-file "$state/app.env" \
+PLAY_HOST=http://127.0.0.1:$worker_http \
+  target/debug/zhibo serve --addr "127.0.0.1:$public_port" --dev-app browser1 --env-file "$state/app.env" \
   >"$state/public.log" 2>&1 &
 pids+=($!)
 PLAYBACK_MODE=signed API_BASE_URL=http://127.0.0.1:$signed_port \
@@ -65,7 +68,7 @@ for _ in $(seq 300); do
 done
 curl -fs "$live" >/dev/null || { echo "no live playlist at $live"; cat "$state/worker.log"; exit 1; }
 
-export PUBLIC_BASE=http://127.0.0.1:$public_port \
+export PUBLIC_BASE=http://127.0.0.1:$public_port FLV_BASE=http://127.0.0.1:$worker_http \
   SIGNED_BASE=http://127.0.0.1:$signed_port ROOM_ID=$room APP_ID=$ZHIBO_APP_ID ARTIFACTS=$artifacts
 node tests/browser/playback.mjs live
 

@@ -50,9 +50,11 @@ trap 'exit 130' INT TERM
 
 cargo build -q -p zhibo-cli -p zhibo-media-worker
 target/debug/zhibo init-storage
-# The demo page's hls.js (pinned, into the cache; served at /demo/hls.min.js).
+# The demo page's hls.js and mpegts.js (pinned, into the cache; served at /demo/hls.min.js and
+# /demo/mpegts.js).
 ZHIBO_HLSJS=$(scripts/web-deps.sh)
-export ZHIBO_HLSJS
+ZHIBO_MPEGTSJS=$(scripts/web-deps.sh --mpegts)
+export ZHIBO_HLSJS ZHIBO_MPEGTSJS
 
 target/debug/zhibo serve --addr "127.0.0.1:$port" --dev-app demo --env-file "$state/dev-app.env" \
   > >(tee "$state/api.log") 2>&1 &

@@ -1,7 +1,7 @@
 //! The demo web page of `zhibo serve --dev-app`: **local development only**.
 //!
-//! [`router`] serves `web/demo/` (embedded in the binary) under `/demo/`, hls.js from a file
-//! installed by `scripts/web-deps.sh`, and a signing proxy, `/demo/api/v1/...`, through which
+//! [`router`] serves `web/demo/` (embedded in the binary) under `/demo/`, hls.js and mpegts.js
+//! from files installed by `scripts/web-deps.sh` ([`WebScripts`]), and a signing proxy, `/demo/api/v1/...`, through which
 //! the page calls the real API: each request is signed with the dev app's id and secret exactly
 //! as a client would sign it, and handed in-process to the same routers `zhibo serve` serves.
 //! Nothing of the API is duplicated here, and the secret never leaves the process (a response
@@ -45,26 +45,66 @@ const FORWARDED_HEADERS: [&str; 3] = ["content-type", "idempotency-key", "if-non
 /// Response headers not relayed (the body is re-framed by this server).
 const DROPPED_RESPONSE_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
 
+/// The demo page's two vendored players, installed (pinned) by `scripts/web-deps.sh` and read
+/// at request time, so installing them needs no restart.
+#[derive(Debug, Clone, Default)]
+pub struct WebScripts {
+    /// `hls.min.js` (HLS in browsers without native HLS), served at `/demo/hls.min.js`.
+    pub hlsjs: Option<PathBuf>,
+    /// `mpegts.js` (HTTP-FLV through Media Source Extensions), served at `/demo/mpegts.js`.
+    pub mpegts: Option<PathBuf>,
+}
+
+impl WebScripts {
+    /// `ZHIBO_HLSJS` and `ZHIBO_MPEGTSJS` when set, else where `scripts/web-deps.sh` installs
+    /// them, under `${ZHIBO_CACHE:-$HOME/.cache/zhibo}/web/node_modules/` (named even before
+    /// they exist). A path is `None` when neither its variable, `ZHIBO_CACHE` nor `HOME` is set.
+    pub fn from_env() -> WebScripts {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let cache = var("ZHIBO_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache/zhibo")));
+        let installed = |rel: &str| cache.as_ref().map(|c| c.join("web/node_modules").join(rel));
+        WebScripts {
+            hlsjs: var("ZHIBO_HLSJS")
+                .map(PathBuf::from)
+                .or_else(|| installed("hls.js/dist/hls.min.js")),
+            mpegts: var("ZHIBO_MPEGTSJS")
+                .map(PathBuf::from)
+                .or_else(|| installed("mpegts.js/dist/mpegts.js")),
+        }
+    }
+
+    /// The scripts that are configured but not on disk, by name (for a start-up warning).
+    pub fn missing(&self) -> Vec<&'static str> {
+        [("hls.js", &self.hlsjs), ("mpegts.js", &self.mpegts)]
+            .into_iter()
+            .filter(|(_, p)| !p.as_deref().is_some_and(Path::exists))
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
 #[derive(Clone)]
 struct Demo {
     /// The API routers, with the JSON 404/405 fallbacks.
     api: Router,
     /// The dev app whose secret signs proxied requests (never logged, never answered).
     app: Arc<App>,
-    /// hls.min.js on disk, read at request time.
-    hlsjs: Option<Arc<PathBuf>>,
+    /// The vendored players.
+    scripts: Arc<WebScripts>,
 }
 
 /// The demo page and its signing proxy, to merge into `zhibo serve`'s router.
 ///
 /// `api` is the merged function routers (the JSON 404/405 fallbacks are added for the proxy's
-/// own calls), `app` the dev app that signs the proxied requests, `hlsjs` the path of
-/// `hls.min.js` (see [`hlsjs_from_env`]). Local development only; see the module docs.
-pub fn router(api: Router, app: App, hlsjs: Option<PathBuf>) -> Router {
+/// own calls), `app` the dev app that signs the proxied requests, `scripts` where hls.js and
+/// mpegts.js are (see [`WebScripts::from_env`]). Local development only; see the module docs.
+pub fn router(api: Router, app: App, scripts: WebScripts) -> Router {
     let demo = Demo {
         api: with_fallbacks(api),
         app: Arc::new(app),
-        hlsjs: hlsjs.map(Arc::new),
+        scripts: Arc::new(scripts),
     };
     Router::new()
         .route("/demo", get(|| async { Redirect::temporary("/demo/") }))
@@ -80,28 +120,29 @@ pub fn router(api: Router, app: App, hlsjs: Option<PathBuf>) -> Router {
             "/demo/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
         )
-        .route("/demo/hls.min.js", get(serve_hlsjs))
+        .route(
+            "/demo/hls.min.js",
+            get(|State(demo): State<Demo>| async move {
+                serve_script("hls.js", "ZHIBO_HLSJS", demo.scripts.hlsjs.as_deref()).await
+            }),
+        )
+        .route(
+            "/demo/mpegts.js",
+            get(|State(demo): State<Demo>| async move {
+                serve_script(
+                    "mpegts.js",
+                    "ZHIBO_MPEGTSJS",
+                    demo.scripts.mpegts.as_deref(),
+                )
+                .await
+            }),
+        )
         .route(
             "/demo/api/{*path}",
             get(proxy).post(proxy).put(proxy).patch(proxy).delete(proxy),
         )
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .with_state(demo)
-}
-
-/// Where `hls.min.js` is: `ZHIBO_HLSJS` when set, else where `scripts/web-deps.sh` installs it,
-/// `${ZHIBO_CACHE:-$HOME/.cache/zhibo}/web/node_modules/hls.js/dist/hls.min.js` (returned even
-/// before it exists: the file is read at request time, so installing it needs no restart).
-/// `None` when neither `ZHIBO_HLSJS`, `ZHIBO_CACHE` nor `HOME` is set.
-pub fn hlsjs_from_env() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(path) = var("ZHIBO_HLSJS") {
-        return Some(PathBuf::from(path));
-    }
-    let cache = var("ZHIBO_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache/zhibo")))?;
-    Some(cache.join("web/node_modules/hls.js/dist/hls.min.js"))
 }
 
 /// An embedded file of `web/demo/`.
@@ -117,10 +158,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// `GET /demo/hls.min.js`: the installed hls.js, or a 404 that says how to install it.
-async fn serve_hlsjs(State(demo): State<Demo>) -> Response {
-    let Some(path) = demo.hlsjs.as_deref() else {
-        return hlsjs_missing(None);
+/// `GET /demo/{script}`: an installed vendored player, or a 404 that says how to install it.
+async fn serve_script(name: &str, var: &str, path: Option<&Path>) -> Response {
+    let Some(path) = path else {
+        return script_missing(name, var, None);
     };
     match tokio::fs::read(path).await {
         Ok(bytes) => (
@@ -132,23 +173,23 @@ async fn serve_hlsjs(State(demo): State<Demo>) -> Response {
             bytes,
         )
             .into_response(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => hlsjs_missing(Some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => script_missing(name, var, Some(path)),
         Err(e) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             codes::INTERNAL,
-            format!("cannot read hls.js at {}: {e}", path.display()),
+            format!("cannot read {name} at {}: {e}", path.display()),
         )
         .into_response(),
     }
 }
 
-fn hlsjs_missing(path: Option<&Path>) -> Response {
+fn script_missing(name: &str, var: &str, path: Option<&Path>) -> Response {
     let looked = match path {
         Some(p) => format!(" (looked for {})", p.display()),
-        None => " (set ZHIBO_HLSJS to its path)".to_string(),
+        None => format!(" (set {var} to its path)"),
     };
     ApiError::not_found(format!(
-        "hls.js is not installed{looked}: run scripts/web-deps.sh, then reload the page"
+        "{name} is not installed{looked}: run scripts/web-deps.sh, then reload the page"
     ))
     .into_response()
 }

@@ -132,11 +132,12 @@ async fn run(args: &[String]) -> Result<(), String> {
             // With --dev-app: the demo page and its signing proxy (local development only).
             let (router, demo_page) = match demo_app {
                 Some(app) => {
-                    let hlsjs = zhibo_cli::demo::hlsjs_from_env();
-                    if !hlsjs.as_deref().is_some_and(std::path::Path::exists) {
-                        eprintln!("demo page: hls.js is not installed; run scripts/web-deps.sh");
+                    let scripts = zhibo_cli::demo::WebScripts::from_env();
+                    for name in scripts.missing() {
+                        eprintln!("demo page: {name} is not installed; run scripts/web-deps.sh");
                     }
-                    let demo = zhibo_cli::demo::router(with_fallbacks(routes.clone()), app, hlsjs);
+                    let demo =
+                        zhibo_cli::demo::router(with_fallbacks(routes.clone()), app, scripts);
                     (with_fallbacks(routes.merge(demo)), true)
                 }
                 None => (with_fallbacks(routes), false),

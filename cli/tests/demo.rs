@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zhibo_api::with_fallbacks;
+use zhibo_cli::demo::WebScripts;
 use zhibo_test_support::TestApi;
 
 /// A TestApi (its own table and app) plus a server with the API routers and the demo merged.
@@ -24,10 +25,19 @@ struct Answer {
 
 impl Demo {
     async fn start(hlsjs: Option<PathBuf>) -> Demo {
+        Demo::with_scripts(WebScripts {
+            hlsjs,
+            mpegts: None,
+        })
+        .await
+    }
+
+    async fn with_scripts(scripts: WebScripts) -> Demo {
         let api = TestApi::start().await;
         let state = api.state.clone();
         let routes = zhibo_local::function_routes(state.clone(), api.play());
-        let demo = zhibo_cli::demo::router(with_fallbacks(routes.clone()), api.app.clone(), hlsjs);
+        let demo =
+            zhibo_cli::demo::router(with_fallbacks(routes.clone()), api.app.clone(), scripts);
         let router = with_fallbacks(routes.merge(demo));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -122,7 +132,13 @@ async fn page_and_assets_are_served() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let hlsjs = dir.join("hls.min.js");
     std::fs::write(&hlsjs, "/* hls.js stand-in */ window.Hls = undefined;").expect("write");
-    let demo = Demo::start(Some(hlsjs.clone())).await;
+    let mpegts = dir.join("mpegts.js");
+    std::fs::write(&mpegts, "/* mpegts.js stand-in */").expect("write");
+    let demo = Demo::with_scripts(WebScripts {
+        hlsjs: Some(hlsjs.clone()),
+        mpegts: Some(mpegts.clone()),
+    })
+    .await;
 
     // GIVEN the demo router WHEN the page and its files are fetched THEN each has its type.
     let r = demo.get("/demo").await;
@@ -150,6 +166,20 @@ async fn page_and_assets_are_served() {
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-type"], "text/javascript; charset=utf-8");
     assert!(r.text.contains("hls.js stand-in"));
+    let r = demo.get("/demo/mpegts.js").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.headers["content-type"], "text/javascript; charset=utf-8");
+    assert!(r.text.contains("mpegts.js stand-in"));
+
+    // WHEN mpegts.js is missing THEN a JSON 404 names it and says how to install it.
+    std::fs::remove_file(&mpegts).expect("remove");
+    let r = demo.get("/demo/mpegts.js").await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.text.contains("mpegts.js is not installed") && r.text.contains("scripts/web-deps.sh"),
+        "{}",
+        r.text
+    );
 
     // WHEN hls.js is missing THEN a JSON 404 says how to install it.
     std::fs::remove_file(&hlsjs).expect("remove");

@@ -3,9 +3,10 @@
 // the SeaweedFS bucket), one in signed mode (/play/... with presigned segments). Run by
 // scripts/browser-test.sh, which starts the stack pieces and an ffmpeg test-pattern publisher.
 //
-// Checks: the live stream plays in both modes (video.currentTime advances >= 5 s); a tampered
-// and an expired signed URL are refused and the page shows the reason instead of hanging; the
-// replay plays after the stream ends. Screenshots go to $ARTIFACTS (not committed).
+// Checks: the live stream plays in both modes (video.currentTime advances >= 5 s), and next to
+// it the room's HTTP-FLV URL (play-urls' flv, from the worker) plays with mpegts.js; a tampered
+// and an expired signed URL (HLS and FLV) are refused and the page shows the reason instead of
+// hanging; the replay plays after the stream ends. Screenshots go to $ARTIFACTS (not committed).
 import { createHash, createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -39,7 +40,11 @@ async function waitState(page, cond, what, seconds) {
     s = await page.evaluate(() => {
       const d = window.zhiboDemo;
       if (!d) return null;
-      return { state: d.state, error: d.error, engine: d.engine, time: d.video ? d.video.currentTime : 0 };
+      return {
+        state: d.state, error: d.error, engine: d.engine, time: d.video ? d.video.currentTime : 0,
+        flv: { state: d.flv.state, error: d.flv.error, engine: d.flv.engine, url: d.flv.url,
+          time: d.flv.video ? d.flv.video.currentTime : 0 },
+      };
     });
     if (s && cond(s)) return s;
     await page.waitForTimeout(250);
@@ -47,7 +52,7 @@ async function waitState(page, cond, what, seconds) {
   throw new Error(`${what}: not reached within ${seconds} s (last ${JSON.stringify(s)})`);
 }
 
-async function plays(browser, url, name) {
+async function plays(browser, url, name, { flv = false } = {}) {
   const page = await browser.newPage();
   const log = [];
   page.on("console", (m) => log.push(`${m.type()}: ${m.text()}`));
@@ -56,6 +61,13 @@ async function plays(browser, url, name) {
     const s = await waitState(page, (s) => s.time >= 5 || s.state === "error", `${name} plays`, 90);
     check(s.time >= 5 && s.state !== "error", `${name}: video.currentTime ${s.time.toFixed(1)} s (${s.state}${s.error ? ": " + s.error : ""})`);
     check(s.engine === "hls.js", `${name}: played by ${s.engine || "nothing"} (hls.js expected in Chromium)`);
+    if (flv) {
+      const f = await waitState(page, (s) => s.flv.time >= 5 || s.flv.state === "error", `${name} FLV plays`, 60);
+      check(f.flv.time >= 5 && f.flv.state === "playing",
+        `${name} HTTP-FLV: video.currentTime ${f.flv.time.toFixed(1)} s (${f.flv.state}${f.flv.error ? ": " + f.flv.error : ""}) from ${f.flv.url}`);
+      check(f.flv.engine === "mpegts.js", `${name} HTTP-FLV: played by ${f.flv.engine || "nothing"}`);
+      check(/\/live\/[^/]+\.flv\?txSecret=/.test(f.flv.url), `${name} HTTP-FLV: the URL is play-urls' signed flv (${f.flv.url})`);
+    }
     await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
   } catch (e) {
     check(false, `${name}: ${e.message}\n  console: ${log.slice(-10).join("\n  ")}`);
@@ -83,14 +95,43 @@ async function refused(browser, src, name, needle) {
   }
 }
 
+async function flvRefused(browser, src, name, needle) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${PUBLIC}/demo/?flv=${encodeURIComponent(src)}`);
+    const s = await waitState(page, (s) => s.flv.state === "error", `${name} refused`, 30);
+    const shown = await page.locator("#flv-error").innerText();
+    check(shown.includes("Playback refused (401)") && shown.includes(needle),
+      `${name}: the page shows ${JSON.stringify(shown)}`);
+    check(s.flv.time === 0, `${name}: nothing played`);
+    await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
+  } catch (e) {
+    check(false, `${name}: ${e.message}`);
+  } finally {
+    await page.close();
+  }
+}
+
 // README "Push and play URLs": the app's play key is hex HMAC-SHA256(PLAY_KEY, "play\0" + app),
 // txTime 8 uppercase hex digits, txSecret hex MD5(key + stream name + txTime).
-function signedUrl(expiresAt) {
+function playQuery(expiresAt) {
   const txTime = expiresAt.toString(16).toUpperCase().padStart(8, "0");
   const stream = `${APP}_${ROOM}`;
   const key = createHmac("sha256", PLAY_KEY).update(`play\0${APP}`).digest("hex");
   const txSecret = createHash("md5").update(key + stream + txTime).digest("hex");
-  return `${SIGNED}/play/${APP}/${ROOM}/index.m3u8?txSecret=${txSecret}&txTime=${txTime}`;
+  return `txSecret=${txSecret}&txTime=${txTime}`;
+}
+function signedUrl(expiresAt) {
+  return `${SIGNED}/play/${APP}/${ROOM}/index.m3u8?${playQuery(expiresAt)}`;
+}
+function flvUrl(expiresAt) {
+  return `${env("FLV_BASE")}/live/${APP}_${ROOM}.flv?${playQuery(expiresAt)}`;
+}
+function tampered(url) {
+  const u = new URL(url);
+  const secret = u.searchParams.get("txSecret");
+  u.searchParams.set("txSecret", (secret[0] === "0" ? "1" : "0") + secret.slice(1));
+  return u.toString();
 }
 
 const browser = await chromium.launch({
@@ -102,15 +143,13 @@ const browser = await chromium.launch({
 try {
   const phase = process.argv[2] || "live";
   if (phase === "live") {
-    await plays(browser, `${PUBLIC}/demo/?room=${ROOM}`, "live-public");
+    await plays(browser, `${PUBLIC}/demo/?room=${ROOM}`, "live-public", { flv: true });
     await plays(browser, `${SIGNED}/demo/?room=${ROOM}`, "live-signed");
     const now = Math.floor(Date.now() / 1000);
-    const good = signedUrl(now + 600);
-    const u = new URL(good);
-    const secret = u.searchParams.get("txSecret");
-    u.searchParams.set("txSecret", (secret[0] === "0" ? "1" : "0") + secret.slice(1));
-    await refused(browser, u.toString(), "signed-tampered", "does not match");
+    await refused(browser, tampered(signedUrl(now + 600)), "signed-tampered", "does not match");
     await refused(browser, signedUrl(now - 60), "signed-expired", "expired");
+    await flvRefused(browser, tampered(flvUrl(now + 600)), "flv-tampered", "does not match");
+    await flvRefused(browser, flvUrl(now - 60), "flv-expired", "expired");
   } else {
     const replay = env("REPLAY_ID");
     await plays(browser, `${PUBLIC}/demo/?room=${ROOM}&replay=${replay}`, "replay-public");

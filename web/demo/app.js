@@ -5,9 +5,13 @@
 // Test hooks (a browser test drives them):
 //   ?room=<room_id>                 select the room and play its live HLS (GET .../play-urls)
 //   ?src=<url-encoded HLS URL>      play exactly that URL, no API calls
+//   ?flv=<url-encoded FLV URL>      play exactly that HTTP-FLV URL (mpegts.js), no API calls
 //   ?replay=<replay_id>&room=<id>   play that replay of the room
+// A live plays twice, side by side: HLS (hls.js) and HTTP-FLV (mpegts.js, the low-latency
+// stream the mini-program's <live-player> plays) when play-urls returns `flv`.
 // #status shows the state (idle, loading, playing, error); #error a human message on any
-// failure (hidden when empty); window.zhiboDemo = {state, error, video, engine} is kept up to date.
+// failure (hidden when empty); window.zhiboDemo = {state, error, video, engine, flv} is kept up
+// to date, with flv = {state, error, video, engine, url} for the HTTP-FLV player.
 
 const API_BASE = new URL("api", import.meta.url).href; // /demo/api
 const LIVE_STATUS = {
@@ -28,8 +32,16 @@ const POLL_MS = 5000;
 const $ = (id) => document.getElementById(id);
 const video = $("player");
 
+const flvVideo = $("flv-player");
+
 /** What a test (or a curious developer) can read: kept up to date. */
-const demo = { state: "loading", error: "", video, engine: "" };
+const demo = {
+  state: "loading",
+  error: "",
+  video,
+  engine: "",
+  flv: { state: "idle", error: "", video: flvVideo, engine: "", url: "" },
+};
 window.zhiboDemo = demo;
 
 // ---------------------------------------------------------------------------------------------
@@ -268,8 +280,134 @@ video.addEventListener("error", () => {
   failPlayback(`Playback failed: mediaError/${name}${err && err.message ? ` (${err.message})` : ""}`);
 });
 
-/** The room's live HLS URL from GET /v1/rooms/{id}/play-urls. */
-async function liveUrl(roomId) {
+// ---------------------------------------------------------------------------------------------
+// HTTP-FLV (mpegts.js): the low-latency twin of a live, as the mini-program's <live-player>
+// plays it. Each play first asks the URL once (and lets go as soon as the answer's headers are
+// in), so a refusal shows the worker's reason (401 signature, 403 banned/paused, 404 not live).
+
+let flvPlayer = null;
+let flvSession = 0;
+let flvTimer = null;
+
+function setFlvState(state) {
+  demo.flv.state = state;
+  $("flv-status").textContent = state;
+  document.body.dataset.flvState = state;
+}
+
+function showFlvError(message) {
+  demo.flv.error = message;
+  const el = $("flv-error");
+  el.textContent = message;
+  el.hidden = !message;
+}
+
+function failFlv(message) {
+  clearTimeout(flvTimer);
+  flvTimer = null;
+  showFlvError(message);
+  setFlvState("error");
+  if (flvPlayer) {
+    flvPlayer.destroy();
+    flvPlayer = null;
+  }
+}
+
+/** Stops the FLV player; `state` says why it is idle. */
+function stopFlv(state) {
+  flvSession += 1;
+  clearTimeout(flvTimer);
+  flvTimer = null;
+  if (flvPlayer) {
+    flvPlayer.destroy();
+    flvPlayer = null;
+  }
+  showFlvError("");
+  setFlvState(state);
+  demo.flv.url = "";
+  $("flv-url").textContent = "—";
+}
+
+/** Opens the FLV URL and reads only its status: a refusal's JSON reason, or "" when it plays. */
+async function flvRefusal(url) {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
+  try {
+    const res = await fetch(url, { cache: "no-store", signal: ctrl.signal });
+    if (res.ok) return "";
+    const text = await res.text();
+    return `Playback refused (${res.status}): ${errmsgOf(text) || res.statusText || `HTTP ${res.status}`}`;
+  } catch (e) {
+    const why = e && e.name === "AbortError"
+      ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s`
+      : `network error: ${(e && e.message) || e}`;
+    return `Playback failed: cannot reach the HTTP-FLV URL (${why})`;
+  } finally {
+    clearTimeout(timer);
+    ctrl.abort(); // a live FLV answer never ends: let go of it
+  }
+}
+
+async function playFlv(url) {
+  stopFlv("loading");
+  const mine = flvSession;
+  demo.flv.url = url;
+  $("flv-url").textContent = url;
+  flvTimer = setTimeout(() => {
+    if (mine === flvSession && demo.flv.state !== "playing") failFlv("HTTP-FLV playback did not start within 20 s");
+  }, START_TIMEOUT_MS);
+  const refused = await flvRefusal(url);
+  if (mine !== flvSession) return;
+  if (refused) {
+    failFlv(refused);
+    return;
+  }
+  const mpegts = window.mpegts;
+  if (!mpegts || !mpegts.getFeatureList().mseLivePlayback) {
+    failFlv(mpegts
+      ? "HTTP-FLV needs Media Source Extensions, which this browser lacks"
+      : "mpegts.js did not load (run scripts/web-deps.sh, then reload the page)");
+    return;
+  }
+  demo.flv.engine = "mpegts.js";
+  // Live settings as <live-player mode="live" min-cache="0.2" max-cache="0.8">: no stash
+  // buffer, and chase the live edge when more than 1.5 s is buffered.
+  const player = mpegts.createPlayer(
+    { type: "flv", isLive: true, url },
+    {
+      enableWorker: false,
+      enableStashBuffer: false,
+      liveBufferLatencyChasing: true,
+      liveBufferLatencyMaxLatency: 1.5,
+      liveBufferLatencyMinRemain: 0.3,
+    },
+  );
+  flvPlayer = player;
+  player.on(mpegts.Events.ERROR, (type, details, info) => {
+    if (mine !== flvSession) return;
+    const code = info && info.code > 0 ? ` (HTTP ${info.code})` : "";
+    failFlv(`HTTP-FLV playback failed: ${type}/${details}${code}`);
+  });
+  player.on(mpegts.Events.LOADING_COMPLETE, () => {
+    if (mine !== flvSession) return;
+    clearTimeout(flvTimer);
+    setFlvState("ended");
+  });
+  player.attachMediaElement(flvVideo);
+  player.load();
+  const started = player.play();
+  if (started && started.catch) started.catch(() => {});
+}
+
+flvVideo.addEventListener("playing", () => {
+  if (demo.flv.state !== "loading") return;
+  clearTimeout(flvTimer);
+  flvTimer = null;
+  setFlvState("playing");
+});
+
+/** The room's live URLs from GET /v1/rooms/{id}/play-urls: {hls, flv} (flv may be null). */
+async function liveUrls(roomId) {
   let urls;
   try {
     urls = await api("GET", `/v1/rooms/${roomId}/play-urls`);
@@ -285,16 +423,27 @@ async function liveUrl(roomId) {
   if (!urls || typeof urls.hls !== "string" || !urls.hls) {
     throw new Error(`Cannot get room ${roomId}'s play URL: the answer has no "hls" URL`);
   }
-  return urls.hls;
+  return { hls: urls.hls, flv: typeof urls.flv === "string" && urls.flv ? urls.flv : null };
 }
 
 function playLive(roomId) {
   setUrl({ room: roomId });
-  startPlayback({ kind: "live", roomId }, `room ${roomId} live`, () => liveUrl(roomId));
+  stopFlv("loading");
+  startPlayback({ kind: "live", roomId }, `room ${roomId} live`, async () => {
+    const urls = await liveUrls(roomId);
+    if (urls.flv) {
+      playFlv(urls.flv);
+    } else {
+      stopFlv("off");
+      showFlvError("HTTP-FLV is off: this deployment sets no PLAY_HOST (play-urls returned flv: null)");
+    }
+    return urls.hls;
+  });
 }
 
 function playReplay(roomId, replay) {
   setUrl({ replay: replay.replay_id, room: roomId });
+  stopFlv("replay: HLS only");
   startPlayback(
     { kind: "replay", roomId, replayId: replay.replay_id },
     `room ${roomId} replay ${replay.replay_id}`,
@@ -556,12 +705,22 @@ async function main() {
 
   const params = new URLSearchParams(window.location.search);
   const src = params.get("src");
+  const flvSrc = params.get("flv");
   const replayId = params.get("replay");
   const roomRaw = params.get("room");
 
+  if (flvSrc !== null) {
+    // Exactly that HTTP-FLV URL, and no API calls at all.
+    $("rooms-section").hidden = true;
+    setState("idle");
+    if (!flvSrc) failFlv("?flv= is empty: pass a url-encoded HTTP-FLV URL");
+    else playFlv(flvSrc);
+    return;
+  }
   if (src !== null) {
     // Exactly that URL, and no API calls at all.
     $("rooms-section").hidden = true;
+    stopFlv("idle");
     startPlayback({ kind: "src" }, "?src=", async () => {
       if (!src) throw new Error("?src= is empty: pass a url-encoded HLS URL");
       return src;
@@ -579,6 +738,7 @@ async function main() {
       failPlayback("?replay= needs the replay's room too: ?replay=<replay_id>&room=<room_id>");
       return;
     }
+    stopFlv("replay: HLS only");
     startPlayback({ kind: "replay", roomId, replayId }, `room ${roomId} replay ${replayId}`, async () => {
       let list;
       try {
@@ -594,6 +754,7 @@ async function main() {
     playLive(roomId);
   } else {
     setState("idle");
+    stopFlv("idle");
   }
 
   try {

@@ -503,10 +503,11 @@ impl WorkerProc {
 }
 
 /// What the browser tests need (`scripts/browser-deps.sh`): the Chromium executable,
-/// playwright-core's package.json and the pinned hls.min.js.
+/// playwright-core's package.json and the pinned hls.min.js and mpegts.js.
 #[derive(Debug, Clone)]
 pub struct BrowserDeps {
-    /// Env for `node tests/browser/*.mjs`: `CHROMIUM`, `PLAYWRIGHT_CORE`, `ZHIBO_HLSJS`.
+    /// Env for `node tests/browser/*.mjs`: `CHROMIUM`, `PLAYWRIGHT_CORE`, `ZHIBO_HLSJS`,
+    /// `ZHIBO_MPEGTSJS`.
     pub env: Vec<(String, String)>,
 }
 
@@ -526,7 +527,7 @@ pub fn browser_deps() -> Result<BrowserDeps, String> {
                 .filter_map(|l| l.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            if env.len() == 3 {
+            if env.len() == 4 {
                 return Ok(BrowserDeps { env });
             }
             format!("scripts/browser-deps.sh printed {env:?}")
