@@ -117,7 +117,13 @@ impl Backend {
 
 #[tokio::test]
 async fn example_backend_signs_requests_the_real_api_accepts() {
-    let api = TestApi::start().await;
+    // PLAY_HOST: play-urls (and so the example's /rooms/:id/play) carries the HTTP-FLV URL the
+    // live page gives <live-player>.
+    let api = TestApi::start_with(&[
+        ("PLAY_HOST", "play.example.com"),
+        ("PLAY_KEY", "example-play-key-0123456789"),
+    ])
+    .await;
     let a = api.create_room("小程序 A", 120).await;
     let b = api.create_room("mini-program B", 240).await;
     let backend = Backend::start(&api).await;
@@ -177,6 +183,14 @@ async fn example_backend_signs_requests_the_real_api_accepts() {
             .is_some_and(|u| u.ends_with("/index.m3u8") || u.contains("/index.m3u8?")),
         "{play}"
     );
+    let flv = format!(
+        "https://play.example.com/live/{}.flv?txSecret=",
+        zhibo_core::room::stream_name(&api.app.app_id, a)
+    );
+    assert!(
+        play["flv"].as_str().is_some_and(|u| u.starts_with(&flv)),
+        "the live page's <live-player src>: {play}"
+    );
 
     // zhibo's errors reach the mini-program as they are.
     let (status, e) = backend.request(http, "GET", "/rooms/999999/status").await;
@@ -188,4 +202,44 @@ async fn example_backend_signs_requests_the_real_api_accepts() {
         assert!(!body.to_string().contains(&api.app.app_secret));
     }
     drop(backend);
+}
+
+/// The live page plays a live's `flv` in `<live-player mode="live">` with low-latency cache
+/// settings, falls back to `<video>` with `hls`, and plays replays in `<video>`.
+#[test]
+fn live_page_plays_flv_in_live_player_and_replays_in_video() {
+    let page = workspace_root().join("examples/miniprogram/miniprogram/pages/live");
+    let wxml = std::fs::read_to_string(page.join("live.wxml")).expect("live.wxml");
+    let element = |tag: &str, needle: &str| -> String {
+        let mut rest = wxml.as_str();
+        while let Some(at) = rest.find(&format!("<{tag} ")) {
+            let end = rest[at..].find("/>").map_or(rest.len(), |e| at + e);
+            let el = &rest[at..end];
+            if el.contains(needle) {
+                return el.to_string();
+            }
+            rest = &rest[end..];
+        }
+        panic!("live.wxml has no <{tag}> with {needle}:\n{wxml}");
+    };
+    let player = element("live-player", r#"src="{{flv}}""#);
+    for attr in [
+        r#"mode="live""#,
+        "autoplay",
+        "min-cache=",
+        "max-cache=",
+        "bindstatechange",
+    ] {
+        assert!(
+            player.contains(attr),
+            "<live-player> lacks {attr}: {player}"
+        );
+    }
+    element("video", r#"src="{{hls}}""#);
+    element("video", r#"src="{{replayUrl}}""#);
+    let js = std::fs::read_to_string(page.join("live.js")).expect("live.js");
+    assert!(
+        js.contains("flv: p.flv"),
+        "live.js takes flv from /rooms/:id/play"
+    );
 }

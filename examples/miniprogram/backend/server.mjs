@@ -10,7 +10,7 @@
 // Routes for the mini-program (JSON; errors are {"errcode", "errmsg"} with zhibo's status):
 //   GET  /rooms                      the app's rooms            (GET  /v1/rooms)
 //   GET  /rooms/:id/status           live_status, for polling   (GET  /v1/rooms/:id/status)
-//   GET  /rooms/:id/play             the live HLS URL           (GET  /v1/rooms/:id/play-urls)
+//   GET  /rooms/:id/play             the live FLV and HLS URLs  (GET  /v1/rooms/:id/play-urls)
 //   POST /rooms/:id/push             an RTMP push URL           (POST /v1/rooms/:id/push-url)
 //   GET  /rooms/:id/replays          the room's replays         (GET  /v1/rooms/:id/replays)
 //   GET  /rooms/:id/wechat-replays   the same through WeChat's getliveinfo get_replay

@@ -7,8 +7,9 @@ module.exports = {
   BACKEND_URL: "http://127.0.0.1:8787",
   // How often the live page polls the room's status (ms).
   POLL_MS: 5000,
-  // "live-player" (WeChat's live component; needs the 直播 category permission) or "video".
-  // WeChat documents live-player's src as flv/rtmp while zhibo serves HLS (.m3u8): the live page
-  // switches to <video> by itself when live-player reports an error. Test on real devices.
+  // "live-player" (WeChat's live component; needs the 直播 category permission) plays the live's
+  // HTTP-FLV URL (play-urls' flv; about 1 s behind the anchor); "video" plays its HLS URL
+  // (several seconds behind). The live page switches to <video> by itself when live-player
+  // reports an error or the deployment serves no FLV. Replays always play in <video>.
   PLAYER: "live-player",
 };

@@ -1,6 +1,7 @@
 // A viewer's page: polls the room's status from your backend every POLL_MS; while it is live
-// (101) plays the HLS URL from GET /rooms/:id/play in <live-player> (or <video>); once it has
-// ended (103) lists the replays and plays the chosen one in <video>.
+// (101) plays the HTTP-FLV URL from GET /rooms/:id/play in <live-player> (low latency), or its
+// HLS URL in <video> when there is no FLV URL or live-player fails; once it has ended (103)
+// lists the replays and plays the chosen one in <video>.
 const api = require("../../utils/api.js");
 const config = require("../../config.js");
 
@@ -32,6 +33,7 @@ Page({
     liveStatus: 0,
     statusText: "…",
     hls: "",
+    flv: "",
     player: config.PLAYER,
     playerState: "",
     error: "",
@@ -73,8 +75,8 @@ Page({
       this.setData({ liveStatus: status, statusText: api.statusText(status), error: "" });
       if (status === 101) {
         await this.ensurePlayUrl();
-      } else if (FINAL.includes(status) && this.data.hls) {
-        this.setData({ hls: "", playerState: "" });
+      } else if (FINAL.includes(status) && (this.data.hls || this.data.flv)) {
+        this.setData({ hls: "", flv: "", playerState: "" });
       }
       // 105 paused / 106 abnormal keep the player: it resumes when the anchor is back.
       if (status === 103 && this.data.replays.length === 0) {
@@ -87,13 +89,14 @@ Page({
     }
   },
 
-  /** Gets the live URL once, and again shortly before a signed URL expires. */
+  /** Gets the live URLs once, and again shortly before a signed URL expires. */
   async ensurePlayUrl() {
     const now = Date.now() / 1000;
     if (this.data.hls && !(this.hlsExpiresAt && now > this.hlsExpiresAt - 60)) return;
     const p = await api.get(`/rooms/${this.data.roomId}/play`);
     this.hlsExpiresAt = p.expires_at || null;
-    this.setData({ hls: p.hls });
+    // flv is null when the deployment has no PLAY_HOST: then <video> plays the HLS URL.
+    this.setData({ hls: p.hls, flv: p.flv || "" });
   },
 
   async loadReplays() {
@@ -122,7 +125,7 @@ Page({
     this.useVideo(`live-player error ${e.detail.errCode}: ${e.detail.errMsg}`);
   },
 
-  /** live-player could not play this HLS URL here: fall back to <video>, which plays HLS. */
+  /** live-player could not play the FLV URL here: fall back to <video> with the HLS URL. */
   useVideo(reason) {
     if (this.data.player === "video") return;
     this.setData({ player: "video", playerState: `${reason}; playing with <video> instead` });
