@@ -5,7 +5,8 @@
 # worker, publishes an ffmpeg test pattern, and runs tests/browser/playback.mjs in headless
 # Chromium (playwright-core) against the demo page: live in both modes (and its HTTP-FLV from the
 # worker with mpegts.js), tampered and expired signed URLs refused with a message, then the
-# replay in both modes once the stream ended.
+# replay in both modes once the stream ended; then glass-to-glass latency, FLV next to HLS
+# (tests/browser/latency.mjs).
 # Screenshots: target/browser-artifacts/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,3 +84,26 @@ for _ in $(seq 150); do
 done
 [ -n "$replay" ] || { echo "the replay was not indexed"; tail -20 "$state/public.log"; exit 1; }
 REPLAY_ID=$replay node tests/browser/playback.mjs replay
+
+# Glass-to-glass latency, HTTP-FLV next to HLS (tests/browser/latency.mjs): a second live whose
+# frames carry the publisher's wall clock (tests/browser/clock_source.py), encoded as an anchor's
+# encoder would (x264 veryfast, zerolatency, 2 s GOP, 1.5 Mbit/s).
+now=$(date +%s)
+lat_room=$(scripts/zhibo-call.py POST /v1/rooms "{\"name\":\"latency\",\"cover_img\":\"https://example.com/c.jpg\",\"anchor_name\":\"test\",\"start_time\":$((now + 60)),\"end_time\":$((now + 3600))}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["room_id"])')
+lat_push=$(scripts/zhibo-call.py POST "/v1/rooms/$lat_room/push-url" '{"expires_in":3600}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["push_url"])')
+python3 tests/browser/clock_source.py --seconds 120 2>"$state/clock.log" |
+  ffmpeg -hide_banner -loglevel error -nostdin -f rawvideo -pix_fmt yuv420p -s 640x360 -r 30 -i pipe:0 \
+    -c:v libx264 -preset veryfast -tune zerolatency -g 60 -b:v 1500k -maxrate 1500k -bufsize 1500k \
+    -pix_fmt yuv420p -f flv "$lat_push" >"$state/ffmpeg-latency.log" 2>&1 &
+pids+=($!)
+lat_live="$ZHIBO_S3_ENDPOINT/$MEDIA_BUCKET/live/$ZHIBO_APP_ID/$lat_room/index.m3u8"
+for _ in $(seq 300); do
+  [ "$(curl -fs "$lat_live" | grep -c '\.ts$' || true)" -ge 3 ] && break
+  sleep 0.2
+done
+curl -fs "$lat_live" >/dev/null || { echo "no live playlist at $lat_live"; cat "$state/ffmpeg-latency.log"; exit 1; }
+LAT_FLV_URL=$(scripts/zhibo-call.py GET "/v1/rooms/$lat_room/play-urls" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["flv"])') \
+  LAT_HLS_URL=$lat_live node tests/browser/latency.mjs
