@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod audience;
 pub mod backoff;
 pub mod clock;
 pub mod config;
