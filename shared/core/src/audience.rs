@@ -5,7 +5,9 @@
 //!   one room and one user, verified without a database read.
 //! - [`moderation`]: blocked words that survive case, full-width forms, spaces and punctuation.
 //! - [`rate_limit`]: the token bucket behind per-user limits (429 with `Retry-After`).
+//! - [`channel`]: the per-room realtime channel and who may subscribe to it.
 
+pub mod channel;
 pub mod moderation;
 pub mod rate_limit;
 pub mod token;
