@@ -32,12 +32,16 @@ secrets=$state/dev-secrets.env
 [ -f "$secrets" ] || printf 'PUSH_KEY=%s\n' "$(openssl rand -hex 24)" >"$secrets"
 grep -q '^HOOK_SECRET=' "$secrets" || printf 'HOOK_SECRET=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
 grep -q '^PLAY_KEY=' "$secrets" || printf 'PLAY_KEY=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
+grep -q '^VIEWER_TOKEN_KEY=' "$secrets" || printf 'VIEWER_TOKEN_KEY=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
+grep -q '^REALTIME_PUBLISH_KEY=' "$secrets" || printf 'REALTIME_PUBLISH_KEY=%s\n' "$(openssl rand -hex 24)" >>"$secrets"
 set -a; . "$secrets"; set +a
 # Webhooks to local receivers (http://127.0.0.1:...) are fine in development. HTTP-FLV URLs
 # (play-urls' flv) point at the worker's HTTP port, or at HAProxy's play port with WORKERS>=2.
 play_host=http://127.0.0.1:$worker_http
 [ "$workers" -ge 2 ] && play_host=http://127.0.0.1:$play_port
 export INGEST_HOST=127.0.0.1:$rtmp_port WEBHOOK_ALLOW_HTTP=1 PLAY_HOST=$play_host
+# Viewer tokens and the realtime channel: zhibo serve speaks AppSync Events' protocol itself.
+export REALTIME_WS_URL=ws://127.0.0.1:$port/event/realtime REALTIME_HTTP_URL=http://127.0.0.1:$port/event
 
 pids=()
 cleanup() {
@@ -135,6 +139,10 @@ Play it (a couple of seconds after the push starts):
   $hls
   HTTP-FLV (what <live-player> plays; low latency):
   ffplay -fflags nobuffer '$flv'
+
+Audience: a viewer token for one of your users, with the room's realtime channel (AppSync Events
+protocol, served by zhibo serve at ws://127.0.0.1:$port/event/realtime):
+  scripts/zhibo-call.py POST /v1/rooms/$room/viewer-tokens '{"user_id":"u1","nickname":"dev"}'
 
 After the push stops and the reconnect window (ZHIBO_RECONNECT_WINDOW_S, 900 s by default) closes, its replay is indexed:
   scripts/zhibo-call.py GET /v1/rooms/$room/replays

@@ -173,6 +173,28 @@ async fn run(args: &[String]) -> Result<(), String> {
                         None
                     }
                 };
+            // With VIEWER_TOKEN_KEY: the AppSync Events stand-in on the same port, so the
+            // REALTIME_WS_URL/REALTIME_HTTP_URL of a local deployment point here.
+            let router = match &config.audience {
+                Some(audience) => {
+                    let publish_key = std::env::var("REALTIME_PUBLISH_KEY")
+                        .ok()
+                        .filter(|k| k.len() >= 16)
+                        .unwrap_or_else(|| zhibo_core::ids::random_hex(24));
+                    println!(
+                        "realtime (AppSync Events protocol): {} and {}",
+                        audience.ws_url, audience.http_url
+                    );
+                    router.merge(zhibo_local::realtime::server::router(
+                        zhibo_local::realtime::server::Hub::new(),
+                        zhibo_local::realtime::server::RealtimeAuth {
+                            viewer_token_key: audience.viewer_token_key.clone(),
+                            publish_key,
+                        },
+                    ))
+                }
+                None => router,
+            };
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

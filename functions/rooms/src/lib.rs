@@ -41,7 +41,74 @@ pub fn router(state: Deps) -> Router {
         .route("/v1/rooms/{room_id}/actions", post(room_action))
         .route("/v1/rooms/{room_id}/replays", get(list_replays))
         .route("/v1/rooms/{room_id}/play-urls", get(play_urls))
+        .route("/v1/rooms/{room_id}/viewer-tokens", post(viewer_token))
         .with_state(state)
+}
+
+/// Default validity of a viewer token.
+pub const DEFAULT_VIEWER_TOKEN_TTL_S: i64 = 7200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewerTokenRequest {
+    user_id: String,
+    #[serde(default)]
+    nickname: String,
+    #[serde(default)]
+    avatar: String,
+    #[serde(default = "viewer_role")]
+    role: zhibo_core::audience::token::Role,
+    ttl_s: Option<i64>,
+}
+
+fn viewer_role() -> zhibo_core::audience::token::Role {
+    zhibo_core::audience::token::Role::Viewer
+}
+
+/// `POST /v1/rooms/{room_id}/viewer-tokens` → `{"token", "expires_at", "realtime"}`: the
+/// customer's backend vouches for one of its users in one room (docs/api.md "Audience
+/// interaction"). The token is verified later without a database read; this route reads the
+/// room once, so no token is issued for a deleted or banned room.
+async fn viewer_token(
+    State(st): State<Deps>,
+    Path(room_id): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let Some(audience) = st.config.audience.as_ref() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            zhibo_core::error::codes::UNAVAILABLE,
+            "audience interaction is not configured: set VIEWER_TOKEN_KEY, REALTIME_WS_URL and REALTIME_HTTP_URL",
+        ));
+    };
+    let body: ViewerTokenRequest = parse_json(&req.body)?;
+    let ttl = body.ttl_s.unwrap_or(DEFAULT_VIEWER_TOKEN_TTL_S);
+    if !(60..=zhibo_core::audience::token::MAX_TTL_S).contains(&ttl) {
+        return Err(ApiError::bad_field(
+            "ttl_s",
+            "must be 60..=86400 seconds (or absent: 7200)",
+        ));
+    }
+    let room = load_room(&st, &req.app.app_id, &room_id).await?;
+    if room.live_status == LiveStatus::Banned {
+        return Err(ApiError::conflict(format!(
+            "room {} is banned (104): no viewer tokens are issued for it",
+            room.room_id
+        )));
+    }
+    let claims = zhibo_core::audience::token::ViewerClaims {
+        app_id: room.app_id.clone(),
+        room_id: room.room_id,
+        user_id: body.user_id,
+        nickname: body.nickname,
+        avatar: body.avatar,
+        role: body.role,
+        exp: now() + ttl,
+    };
+    claims
+        .check()
+        .map_err(|e| ApiError::bad_field(e.field, e.reason))?;
+    Ok(json_response(StatusCode::OK, &audience.grant(&claims)))
 }
 
 #[derive(Serialize)]

@@ -44,6 +44,10 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("WEBHOOK_RETRY_CAP_MS", VarUse::Optional),
     ("WEBHOOK_RETRY_WINDOW_S", VarUse::Optional),
     ("CDN_DISTRIBUTION_ID", VarUse::Optional),
+    // Audience interaction: optional until the template's Event API sets them (issue 17).
+    ("VIEWER_TOKEN_KEY", VarUse::Optional),
+    ("REALTIME_WS_URL", VarUse::Optional),
+    ("REALTIME_HTTP_URL", VarUse::Optional),
     ("ZHIBO_DYNAMO_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_S3_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
@@ -112,6 +116,10 @@ pub struct Config {
     pub cdn_distribution_id: Option<String>,
     /// `ZHIBO_CLOUDFRONT_ENDPOINT`: CloudFront API endpoint override (tests); unset on AWS.
     pub cloudfront_endpoint: Option<String>,
+    /// `VIEWER_TOKEN_KEY` with `REALTIME_WS_URL` and `REALTIME_HTTP_URL`: audience
+    /// interaction (viewer tokens, the realtime channel); `None` when `VIEWER_TOKEN_KEY` is
+    /// unset (those routes then answer 503 saying so).
+    pub audience: Option<crate::audience::AudienceConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -137,6 +145,7 @@ impl std::fmt::Debug for Config {
             .field("replay_ttl_days", &self.replay_ttl_days)
             .field("event_bus", &self.event_bus)
             .field("eventbridge_endpoint", &self.eventbridge_endpoint)
+            .field("audience", &self.audience)
             .finish()
     }
 }
@@ -272,6 +281,39 @@ impl Config {
                 );
             }
         }
+        let audience = env.optional("VIEWER_TOKEN_KEY").map(|key| {
+            if key.len() < 16 {
+                env.problem("VIEWER_TOKEN_KEY is too short: use at least 16 random characters");
+            }
+            let mut url = |name: &str, scheme: [&str; 2], path: &str| {
+                let Some(url) = env.optional(name) else {
+                    env.problem(format!(
+                        "{name} is required with VIEWER_TOKEN_KEY: the realtime endpoint's URL \
+                         ({}://{{host}}{path}; the template's RealtimeWsUrl/RealtimeHttpUrl outputs, \
+                         or zhibo serve's own address)",
+                        scheme[1]
+                    ));
+                    return String::new();
+                };
+                let ok = scheme.iter().any(|s| url.starts_with(&format!("{s}://")))
+                    && url.ends_with(path)
+                    && url.len() <= 512;
+                if !ok {
+                    env.problem(format!(
+                        "{name}={url:?} is invalid: expected {}://{{host}}{path} (or {}:// locally)",
+                        scheme[1], scheme[0]
+                    ));
+                }
+                url
+            };
+            let ws_url = url("REALTIME_WS_URL", ["ws", "wss"], "/event/realtime");
+            let http_url = url("REALTIME_HTTP_URL", ["http", "https"], "/event");
+            crate::audience::AudienceConfig {
+                viewer_token_key: key,
+                ws_url,
+                http_url,
+            }
+        });
         env.finish().map_err(|e| Error::Config(e.to_string()))?;
         Ok(Config {
             table,
@@ -295,6 +337,7 @@ impl Config {
             eventbridge_endpoint,
             cdn_distribution_id,
             cloudfront_endpoint,
+            audience,
         })
     }
 }
@@ -431,13 +474,55 @@ mod tests {
     }
 
     #[test]
+    fn audience_needs_its_key_and_both_realtime_urls() {
+        let c = cfg(&[("ZHIBO_TABLE", "t")]).unwrap();
+        assert_eq!(c.audience, None);
+        let err = cfg(&[("ZHIBO_TABLE", "t"), ("VIEWER_TOKEN_KEY", "short")])
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "VIEWER_TOKEN_KEY is too short",
+            "REALTIME_WS_URL is required",
+            "REALTIME_HTTP_URL is required",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        let err = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("VIEWER_TOKEN_KEY", "viewer-token-key-0123456789"),
+            ("REALTIME_WS_URL", "https://x/event/realtime"),
+            ("REALTIME_HTTP_URL", "https://x/other"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("REALTIME_WS_URL=") && err.contains("REALTIME_HTTP_URL="),
+            "{err}"
+        );
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            ("VIEWER_TOKEN_KEY", "viewer-token-key-0123456789"),
+            ("REALTIME_WS_URL", "ws://127.0.0.1:18080/event/realtime"),
+            ("REALTIME_HTTP_URL", "http://127.0.0.1:18080/event"),
+        ])
+        .unwrap();
+        let a = c.audience.clone().expect("audience");
+        assert_eq!(a.http_url, "http://127.0.0.1:18080/event");
+        assert!(!format!("{c:?}").contains("viewer-token-key"));
+    }
+
+    #[test]
     fn variables_lists_exactly_what_is_read() {
         use std::cell::RefCell;
         let asked = RefCell::new(std::collections::BTreeSet::new());
         for mode in ["public", "signed"] {
             let _ = Config::from_lookup(|k| {
                 asked.borrow_mut().insert(k.to_string());
-                (k == "PLAYBACK_MODE").then(|| mode.to_string())
+                match k {
+                    "PLAYBACK_MODE" => Some(mode.to_string()),
+                    "VIEWER_TOKEN_KEY" => Some("viewer-token-key-0123456789".to_string()),
+                    _ => None,
+                }
             });
         }
         let listed: std::collections::BTreeSet<String> =
