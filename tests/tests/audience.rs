@@ -112,3 +112,352 @@ async fn viewer_tokens_are_refused_with_the_reason() {
     assert_eq!(r.status, 503, "{}", r.text);
     assert!(r.errmsg().contains("VIEWER_TOKEN_KEY"), "{}", r.text);
 }
+
+mod messages {
+    use std::time::Duration;
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    use zhibo_core::hooks::HookEventKind::Publish;
+    use zhibo_e2e_tests::TestApi;
+    use zhibo_local::realtime::server::{router, Hub, RealtimeAuth};
+
+    use super::VIEWER_KEY;
+
+    const PUBLISH_KEY: &str = "e2e-publish-key-0123456789";
+
+    type Socket = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// The AppSync Events stand-in on a free port, and an API that publishes to it.
+    async fn stack() -> (TestApi, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let app = router(
+            Hub::new(),
+            RealtimeAuth {
+                viewer_token_key: VIEWER_KEY.into(),
+                publish_key: PUBLISH_KEY.into(),
+            },
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let ws = format!("ws://{host}/event/realtime");
+        let http = format!("http://{host}/event");
+        let api = TestApi::start_with(&[
+            ("VIEWER_TOKEN_KEY", VIEWER_KEY),
+            ("REALTIME_WS_URL", ws.as_str()),
+            ("REALTIME_HTTP_URL", http.as_str()),
+            ("REALTIME_PUBLISH_KEY", PUBLISH_KEY),
+        ])
+        .await;
+        (api, host)
+    }
+
+    async fn grant(api: &TestApi, room: u64, user: &str) -> Value {
+        let r = api
+            .call(
+                "POST",
+                &format!("/v1/rooms/{room}/viewer-tokens"),
+                &json!({"user_id": user, "nickname": format!("nick-{user}")}).to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json
+    }
+
+    /// Connects and subscribes exactly as the docs say, with the grant's `realtime` block.
+    async fn subscribe(grant: &Value) -> Socket {
+        let rt = &grant["realtime"];
+        let mut req = rt["ws"].as_str().unwrap().into_client_request().unwrap();
+        let header = URL_SAFE_NO_PAD.encode(rt["authorization"].to_string());
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            format!("aws-appsync-event-ws, header-{header}")
+                .parse()
+                .unwrap(),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        send(&mut ws, json!({"type": "connection_init"})).await;
+        assert_eq!(next(&mut ws).await["type"], "connection_ack");
+        send(
+            &mut ws,
+            json!({"type": "subscribe", "id": "room", "channel": rt["channel"], "authorization": rt["authorization"]}),
+        )
+        .await;
+        assert_eq!(next(&mut ws).await["type"], "subscribe_success");
+        ws
+    }
+
+    async fn send(ws: &mut Socket, v: Value) {
+        ws.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+
+    async fn next(ws: &mut Socket) -> Value {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a frame within 10 s")
+                .expect("open")
+                .expect("frame");
+            if let Message::Text(t) = m {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] != "ka" {
+                    return v;
+                }
+            }
+        }
+    }
+
+    async fn post(
+        api: &TestApi,
+        room: u64,
+        token: &str,
+        body: &str,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let r = api
+            .http
+            .post(format!("{}/v1/rooms/{room}/messages", api.base))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let json = r.json().await.unwrap_or(Value::Null);
+        (status, json, headers)
+    }
+
+    async fn go_live(api: &TestApi, room: u64) {
+        let s = format!("0199a0b1c2d3-{room:04}");
+        let r = api.hook(&api.hook_event(Publish, room, &s, 0)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    #[tokio::test]
+    async fn three_subscribers_get_every_message_in_seq_order_and_the_history_keeps_them() {
+        let (api, _host) = stack().await;
+        let room = api.create_room("chat", 60).await;
+        go_live(&api, room).await;
+        let mut clients = Vec::new();
+        for i in 0..3 {
+            clients.push(subscribe(&grant(&api, room, &format!("watcher-{i}")).await).await);
+        }
+        // Three posters, five messages each (within each one's burst), in turn.
+        let posters: Vec<String> = {
+            let mut v = Vec::new();
+            for i in 0..3 {
+                v.push(
+                    grant(&api, room, &format!("poster-{i}")).await["token"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            v
+        };
+        for n in 0..15 {
+            let token = &posters[n % 3];
+            let (status, body, headers) = post(
+                &api,
+                room,
+                token,
+                &json!({"text": format!("hello {n}")}).to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["status"], "published");
+            assert_eq!(body["seq"], n as u64 + 1);
+            assert_eq!(headers["access-control-allow-origin"], "*");
+        }
+        for (i, ws) in clients.iter_mut().enumerate() {
+            for want in 1..=15u64 {
+                let f = next(ws).await;
+                assert_eq!(f["type"], "data", "{f}");
+                let item: Value = serde_json::from_str(f["event"].as_str().unwrap()).unwrap();
+                assert_eq!(item["seq"], want, "client {i}");
+                assert_eq!(item["type"], "message");
+                assert_eq!(item["data"]["text"], format!("hello {}", want - 1));
+                assert_eq!(
+                    item["user"]["user_id"],
+                    format!("poster-{}", (want - 1) % 3)
+                );
+                assert!(item["offset_ms"].as_i64().unwrap() >= 0);
+            }
+        }
+        // The history: the same items, paged by after_seq.
+        let r = api
+            .call(
+                "GET",
+                &format!("/v1/rooms/{room}/messages?after_seq=10&limit=3"),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let seqs: Vec<u64> = r.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [11, 12, 13]);
+        assert_eq!(r.json["next_after_seq"], 13);
+    }
+
+    #[tokio::test]
+    async fn viewers_are_refused_with_the_reason() {
+        let (api, _host) = stack().await;
+        let room = api.create_room("chat", 60).await;
+        let other = api.create_room("other", 60).await;
+        let token = grant(&api, room, "u1").await["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let hello = r#"{"text": "hello"}"#;
+
+        // Not live yet: 409.
+        let (status, body, _) = post(&api, room, &token, hello).await;
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["errmsg"].as_str().unwrap().contains("not live"),
+            "{body}"
+        );
+        go_live(&api, room).await;
+        go_live(&api, other).await;
+
+        // A token for room A on room B: 403; tampered or missing: 401.
+        let (status, body, headers) = post(&api, other, &token, hello).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["errmsg"].as_str().unwrap().contains("not room"),
+            "{body}"
+        );
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        let tampered = token.replacen("zv1.", "zv1.x", 1);
+        let (status, _, _) = post(&api, room, &tampered, hello).await;
+        assert_eq!(status, 401);
+        let r = api
+            .http
+            .post(format!("{}/v1/rooms/{room}/messages", api.base))
+            .body(hello)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        // Bad text: 400 naming the field.
+        for bad in [
+            r#"{"text": ""}"#,
+            r#"{"text": 5}"#,
+            r#"{"text": "x", "extra": 1}"#,
+        ] {
+            let (status, body, _) = post(&api, room, &token, bad).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+        }
+        let long = json!({"text": "字".repeat(201)}).to_string();
+        let (status, body, _) = post(&api, room, &token, &long).await;
+        assert_eq!(status, 400, "{body}");
+
+        // The per-user limit (a fresh user): a burst of 5, then 429 with Retry-After.
+        let token = grant(&api, room, "burst").await["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for _ in 0..5 {
+            let (status, body, _) = post(&api, room, &token, hello).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let (status, body, headers) = post(&api, room, &token, hello).await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(headers["retry-after"], "1");
+        assert!(
+            body["errmsg"].as_str().unwrap().contains("too fast"),
+            "{body}"
+        );
+        // Another user is not slowed by it.
+        let token2 = grant(&api, room, "u2").await["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(post(&api, room, &token2, hello).await.0, 200);
+
+        // close_comment (set before the live, as rooms are not edited during one): 403.
+        let closed = api.create_room("closed", 60).await;
+        let r = api
+            .call(
+                "PATCH",
+                &format!("/v1/rooms/{closed}"),
+                r#"{"close_comment": true}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        go_live(&api, closed).await;
+        let t = grant(&api, closed, "u3").await["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, body, _) = post(&api, closed, &t, hello).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["errmsg"].as_str().unwrap().contains("close_comment"),
+            "{body}"
+        );
+
+        // The CORS preflight.
+        let r = api
+            .http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/rooms/{room}/messages", api.base),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        assert!(r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization"));
+    }
+
+    /// Concurrent posts (as concurrent Lambdas would make them) get distinct `seq`s with no gap.
+    #[tokio::test]
+    async fn concurrent_posts_get_a_gap_free_seq() {
+        let (api, _host) = stack().await;
+        let room = api.create_room("busy", 60).await;
+        go_live(&api, room).await;
+        let mut tokens = Vec::new();
+        for i in 0..24 {
+            tokens.push(
+                grant(&api, room, &format!("c{i}")).await["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let posts = tokens
+            .iter()
+            .map(|t| post(&api, room, t, r#"{"text": "same time"}"#));
+        let mut seqs: Vec<u64> = futures::future::join_all(posts)
+            .await
+            .into_iter()
+            .map(|(status, body, _)| {
+                assert_eq!(status, 200, "{body}");
+                body["seq"].as_u64().unwrap()
+            })
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=24).collect::<Vec<u64>>());
+        let r = api
+            .call("GET", &format!("/v1/rooms/{room}/messages?limit=100"), "")
+            .await;
+        assert_eq!(r.json["items"].as_array().unwrap().len(), 24, "{}", r.text);
+    }
+}

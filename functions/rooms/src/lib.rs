@@ -4,6 +4,8 @@
 //! axum Router that lambda_http runs directly, and that the local server (`zhibo serve`)
 //! merges with the other functions' routers, so both run the same handler code.
 
+mod audience;
+
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -42,6 +44,12 @@ pub fn router(state: Deps) -> Router {
         .route("/v1/rooms/{room_id}/replays", get(list_replays))
         .route("/v1/rooms/{room_id}/play-urls", get(play_urls))
         .route("/v1/rooms/{room_id}/viewer-tokens", post(viewer_token))
+        .route(
+            "/v1/rooms/{room_id}/messages",
+            post(audience::post_message)
+                .get(audience::history)
+                .options(audience::preflight),
+        )
         .with_state(state)
 }
 

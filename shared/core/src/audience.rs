@@ -6,8 +6,10 @@
 //! - [`moderation`]: blocked words that survive case, full-width forms, spaces and punctuation.
 //! - [`rate_limit`]: the token bucket behind per-user limits (429 with `Retry-After`).
 //! - [`channel`]: the per-room realtime channel and who may subscribe to it.
+//! - [`item`]: what is published on it and kept as the room's history.
 
 pub mod channel;
+pub mod item;
 pub mod moderation;
 pub mod rate_limit;
 pub mod token;
@@ -21,6 +23,9 @@ pub struct AudienceConfig {
     pub ws_url: String,
     /// `REALTIME_HTTP_URL`: `https://{http host}/event` (its HTTP publish endpoint).
     pub http_url: String,
+    /// `REALTIME_PUBLISH_KEY` (local only): the functions publish with `x-api-key` instead of
+    /// IAM (SigV4), as `zhibo serve`'s stand-in expects.
+    pub publish_key: Option<String>,
 }
 
 impl std::fmt::Debug for AudienceConfig {
@@ -29,6 +34,10 @@ impl std::fmt::Debug for AudienceConfig {
             .field("viewer_token_key", &"<redacted>")
             .field("ws_url", &self.ws_url)
             .field("http_url", &self.http_url)
+            .field(
+                "publish_key",
+                &self.publish_key.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -106,6 +115,7 @@ mod tests {
             viewer_token_key: "viewer-master-key-0123456789".into(),
             ws_url: "wss://abc.appsync-realtime-api.us-east-1.amazonaws.com/event/realtime".into(),
             http_url: "https://abc.appsync-api.us-east-1.amazonaws.com/event".into(),
+            publish_key: None,
         };
         let claims = ViewerClaims {
             app_id: "demo".into(),

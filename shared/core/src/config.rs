@@ -53,6 +53,7 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
     ("WEBHOOK_ALLOW_HTTP", VarUse::LocalOnly),
     ("ZHIBO_CLOUDFRONT_ENDPOINT", VarUse::LocalOnly),
+    ("REALTIME_PUBLISH_KEY", VarUse::LocalOnly),
 ];
 
 /// Everything a function reads from its environment. `Debug` hides the keys.
@@ -308,10 +309,15 @@ impl Config {
             };
             let ws_url = url("REALTIME_WS_URL", ["ws", "wss"], "/event/realtime");
             let http_url = url("REALTIME_HTTP_URL", ["http", "https"], "/event");
+            let publish_key = env.optional("REALTIME_PUBLISH_KEY");
+            if publish_key.as_ref().is_some_and(|k| k.len() < 16) {
+                env.problem("REALTIME_PUBLISH_KEY is too short: use at least 16 random characters");
+            }
             crate::audience::AudienceConfig {
                 viewer_token_key: key,
                 ws_url,
                 http_url,
+                publish_key,
             }
         });
         env.finish().map_err(|e| Error::Config(e.to_string()))?;

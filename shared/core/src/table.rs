@@ -16,6 +16,9 @@
 //! | outbox queue | `OUTBOX#{app}#{room:012}` | `#QUEUE` | `ver`, lease; gsi3 while events wait |
 //! | outbox event | `OUTBOX#{app}#{room:012}` | `EVT#{seq:012}` | body, attempts, next attempt |
 //! | replay | `APP#{app}` | `REPLAY#{room:012}#{replay_id}` | duration, segments, bytes, TTL at `expire_time` |
+//! | chat head | `CHAT#{app}#{room:012}` | `#HEAD` | `seq`: the last item's (gap-free per room) |
+//! | chat item | `CHAT#{app}#{room:012}` | `ITEM#{seq:012}` | the published item (JSON), TTL with the replays |
+//! | rate bucket | `RATE#{app}#{room:012}#{user}` | `RATE` | a user's token bucket, TTL |
 //!
 //! A heartbeat writes only the small live-session item, never the room item (whose goods may be
 //! ~60 KB): status changes write both in one transaction, and every write of either is
@@ -188,6 +191,24 @@ pub mod keys {
     pub fn replay_sk(room_id: RoomId, replay_id: &str) -> String {
         format!("{}{replay_id}", replay_prefix(room_id))
     }
+    /// A room's audience items (its head and its items).
+    pub fn chat_pk(app_id: &str, room_id: RoomId) -> String {
+        format!("CHAT#{app_id}#{room_id:012}")
+    }
+    /// The chat head's sort key (the last `seq`).
+    pub const CHAT_HEAD_SK: &str = "#HEAD";
+    /// Sort key prefix of a room's items.
+    pub const CHAT_ITEM_PREFIX: &str = "ITEM#";
+    /// A chat item's sort key.
+    pub fn chat_item_sk(seq: u64) -> String {
+        format!("{CHAT_ITEM_PREFIX}{seq:012}")
+    }
+    /// A user's rate bucket in a room (`user_id` is 1-64 bytes, no control characters).
+    pub fn rate_pk(app_id: &str, room_id: RoomId, user_id: &str) -> String {
+        format!("RATE#{app_id}#{room_id:012}#{user_id}")
+    }
+    /// The rate bucket's sort key.
+    pub const RATE_SK: &str = "RATE";
     /// Sort key prefix of a room's replays.
     pub fn replay_prefix(room_id: RoomId) -> String {
         format!("REPLAY#{room_id:012}#")

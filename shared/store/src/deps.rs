@@ -2,7 +2,9 @@
 
 #[cfg(feature = "media")]
 use crate::MediaTakedown;
-use crate::{AppStore, CreateLimits, LifecycleStore, OutboxStore, ReplayStore, RoomStore, Table};
+use crate::{
+    AppStore, ChatStore, CreateLimits, LifecycleStore, OutboxStore, ReplayStore, RoomStore, Table,
+};
 use std::sync::Arc;
 use zhibo_core::app::{App, AppCache};
 use zhibo_core::Config;
@@ -22,6 +24,8 @@ pub struct Deps {
     pub outbox: OutboxStore,
     /// Indexed replays.
     pub replays: ReplayStore,
+    /// Audience items and rate buckets.
+    pub chat: ChatStore,
     /// Configuration parsed at start-up.
     pub config: Arc<Config>,
     #[cfg(feature = "media")]
@@ -30,6 +34,9 @@ pub struct Deps {
     #[cfg(feature = "media")]
     /// The media bucket's objects (replays closed from the journal).
     pub media: crate::media_objects::S3Objects,
+    #[cfg(feature = "media")]
+    /// Publishes on rooms' realtime channels (`None` without audience configuration).
+    pub realtime: Option<crate::realtime::RealtimePublisher>,
     /// App records read in the last minute (shared by clones of this value).
     pub app_cache: Arc<AppCache>,
 }
@@ -45,6 +52,7 @@ impl Deps {
             lifecycle: LifecycleStore::new(table.clone()),
             outbox: OutboxStore::new(table.clone()),
             replays: ReplayStore::new(table.clone()),
+            chat: ChatStore::new(table.clone()),
             table,
             #[cfg(feature = "media")]
             takedown: MediaTakedown::from_config(&config, sdk),
@@ -53,6 +61,11 @@ impl Deps {
                 crate::aws::s3_client(sdk, config.s3_endpoint.as_deref()),
                 config.media_bucket.clone(),
             ),
+            #[cfg(feature = "media")]
+            realtime: config
+                .audience
+                .as_ref()
+                .map(|a| crate::realtime::RealtimePublisher::new(a, sdk)),
             config: Arc::new(config),
             app_cache: Arc::new(AppCache::default()),
         }
@@ -67,6 +80,7 @@ impl Deps {
             lifecycle: LifecycleStore::new(table.clone()),
             outbox: OutboxStore::new(table.clone()),
             replays: ReplayStore::new(table.clone()),
+            chat: ChatStore::new(table.clone()),
             table,
             ..self.clone()
         }

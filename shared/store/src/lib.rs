@@ -20,6 +20,8 @@ pub mod aws;
 #[cfg(feature = "media")]
 pub mod cdn;
 #[cfg(feature = "table")]
+mod chat;
+#[cfg(feature = "table")]
 mod deps;
 #[cfg(feature = "table")]
 pub mod item;
@@ -33,6 +35,8 @@ pub mod media_objects;
 mod media_takedown;
 #[cfg(feature = "table")]
 mod outbox;
+#[cfg(feature = "media")]
+pub mod realtime;
 #[cfg(feature = "table")]
 mod replays;
 #[cfg(feature = "table")]
@@ -42,6 +46,8 @@ mod table;
 
 #[cfg(feature = "table")]
 pub use apps::AppStore;
+#[cfg(feature = "table")]
+pub use chat::{ChatStore, MAX_HISTORY_PAGE};
 #[cfg(feature = "table")]
 pub use deps::Deps;
 #[cfg(feature = "table")]

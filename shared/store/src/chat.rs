@@ -1,0 +1,210 @@
+//! A room's audience items (docs/api.md "Audience interaction"): appended with a gap-free `seq`
+//! and kept as the room's history, and the per-user rate buckets that hold across concurrent
+//! Lambdas.
+//!
+//! Append: read the head's `seq`, then one transaction moves the head from it to `seq + 1`
+//! (conditioned on the value read) and puts the item at `seq + 1` (conditioned on not
+//! existing). Two writers never get the same `seq`, and a crash leaves either both or neither,
+//! so `seq` has no gap. Rate buckets are written back conditioned on the state read.
+
+use crate::item::{n, s, Item, ItemReader};
+use crate::table::{build_err, sdk_err};
+use crate::{StoreError, Table};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use std::collections::HashMap;
+use zhibo_core::audience::item::RoomItem;
+use zhibo_core::audience::rate_limit::{Bucket, Limit, RetryAfter};
+use zhibo_core::error::Error;
+use zhibo_core::room::RoomId;
+use zhibo_core::table::{keys, PK, SK, TTL_ATTR};
+
+/// How often an append that lost the race for a `seq` is redone.
+const APPEND_RETRIES: usize = 20;
+/// How often a rate bucket write that lost a race is redone.
+const RATE_RETRIES: usize = 10;
+/// Rate buckets outlive their last use by this long (then TTL removes them).
+const RATE_TTL_S: i64 = 3600;
+/// Largest page of history.
+pub const MAX_HISTORY_PAGE: u32 = 100;
+
+/// A room's audience items and its users' rate buckets.
+#[derive(Debug, Clone)]
+pub struct ChatStore {
+    table: Table,
+}
+
+impl ChatStore {
+    /// Items in `table`.
+    pub fn new(table: Table) -> ChatStore {
+        ChatStore { table }
+    }
+
+    /// Appends the item `build(seq)` makes with the room's next `seq`; kept until
+    /// `expires_at` (Unix seconds). Returns the item as stored.
+    pub async fn append(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        expires_at: i64,
+        build: impl Fn(u64) -> RoomItem,
+    ) -> Result<RoomItem, StoreError> {
+        let pk = keys::chat_pk(app_id, room_id);
+        for _ in 0..APPEND_RETRIES {
+            let head = self
+                .table
+                .get(pk.clone(), keys::CHAT_HEAD_SK, "GetItem chat head")
+                .await?;
+            let last: u64 = match &head {
+                Some(item) => ItemReader::new(item).n("seq")?,
+                None => 0,
+            };
+            let item = build(last + 1);
+            let body = serde_json::to_string(&item).map_err(|e| Error::CorruptItem {
+                key: keys::chat_item_sk(item.seq),
+                what: format!("item not serializable: {e}"),
+            })?;
+            let head_update = Update::builder()
+                .table_name(self.table.name())
+                .key(PK, s(&pk))
+                .key(SK, s(keys::CHAT_HEAD_SK))
+                .update_expression("SET seq = :next")
+                .condition_expression(if last == 0 {
+                    "attribute_not_exists(seq)"
+                } else {
+                    "seq = :last"
+                })
+                .expression_attribute_values(":next", n(last + 1));
+            let head_update = if last == 0 {
+                head_update
+            } else {
+                head_update.expression_attribute_values(":last", n(last))
+            }
+            .build()
+            .map_err(build_err)?;
+            let put = Put::builder()
+                .table_name(self.table.name())
+                .set_item(Some(HashMap::from([
+                    (PK.into(), s(&pk)),
+                    (SK.into(), s(keys::chat_item_sk(item.seq))),
+                    ("type".into(), s("chat_item")),
+                    ("seq".into(), n(item.seq)),
+                    ("item".into(), s(body)),
+                    (TTL_ATTR.into(), n(expires_at)),
+                ])))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(build_err)?;
+            let writes = vec![
+                TransactWriteItem::builder().update(head_update).build(),
+                TransactWriteItem::builder().put(put).build(),
+            ];
+            match self
+                .table
+                .transact(writes, "TransactWriteItems chat append")
+                .await?
+            {
+                Ok(()) => return Ok(item),
+                // Another writer took this seq: read the head again.
+                Err(_) => continue,
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// Up to `limit` items with `seq > after_seq`, in `seq` order.
+    pub async fn history(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<RoomItem>, Error> {
+        let out = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(keys::chat_pk(app_id, room_id)))
+            .expression_attribute_values(
+                ":from",
+                s(keys::chat_item_sk(after_seq.saturating_add(1))),
+            )
+            .expression_attribute_values(":to", s(keys::chat_item_sk(999_999_999_999)))
+            .limit(limit.clamp(1, MAX_HISTORY_PAGE) as i32)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err("Query chat history"))?;
+        out.items()
+            .iter()
+            .map(|item| ItemReader::new(item).json::<RoomItem>("item"))
+            .collect()
+    }
+
+    /// Takes one token from `user_id`'s bucket in the room under `limit`, at `now_ms`.
+    pub async fn take_rate(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        user_id: &str,
+        limit: Limit,
+        now_ms: i64,
+    ) -> Result<Result<(), RetryAfter>, StoreError> {
+        let pk = keys::rate_pk(app_id, room_id, user_id);
+        for _ in 0..RATE_RETRIES {
+            let current = self
+                .table
+                .get(pk.clone(), keys::RATE_SK, "GetItem rate bucket")
+                .await?;
+            let bucket = match &current {
+                Some(item) => {
+                    let r = ItemReader::new(item);
+                    Some(Bucket {
+                        milli_tokens: r.n("milli_tokens")?,
+                        at_ms: r.n("at_ms")?,
+                    })
+                }
+                None => None,
+            };
+            let next = match limit.take(bucket, now_ms) {
+                Ok(next) => next,
+                Err(wait) => return Ok(Err(wait)),
+            };
+            let item: Item = HashMap::from([
+                (PK.into(), s(&pk)),
+                (SK.into(), s(keys::RATE_SK)),
+                ("milli_tokens".into(), n(next.milli_tokens)),
+                ("at_ms".into(), n(next.at_ms)),
+                (TTL_ATTR.into(), n(now_ms / 1000 + RATE_TTL_S)),
+            ]);
+            let mut put = self
+                .table
+                .client()
+                .put_item()
+                .table_name(self.table.name())
+                .set_item(Some(item));
+            put = match bucket {
+                None => put.condition_expression("attribute_not_exists(pk)"),
+                Some(b) => put
+                    .condition_expression("milli_tokens = :m AND at_ms = :t")
+                    .expression_attribute_values(":m", n(b.milli_tokens))
+                    .expression_attribute_values(":t", n(b.at_ms)),
+            };
+            let written = match put.send().await {
+                Ok(_) => true,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    false
+                }
+                Err(e) => return Err(sdk_err("PutItem rate bucket")(e).into()),
+            };
+            if written {
+                return Ok(Ok(()));
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+}
