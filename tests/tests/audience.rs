@@ -460,4 +460,144 @@ mod messages {
             .await;
         assert_eq!(r.json["items"].as_array().unwrap().len(), 24, "{}", r.text);
     }
+
+    /// Blocked words (with their usual disguises) are rejected and never delivered; a muted
+    /// user is refused until unmuted; a deleted message is emptied in the history and
+    /// announced on the channel.
+    #[tokio::test]
+    async fn moderation_rejects_blocked_words_mutes_and_deletes() {
+        let (api, _host) = stack().await;
+        let room = api.create_room("moderated", 60).await;
+        go_live(&api, room).await;
+        let r = api
+            .call(
+                "PUT",
+                "/v1/moderation",
+                r#"{"blocked_words": ["加微信", "spam"]}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = api.call("GET", "/v1/moderation", "").await;
+        assert_eq!(r.json["blocked_words"], json!(["加微信", "spam"]));
+        for (bad, why) in [
+            (r#"{"blocked_words": ["ok", " ... "]}"#, "blocked_words[1]"),
+            (
+                r#"{"blocked_words": [], "review_url": "https://example.com/review"}"#,
+                "review_url",
+            ),
+            (r#"{"words": []}"#, "words"),
+        ] {
+            let r = api.call("PUT", "/v1/moderation", bad).await;
+            assert_eq!(r.status, 400, "{bad}: {}", r.text);
+            assert!(r.errmsg().contains(why), "{bad}: {}", r.text);
+        }
+
+        let mut watcher = subscribe(&grant(&api, room, "watcher").await).await;
+        let mut posters = Vec::new();
+        for i in 0..3 {
+            posters.push(
+                grant(&api, room, &format!("p{i}")).await["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        for (i, text) in ["快来 加 ★ 微 · 信", "ＳＰＡＭ", "s.p a-m!"]
+            .iter()
+            .enumerate()
+        {
+            let (status, body, _) =
+                post(&api, room, &posters[i], &json!({"text": text}).to_string()).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["status"], "rejected", "{text}: {body}");
+            assert!(
+                body["reason"].as_str().unwrap().contains("blocks"),
+                "{body}"
+            );
+            assert!(body["seq"].is_null());
+        }
+        let (status, body, _) =
+            post(&api, room, &posters[0], r#"{"text": "微信支付很方便"}"#).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("published")),
+            "{body}"
+        );
+        assert_eq!(body["seq"], 1, "rejected texts took no seq");
+        let id = body["id"].as_str().unwrap().to_string();
+        let first = next(&mut watcher).await;
+        let item: Value = serde_json::from_str(first["event"].as_str().unwrap()).unwrap();
+        assert_eq!(item["seq"], 1, "only the clean text was delivered");
+
+        // Mute p1: refused with the reason; unmute: accepted again.
+        let moderate = |body: Value| {
+            let api = &api;
+            async move {
+                api.call(
+                    "POST",
+                    &format!("/v1/rooms/{room}/moderation"),
+                    &body.to_string(),
+                )
+                .await
+            }
+        };
+        let r = moderate(json!({"action": "mute", "user_id": "p1"})).await;
+        assert_eq!(
+            (r.status, r.json["changed"].as_bool()),
+            (200, Some(true)),
+            "{}",
+            r.text
+        );
+        let (status, body, _) = post(&api, room, &posters[1], r#"{"text": "hi"}"#).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body["errmsg"].as_str().unwrap().contains("muted"), "{body}");
+        let r = moderate(json!({"action": "unmute", "user_id": "p1"})).await;
+        assert_eq!(r.json["changed"], true);
+        let (status, _, _) = post(&api, room, &posters[1], r#"{"text": "hi again"}"#).await;
+        assert_eq!(status, 200);
+        let _ = next(&mut watcher).await; // seq 2
+
+        // Delete message 1: emptied in the history, announced as message.deleted (seq 3).
+        let r = moderate(json!({"action": "delete_message", "message_id": id})).await;
+        assert_eq!(
+            (r.status, r.json["changed"].as_bool()),
+            (200, Some(true)),
+            "{}",
+            r.text
+        );
+        let f = next(&mut watcher).await;
+        let notice: Value = serde_json::from_str(f["event"].as_str().unwrap()).unwrap();
+        assert_eq!(notice["type"], "message.deleted", "{notice}");
+        assert_eq!(notice["seq"], 3);
+        assert_eq!(notice["data"]["message_id"], id.as_str());
+        let r = moderate(json!({"action": "delete_message", "message_id": id})).await;
+        assert_eq!(r.json["changed"], false, "deleting twice changes nothing");
+        let r = api
+            .call("GET", &format!("/v1/rooms/{room}/messages"), "")
+            .await;
+        let items = r.json["items"].as_array().unwrap();
+        assert_eq!(items[0]["deleted"], true, "{}", r.text);
+        assert_eq!(items[0]["data"], json!({}));
+        assert!(
+            !r.text.contains("微信支付"),
+            "the deleted text is gone: {}",
+            r.text
+        );
+        for (bad, why) in [
+            (
+                json!({"action": "delete_message", "message_id": "m99_abc"}),
+                "not in room",
+            ),
+            (
+                json!({"action": "delete_message", "message_id": "nope"}),
+                "message_id",
+            ),
+            (json!({"action": "ban_user", "user_id": "p1"}), "action"),
+            (json!({"action": "mute"}), "user_id"),
+        ] {
+            let r = moderate(bad.clone()).await;
+            assert!(r.status == 400 || r.status == 404, "{bad}: {}", r.text);
+            assert!(r.errmsg().contains(why), "{bad}: {}", r.text);
+        }
+    }
 }

@@ -50,6 +50,14 @@ pub fn router(state: Deps) -> Router {
                 .get(audience::history)
                 .options(audience::preflight),
         )
+        .route(
+            "/v1/rooms/{room_id}/moderation",
+            post(audience::room_moderation),
+        )
+        .route(
+            "/v1/moderation",
+            get(audience::get_moderation).put(audience::put_moderation),
+        )
         .with_state(state)
 }
 

@@ -19,6 +19,8 @@
 //! | chat head | `CHAT#{app}#{room:012}` | `#HEAD` | `seq`: the last item's (gap-free per room) |
 //! | chat item | `CHAT#{app}#{room:012}` | `ITEM#{seq:012}` | the published item (JSON), TTL with the replays |
 //! | rate bucket | `RATE#{app}#{room:012}#{user}` | `RATE` | a user's token bucket, TTL |
+//! | muted user | `CHAT#{app}#{room:012}` | `MUTE#{user}` | `muted_at` |
+//! | moderation settings | `APP#{app}` | `#MODERATION` | `blocked_words` (JSON), `updated_at` |
 //!
 //! A heartbeat writes only the small live-session item, never the room item (whose goods may be
 //! ~60 KB): status changes write both in one transaction, and every write of either is
@@ -209,6 +211,12 @@ pub mod keys {
     }
     /// The rate bucket's sort key.
     pub const RATE_SK: &str = "RATE";
+    /// A muted user's sort key in the room's chat partition.
+    pub fn mute_sk(user_id: &str) -> String {
+        format!("MUTE#{user_id}")
+    }
+    /// The app's moderation settings' sort key (in the app partition).
+    pub const MODERATION_SK: &str = "#MODERATION";
     /// Sort key prefix of a room's replays.
     pub fn replay_prefix(room_id: RoomId) -> String {
         format!("REPLAY#{room_id:012}#")

@@ -207,4 +207,161 @@ impl ChatStore {
         }
         Err(StoreError::Conflict)
     }
+
+    /// Whether `user_id` is muted in the room.
+    pub async fn is_muted(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        user_id: &str,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .table
+            .get(
+                keys::chat_pk(app_id, room_id),
+                keys::mute_sk(user_id),
+                "GetItem mute",
+            )
+            .await?
+            .is_some())
+    }
+
+    /// Mutes (or unmutes) `user_id` in the room; idempotent.
+    pub async fn set_muted(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        user_id: &str,
+        muted: bool,
+        now: i64,
+    ) -> Result<(), Error> {
+        let key = Table::key(keys::chat_pk(app_id, room_id), keys::mute_sk(user_id));
+        if muted {
+            let mut item = key;
+            item.insert("muted_at".into(), n(now));
+            self.table
+                .client()
+                .put_item()
+                .table_name(self.table.name())
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(sdk_err("PutItem mute"))?;
+        } else {
+            self.table
+                .client()
+                .delete_item()
+                .table_name(self.table.name())
+                .set_key(Some(key))
+                .send()
+                .await
+                .map_err(sdk_err("DeleteItem mute"))?;
+        }
+        Ok(())
+    }
+
+    /// The item at `seq`, if stored.
+    pub async fn get_item(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        seq: u64,
+    ) -> Result<Option<RoomItem>, Error> {
+        match self
+            .table
+            .get(
+                keys::chat_pk(app_id, room_id),
+                keys::chat_item_sk(seq),
+                "GetItem chat item",
+            )
+            .await?
+        {
+            Some(item) => Ok(Some(ItemReader::new(&item).json("item")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks the item at `seq` deleted (its data emptied); false when it was already deleted
+    /// or does not exist.
+    pub async fn mark_deleted(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        item: &RoomItem,
+    ) -> Result<bool, Error> {
+        let mut deleted = item.clone();
+        deleted.deleted = true;
+        deleted.data = serde_json::json!({});
+        let body = serde_json::to_string(&deleted).map_err(|e| Error::CorruptItem {
+            key: keys::chat_item_sk(item.seq),
+            what: format!("item not serializable: {e}"),
+        })?;
+        match self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
+                keys::chat_pk(app_id, room_id),
+                keys::chat_item_sk(item.seq),
+            )))
+            .update_expression("SET #item = :body, deleted = :t")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(deleted)")
+            .expression_attribute_names("#item", "item")
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err("UpdateItem delete chat item")(e)),
+        }
+    }
+
+    /// The app's blocked words (empty when never set).
+    pub async fn blocked_words(&self, app_id: &str) -> Result<Vec<String>, Error> {
+        match self
+            .table
+            .get(
+                keys::app_pk(app_id),
+                keys::MODERATION_SK,
+                "GetItem moderation",
+            )
+            .await?
+        {
+            Some(item) => ItemReader::new(&item).json("blocked_words"),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Replaces the app's blocked words.
+    pub async fn put_blocked_words(
+        &self,
+        app_id: &str,
+        words: &[String],
+        now: i64,
+    ) -> Result<(), Error> {
+        let body = serde_json::to_string(words).map_err(|e| Error::CorruptItem {
+            key: keys::MODERATION_SK.into(),
+            what: format!("words not serializable: {e}"),
+        })?;
+        let mut item = Table::key(keys::app_pk(app_id), keys::MODERATION_SK);
+        item.insert("blocked_words".into(), s(body));
+        item.insert("updated_at".into(), n(now));
+        self.table
+            .client()
+            .put_item()
+            .table_name(self.table.name())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(sdk_err("PutItem moderation"))?;
+        Ok(())
+    }
 }

@@ -76,8 +76,32 @@ pub struct RoomItem {
     pub offset_ms: i64,
     /// Who it is from (none for the room's own items).
     pub user: Option<ItemUser>,
-    /// The kind's fields.
+    /// The kind's fields (`{}` once deleted).
     pub data: serde_json::Value,
+    /// Deleted by moderation (then also announced by a `message.deleted` item).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// A message's id: `m{seq}_{random}`, so moderation finds the item from the id alone.
+pub fn message_id(seq: u64, random_hex: &str) -> String {
+    format!("m{seq}_{random_hex}")
+}
+
+/// The `seq` a message id names, if it is one.
+pub fn seq_of_message_id(id: &str) -> Option<u64> {
+    let (seq, rest) = id.strip_prefix('m')?.split_once('_')?;
+    if rest.is_empty() || rest.len() > 32 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    if seq.is_empty()
+        || seq.len() > 12
+        || seq.starts_with('0')
+        || !seq.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    seq.parse().ok()
 }
 
 /// A message's text, checked: trimmed, 1..=200 characters, no control characters but newlines.
@@ -113,6 +137,24 @@ mod tests {
     }
 
     #[test]
+    fn message_ids_name_their_seq() {
+        let id = message_id(42, "abcdef0123");
+        assert_eq!(id, "m42_abcdef0123");
+        assert_eq!(seq_of_message_id(&id), Some(42));
+        for bad in [
+            "42_abc",
+            "m_abc",
+            "m042_abc",
+            "m42_",
+            "m42_xyz",
+            "m4x_abc",
+            "m1234567890123_ab",
+        ] {
+            assert_eq!(seq_of_message_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn items_serialize_as_documented() {
         let item = RoomItem {
             id: "msg_1".into(),
@@ -122,6 +164,7 @@ mod tests {
             offset_ms: 5,
             user: None,
             data: serde_json::json!({"goods_index": 2}),
+            deleted: false,
         };
         let v = serde_json::to_value(&item).unwrap();
         assert_eq!(v["type"], "goods.featured");
