@@ -600,4 +600,109 @@ mod messages {
             assert!(r.errmsg().contains(why), "{bad}: {}", r.text);
         }
     }
+
+    /// 20 viewers x 50 concurrent like batches: the exact total, at most one `likes` item per
+    /// second on the channel, one counter write per batch.
+    #[tokio::test]
+    async fn likes_add_up_exactly_with_at_most_one_item_per_second() {
+        let (api, _host) = stack().await;
+        let room = api.create_room("likes", 60).await;
+        go_live(&api, room).await;
+        let mut watcher = subscribe(&grant(&api, room, "watcher").await).await;
+        let mut tokens = Vec::new();
+        for i in 0..20 {
+            tokens.push(
+                grant(&api, room, &format!("fan{i}")).await["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let mut want = 0u64;
+        let mut batches = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            for j in 0..50u64 {
+                let count = (i as u64 * 7 + j * 13) % 100 + 1;
+                want += count;
+                let (http, base) = (api.http.clone(), api.base.clone());
+                batches.push(async move {
+                    let r = http
+                        .post(format!("{base}/v1/rooms/{room}/likes"))
+                        .header("authorization", format!("Bearer {t}"))
+                        .body(json!({"count": count}).to_string())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+                });
+            }
+        }
+        futures::future::join_all(batches).await;
+        let r = api
+            .call("GET", &format!("/v1/rooms/{room}/stats"), "")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["likes"], want, "{}", r.text);
+
+        // The likes items: at most one per second, none above the final total (clients show the
+        // largest total seen: the items of two seconds may be sequenced out of order under load).
+        let r = api
+            .call("GET", &format!("/v1/rooms/{room}/messages?limit=100"), "")
+            .await;
+        let items = r.json["items"].as_array().unwrap();
+        assert!(!items.is_empty());
+        let mut seconds = std::collections::HashSet::new();
+        for item in items {
+            assert_eq!(item["type"], "likes");
+            assert!(
+                seconds.insert(item["at_ms"].as_i64().unwrap() / 1000),
+                "two likes items in one second: {}",
+                r.text
+            );
+            let total = item["data"]["total"].as_u64().unwrap();
+            assert!(total > 0 && total <= want, "{}", r.text);
+        }
+        let f = next(&mut watcher).await;
+        let first: Value = serde_json::from_str(f["event"].as_str().unwrap()).unwrap();
+        assert_eq!(first["type"], "likes");
+
+        // Refusals: count out of range; close_like.
+        let (status, body, _) = {
+            let r = api
+                .http
+                .post(format!("{}/v1/rooms/{room}/likes", api.base))
+                .header("authorization", format!("Bearer {}", tokens[0]))
+                .body(r#"{"count": 101}"#)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap(), ())
+        };
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("count"), "{body}");
+        let closed = api.create_room("no likes", 60).await;
+        let r = api
+            .call(
+                "PATCH",
+                &format!("/v1/rooms/{closed}"),
+                r#"{"close_like": true}"#,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        go_live(&api, closed).await;
+        let t = grant(&api, closed, "fan").await["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = api
+            .http
+            .post(format!("{}/v1/rooms/{closed}/likes", api.base))
+            .header("authorization", format!("Bearer {t}"))
+            .body(r#"{"count": 1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await.unwrap().contains("close_like"));
+    }
 }

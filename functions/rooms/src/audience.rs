@@ -29,6 +29,10 @@ use zhibo_store::{Deps, MAX_HISTORY_PAGE};
 
 /// Messages one user may post: 1 per second on average, 5 at once.
 pub const USER_MESSAGE_LIMIT: Limit = Limit { per_s: 1, burst: 5 };
+/// Like batches one user may post per second (clients batch taps, up to 100 per batch).
+pub const USER_LIKE_BATCHES_PER_S: u32 = 50;
+/// Most taps in one like batch.
+pub const MAX_LIKES_PER_BATCH: u64 = 100;
 /// Largest body of a viewer route.
 const MAX_VIEWER_BODY: usize = 4096;
 
@@ -279,6 +283,9 @@ async fn post_message_inner(
         })
         .await?;
     publish(st, &claims.app_id, room_id, &item).await;
+    if let Err(e) = st.chat.count_message(&claims.app_id, room_id).await {
+        tracing::warn!(error = %e, "message count not updated");
+    }
     Ok(json_response(
         StatusCode::OK,
         &PostedMessage {
@@ -491,5 +498,157 @@ pub async fn room_moderation(
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({"action": body.action, "changed": changed}),
+    ))
+}
+
+/// The room behind a viewer route, when it takes audience input (live, paused or abnormal).
+async fn live_room(
+    st: &Deps,
+    claims: &ViewerClaims,
+    room_id: u64,
+    what: &str,
+) -> Result<zhibo_core::room::Room, ApiError> {
+    let room = st
+        .rooms
+        .get_room(&claims.app_id, room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))?;
+    if !matches!(
+        room.live_status,
+        LiveStatus::Live | LiveStatus::Paused | LiveStatus::Abnormal
+    ) {
+        return Err(ApiError::conflict(format!(
+            "room {room_id} is not live ({}): {what} are taken only during a live (replays are read-only)",
+            room.live_status.code()
+        )));
+    }
+    Ok(room)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostLikes {
+    count: u64,
+}
+
+/// `POST /v1/rooms/{room_id}/likes` `{"count": 1..100}` with a viewer token: adds a batch of
+/// taps to the room's total (one write); at most one `likes` item per second per room carries
+/// the running total on the channel.
+pub async fn post_likes(
+    State(st): State<Deps>,
+    Path(room_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    cors(
+        match post_likes_inner(&st, &room_id, &headers, &body).await {
+            Ok(res) => res,
+            Err(e) => e.into_response(),
+        },
+    )
+}
+
+async fn post_likes_inner(
+    st: &Deps,
+    raw_room: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let aud = audience(st)?;
+    let room_id = parse_room_id(raw_room)?;
+    let claims = viewer(aud, headers, room_id)?;
+    if body.len() > MAX_VIEWER_BODY {
+        return Err(ApiError::too_large(MAX_VIEWER_BODY));
+    }
+    let likes: PostLikes = parse_json(body)?;
+    if !(1..=MAX_LIKES_PER_BATCH).contains(&likes.count) {
+        return Err(ApiError::bad_field(
+            "count",
+            format!("must be 1..={MAX_LIKES_PER_BATCH} (batch taps on the client)"),
+        ));
+    }
+    let now_ms = zhibo_core::clock::now_ms();
+    if let Err(wait) = st
+        .chat
+        .count_in_window(
+            &claims.app_id,
+            room_id,
+            &format!("likes#{}", claims.user_id),
+            USER_LIKE_BATCHES_PER_S,
+            now_ms,
+        )
+        .await?
+    {
+        let mut res = ApiError::quota(format!(
+            "user {} sends like batches too fast: at most {USER_LIKE_BATCHES_PER_S} per second (batch taps); retry after {} s",
+            claims.user_id,
+            wait.seconds()
+        ))
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds()));
+        return Ok(res);
+    }
+    let room = live_room(st, &claims, room_id, "likes").await?;
+    if room.close_like {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            format!("likes are closed in room {room_id} (close_like)"),
+        ));
+    }
+    let added = st
+        .chat
+        .add_likes(&claims.app_id, room_id, likes.count, now_ms / 1000)
+        .await?;
+    if added.publish {
+        // The latest total when the item is written (other batches may have landed since).
+        let total = st
+            .chat
+            .counters(&claims.app_id, room_id)
+            .await
+            .map_or(added.total, |(likes, _)| likes.max(added.total));
+        let offset_ms = room
+            .lifecycle
+            .live_started_at
+            .map_or(0, |s| (now_ms - s * 1000).max(0));
+        let expires_at = now_ms / 1000 + st.config.replay_ttl_days * 86_400;
+        let item = st
+            .chat
+            .append(&claims.app_id, room_id, expires_at, |seq| RoomItem {
+                id: format!("l{seq}_{}", zhibo_core::ids::random_hex(5)),
+                seq,
+                kind: ItemType::Likes,
+                at_ms: now_ms,
+                offset_ms,
+                user: None,
+                data: serde_json::json!({"total": total}),
+                deleted: false,
+            })
+            .await?;
+        publish(st, &claims.app_id, room_id, &item).await;
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"total": added.total}),
+    ))
+}
+
+/// `GET /v1/rooms/{room_id}/stats` (signed): the room's audience counters. Viewer numbers
+/// (presence) are not built yet; `likes` and `messages` are exact.
+pub async fn stats(
+    State(st): State<Deps>,
+    Path(raw_room): Path<String>,
+    req: SignedRequest,
+) -> Result<Response, ApiError> {
+    let room_id = parse_room_id(&raw_room)?;
+    st.rooms
+        .get_room(&req.app.app_id, room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))?;
+    let (likes, messages) = st.chat.counters(&req.app.app_id, room_id).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"likes": likes, "messages": messages}),
     ))
 }

@@ -55,6 +55,11 @@ pub fn router(state: Deps) -> Router {
             post(audience::room_moderation),
         )
         .route(
+            "/v1/rooms/{room_id}/likes",
+            post(audience::post_likes).options(audience::preflight),
+        )
+        .route("/v1/rooms/{room_id}/stats", get(audience::stats))
+        .route(
             "/v1/moderation",
             get(audience::get_moderation).put(audience::put_moderation),
         )

@@ -20,6 +20,7 @@
 //! | chat item | `CHAT#{app}#{room:012}` | `ITEM#{seq:012}` | the published item (JSON), TTL with the replays |
 //! | rate bucket | `RATE#{app}#{room:012}#{user}` | `RATE` | a user's token bucket, TTL |
 //! | muted user | `CHAT#{app}#{room:012}` | `MUTE#{user}` | `muted_at` |
+//! | room counters | `CHAT#{app}#{room:012}` | `#COUNTERS` | `likes`, `messages`, `likes_published_s` |
 //! | moderation settings | `APP#{app}` | `#MODERATION` | `blocked_words` (JSON), `updated_at` |
 //!
 //! A heartbeat writes only the small live-session item, never the room item (whose goods may be
@@ -199,6 +200,8 @@ pub mod keys {
     }
     /// The chat head's sort key (the last `seq`).
     pub const CHAT_HEAD_SK: &str = "#HEAD";
+    /// The room's audience counters' sort key (likes, messages).
+    pub const CHAT_COUNTERS_SK: &str = "#COUNTERS";
     /// Sort key prefix of a room's items.
     pub const CHAT_ITEM_PREFIX: &str = "ITEM#";
     /// A chat item's sort key.

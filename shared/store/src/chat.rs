@@ -364,4 +364,153 @@ impl ChatStore {
             .map_err(sdk_err("PutItem moderation"))?;
         Ok(())
     }
+
+    /// Adds `count` likes to the room's total (one atomic write) and, at most once per second
+    /// per room across every writer, elects this call to publish the running total.
+    pub async fn add_likes(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        count: u64,
+        now_s: i64,
+    ) -> Result<LikesAdded, Error> {
+        let key = Table::key(keys::chat_pk(app_id, room_id), keys::CHAT_COUNTERS_SK);
+        let out = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(key.clone()))
+            .update_expression("ADD likes :c")
+            .expression_attribute_values(":c", n(count))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(sdk_err("UpdateItem likes"))?;
+        let attrs = out.attributes.unwrap_or_default();
+        let r = ItemReader::new(&attrs);
+        let total: u64 = r.n("likes")?;
+        let published_s: i64 = r.n_or("likes_published_s", 0)?;
+        if published_s >= now_s {
+            return Ok(LikesAdded {
+                total,
+                publish: false,
+            });
+        }
+        let elected = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(key))
+            .update_expression("SET likes_published_s = :now")
+            .condition_expression(
+                "attribute_not_exists(likes_published_s) OR likes_published_s < :now",
+            )
+            .expression_attribute_values(":now", n(now_s))
+            .send()
+            .await;
+        let publish = match elected {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(sdk_err("UpdateItem likes election")(e)),
+        };
+        Ok(LikesAdded { total, publish })
+    }
+
+    /// Counts one more published message in the room.
+    pub async fn count_message(&self, app_id: &str, room_id: RoomId) -> Result<(), Error> {
+        self.table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(Table::key(
+                keys::chat_pk(app_id, room_id),
+                keys::CHAT_COUNTERS_SK,
+            )))
+            .update_expression("ADD messages :one")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(sdk_err("UpdateItem message count"))?;
+        Ok(())
+    }
+
+    /// The room's counters: `(likes, messages)`.
+    pub async fn counters(&self, app_id: &str, room_id: RoomId) -> Result<(u64, u64), Error> {
+        match self
+            .table
+            .get(
+                keys::chat_pk(app_id, room_id),
+                keys::CHAT_COUNTERS_SK,
+                "GetItem counters",
+            )
+            .await?
+        {
+            Some(item) => {
+                let r = ItemReader::new(&item);
+                Ok((r.n_or("likes", 0)?, r.n_or("messages", 0)?))
+            }
+            None => Ok((0, 0)),
+        }
+    }
+
+    /// Counts one action of `user_id` in the room in the current `window_s`-second window,
+    /// refused past `max` in that window: one conditional atomic write, so concurrent
+    /// requests never conflict (a fixed window: up to `2 * max` across a window boundary).
+    pub async fn count_in_window(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        user_id: &str,
+        max: u32,
+        now_ms: i64,
+    ) -> Result<Result<(), RetryAfter>, Error> {
+        let window = now_ms.div_euclid(1000);
+        let key = Table::key(
+            keys::rate_pk(app_id, room_id, user_id),
+            format!("{}#{window}", keys::RATE_SK),
+        );
+        let res = self
+            .table
+            .client()
+            .update_item()
+            .table_name(self.table.name())
+            .set_key(Some(key))
+            .update_expression("ADD hits :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(hits) OR hits < :max")
+            .expression_attribute_names("#ttl", TTL_ATTR)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":ttl", n(window + 120))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Ok(())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                let ms = u64::try_from((window + 1) * 1000 - now_ms)
+                    .unwrap_or(1000)
+                    .max(1);
+                Ok(Err(RetryAfter { ms }))
+            }
+            Err(e) => Err(sdk_err("UpdateItem rate window")(e)),
+        }
+    }
+}
+
+/// What [`ChatStore::add_likes`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LikesAdded {
+    /// The room's total after this add.
+    pub total: u64,
+    /// This call won this second's `likes` item: it publishes `total`.
+    pub publish: bool,
 }

@@ -47,7 +47,7 @@ mod table;
 #[cfg(feature = "table")]
 pub use apps::AppStore;
 #[cfg(feature = "table")]
-pub use chat::{ChatStore, MAX_HISTORY_PAGE};
+pub use chat::{ChatStore, LikesAdded, MAX_HISTORY_PAGE};
 #[cfg(feature = "table")]
 pub use deps::Deps;
 #[cfg(feature = "table")]
