@@ -122,6 +122,9 @@ async fn example_backend_signs_requests_the_real_api_accepts() {
     let api = TestApi::start_with(&[
         ("PLAY_HOST", "play.example.com"),
         ("PLAY_KEY", "example-play-key-0123456789"),
+        ("VIEWER_TOKEN_KEY", "example-viewer-key-0123456789"),
+        ("REALTIME_WS_URL", "ws://127.0.0.1:18080/event/realtime"),
+        ("REALTIME_HTTP_URL", "http://127.0.0.1:18080/event"),
     ])
     .await;
     let a = api.create_room("小程序 A", 120).await;
@@ -192,13 +195,32 @@ async fn example_backend_signs_requests_the_real_api_accepts() {
         "the live page's <live-player src>: {play}"
     );
 
+    // The chat's viewer token: issued by zhibo for a guest the backend vouches for.
+    let (status, grant) = backend
+        .request(http, "POST", &format!("/rooms/{a}/viewer-token"))
+        .await;
+    assert_eq!(status, 200, "{grant}");
+    let token = grant["token"].as_str().unwrap_or_default();
+    let claims = zhibo_core::audience::token::verify(
+        "example-viewer-key-0123456789",
+        token,
+        zhibo_core::clock::now(),
+        Some((&api.app.app_id, a)),
+    )
+    .expect("a token for this room");
+    assert!(claims.user_id.starts_with("guest-"), "{grant}");
+    assert_eq!(
+        grant["realtime"]["channel"],
+        format!("/zhibo/{}/{a}", api.app.app_id)
+    );
+
     // zhibo's errors reach the mini-program as they are.
     let (status, e) = backend.request(http, "GET", "/rooms/999999/status").await;
     assert_eq!(status, 404, "{e}");
     assert!(e["errmsg"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
 
     // The secret never reaches the mini-program.
-    for body in [&rooms, &s, &p, &r, &w, &play, &e] {
+    for body in [&rooms, &s, &p, &r, &w, &play, &e, &grant] {
         assert!(!body.to_string().contains(&api.app.app_secret));
     }
     drop(backend);

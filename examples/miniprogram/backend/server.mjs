@@ -14,6 +14,7 @@
 //   POST /rooms/:id/push             an RTMP push URL           (POST /v1/rooms/:id/push-url)
 //   GET  /rooms/:id/replays          the room's replays         (GET  /v1/rooms/:id/replays)
 //   GET  /rooms/:id/wechat-replays   the same through WeChat's getliveinfo get_replay
+//   POST /rooms/:id/viewer-token     a viewer token for chat    (POST /v1/rooms/:id/viewer-tokens)
 //   GET  /healthz
 
 import crypto from "node:crypto";
@@ -205,6 +206,15 @@ export function createServer(client) {
     ["GET", /^\/rooms\/([1-9][0-9]{0,15})\/replays$/, (id) =>
       client.call("GET", `/v1/rooms/${id}/replays?start=0&limit=20`)],
     ["GET", /^\/rooms\/([1-9][0-9]{0,15})\/wechat-replays$/, (id) => client.getReplay(Number(id), 0, 20)],
+    // Vouches for a viewer in one room: in your backend, take user_id and nickname from the
+    // viewer's login session (wx.login -> code2Session's openid), never from the client. This
+    // example makes up a guest.
+    ["POST", /^\/rooms\/([1-9][0-9]{0,15})\/viewer-token$/, (id) =>
+      client.call("POST", `/v1/rooms/${id}/viewer-tokens`, {
+        user_id: `guest-${crypto.randomBytes(4).toString("hex")}`,
+        nickname: "游客 guest",
+        ttl_s: 7200,
+      })],
   ];
   return http.createServer(async (req, res) => {
     // The request body is never needed: drain it so the connection can be reused.

@@ -3,6 +3,7 @@
 // HLS URL in <video> when there is no FLV URL or live-player fails; once it has ended (103)
 // lists the replays and plays the chosen one in <video>.
 const api = require("../../utils/api.js");
+const chat = require("../../utils/chat.js");
 const config = require("../../config.js");
 
 /** live-player state codes worth showing (bindstatechange detail.code). */
@@ -39,6 +40,11 @@ Page({
     error: "",
     replays: [],
     replayUrl: "",
+    // Chat: the latest comments, the like total, the channel's state.
+    comments: [],
+    likes: 0,
+    chatState: "",
+    draft: "",
   },
 
   onLoad(query) {
@@ -63,6 +69,68 @@ Page({
 
   onUnload() {
     clearInterval(this.timer);
+    if (this.channel) this.channel.close();
+  },
+
+  /** Joins the room's chat once it is live: a viewer token from the backend, then the channel. */
+  async joinChat() {
+    if (this.grant) return;
+    try {
+      this.grant = await api.post(`/rooms/${this.data.roomId}/viewer-token`);
+    } catch (e) {
+      this.setData({ chatState: `chat unavailable: ${e.message}` });
+      return;
+    }
+    this.channel = chat.subscribe(
+      this.grant,
+      (item) => this.onChatItem(item),
+      (state) => this.setData({ chatState: state }),
+    );
+  },
+
+  onChatItem(item) {
+    if (item.type === "likes") {
+      this.setData({ likes: Math.max(this.data.likes, item.data.total || 0) });
+    } else if (item.type === "message") {
+      const comment = { seq: item.seq, who: item.user ? item.user.nickname : "", text: item.data.text };
+      this.setData({ comments: this.data.comments.concat([comment]).slice(-50) });
+    } else if (item.type === "message.deleted") {
+      this.setData({ comments: this.data.comments.filter((c) => c.seq !== item.data.seq) });
+    }
+  },
+
+  onDraft(e) {
+    this.setData({ draft: e.detail.value });
+  },
+
+  async sendComment() {
+    const text = this.data.draft.trim();
+    if (!text || !this.grant) return;
+    try {
+      const r = await chat.viewerPost(`/v1/rooms/${this.data.roomId}/messages`, this.grant.token, { text });
+      this.setData({ draft: "", chatState: r.status === "published" ? "connected" : `message ${r.status}: ${r.reason}` });
+    } catch (e) {
+      this.setData({ chatState: `message refused ${e.message}` });
+    }
+  },
+
+  /** Taps are batched: one request per half second with the count tapped since. */
+  like() {
+    if (!this.grant) return;
+    this.pendingLikes = (this.pendingLikes || 0) + 1;
+    this.setData({ likes: this.data.likes + 1 });
+    if (this.likeTimer) return;
+    this.likeTimer = setTimeout(async () => {
+      this.likeTimer = null;
+      const count = Math.min(this.pendingLikes, 100);
+      this.pendingLikes -= count;
+      try {
+        const r = await chat.viewerPost(`/v1/rooms/${this.data.roomId}/likes`, this.grant.token, { count });
+        this.setData({ likes: Math.max(this.data.likes, r.total) });
+      } catch (e) {
+        this.setData({ chatState: `likes refused ${e.message}` });
+      }
+    }, 500);
   },
 
   async poll() {
@@ -75,6 +143,7 @@ Page({
       this.setData({ liveStatus: status, statusText: api.statusText(status), error: "" });
       if (status === 101) {
         await this.ensurePlayUrl();
+        this.joinChat();
       } else if (FINAL.includes(status) && (this.data.hls || this.data.flv)) {
         this.setData({ hls: "", flv: "", playerState: "" });
       }
