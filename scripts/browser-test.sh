@@ -4,7 +4,8 @@
 # (public mode on one port, signed mode on another, same table and bucket) and the media
 # worker, publishes an ffmpeg test pattern, and runs tests/browser/playback.mjs in headless
 # Chromium (playwright-core) against the demo page: live in both modes (and its HTTP-FLV from the
-# worker with mpegts.js), tampered and expired signed URLs refused with a message, then the
+# worker with mpegts.js) and its chat (a message sent and received over the realtime channel,
+# a like), tampered and expired signed URLs refused with a message, then the
 # replay in both modes once the stream ended; then glass-to-glass latency, FLV next to HLS
 # (tests/browser/latency.mjs).
 # Screenshots: target/browser-artifacts/ (not committed).
@@ -31,7 +32,10 @@ target/debug/zhibo init-storage >/dev/null
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-PLAY_HOST=http://127.0.0.1:$worker_http \
+# The public API also serves the realtime channel (viewer tokens, chat, likes).
+PLAY_HOST=http://127.0.0.1:$worker_http VIEWER_TOKEN_KEY=browser-viewer-$RANDOM$RANDOM$RANDOM$RANDOM \
+  REALTIME_WS_URL=ws://127.0.0.1:$public_port/event/realtime REALTIME_HTTP_URL=http://127.0.0.1:$public_port/event \
+  REALTIME_PUBLISH_KEY=browser-publish-$RANDOM$RANDOM$RANDOM$RANDOM \
   target/debug/zhibo serve --addr "127.0.0.1:$public_port" --dev-app browser1 --env-file "$state/app.env" \
   >"$state/public.log" 2>&1 &
 pids+=($!)

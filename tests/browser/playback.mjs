@@ -52,7 +52,7 @@ async function waitState(page, cond, what, seconds) {
   throw new Error(`${what}: not reached within ${seconds} s (last ${JSON.stringify(s)})`);
 }
 
-async function plays(browser, url, name, { flv = false } = {}) {
+async function plays(browser, url, name, { flv = false, chat = false } = {}) {
   const page = await browser.newPage();
   const log = [];
   page.on("console", (m) => log.push(`${m.type()}: ${m.text()}`));
@@ -67,6 +67,33 @@ async function plays(browser, url, name, { flv = false } = {}) {
         `${name} HTTP-FLV: video.currentTime ${f.flv.time.toFixed(1)} s (${f.flv.state}${f.flv.error ? ": " + f.flv.error : ""}) from ${f.flv.url}`);
       check(f.flv.engine === "mpegts.js", `${name} HTTP-FLV: played by ${f.flv.engine || "nothing"}`);
       check(/\/live\/[^/]+\.flv\?txSecret=/.test(f.flv.url), `${name} HTTP-FLV: the URL is play-urls' signed flv (${f.flv.url})`);
+    }
+    if (chat) {
+      // The chat panel: subscribed to the room's channel, a message goes out through the API
+      // and comes back on the channel; a like is counted.
+      const chatState = () => page.evaluate(() => ({ ...window.zhiboDemo.chat, items: window.zhiboDemo.chat.items.map((i) => ({ seq: i.seq, type: i.type, text: i.data && i.data.text })) }));
+      const deadline = Date.now() + 30000;
+      let c = await chatState();
+      while (c.state !== "subscribed" && c.state !== "error" && Date.now() < deadline) {
+        await page.waitForTimeout(200);
+        c = await chatState();
+      }
+      check(c.state === "subscribed", `${name} chat: subscribed to the room's channel (${c.state}${c.error ? ": " + c.error : ""})`);
+      const text = `hello from Chromium ${Date.now()}`;
+      await page.fill("#chat-text", text);
+      await page.click("#chat-send");
+      await page.click("#chat-like");
+      const until = Date.now() + 20000;
+      c = await chatState();
+      while (!c.items.some((i) => i.text === text) && Date.now() < until) {
+        await page.waitForTimeout(200);
+        c = await chatState();
+      }
+      const got = c.items.find((i) => i.text === text);
+      check(Boolean(got), `${name} chat: the message came back on the channel (seq ${got ? got.seq : "-"}, ${c.items.length} items${c.error ? ", " + c.error : ""})`);
+      await page.waitForTimeout(1500);
+      c = await chatState();
+      check(c.likes >= 1, `${name} chat: likes ${c.likes}`);
     }
     await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
   } catch (e) {
@@ -143,7 +170,7 @@ const browser = await chromium.launch({
 try {
   const phase = process.argv[2] || "live";
   if (phase === "live") {
-    await plays(browser, `${PUBLIC}/demo/?room=${ROOM}`, "live-public", { flv: true });
+    await plays(browser, `${PUBLIC}/demo/?room=${ROOM}`, "live-public", { flv: true, chat: true });
     await plays(browser, `${SIGNED}/demo/?room=${ROOM}`, "live-signed");
     const now = Math.floor(Date.now() / 1000);
     await refused(browser, tampered(signedUrl(now + 600)), "signed-tampered", "does not match");

@@ -6,12 +6,13 @@
 //   ?room=<room_id>                 select the room and play its live HLS (GET .../play-urls)
 //   ?src=<url-encoded HLS URL>      play exactly that URL, no API calls
 //   ?flv=<url-encoded FLV URL>      play exactly that HTTP-FLV URL (mpegts.js), no API calls
-//   ?replay=<replay_id>&room=<id>   play that replay of the room
+//   ?replay=<replay_id>&room=<id>   play that replay of the room (its comments shown in sync)
 // A live plays twice, side by side: HLS (hls.js) and HTTP-FLV (mpegts.js, the low-latency
 // stream the mini-program's <live-player> plays) when play-urls returns `flv`.
 // #status shows the state (idle, loading, playing, error); #error a human message on any
 // failure (hidden when empty); window.zhiboDemo = {state, error, video, engine, flv} is kept up
-// to date, with flv = {state, error, video, engine, url} for the HTTP-FLV player.
+// to date, with flv = {state, error, video, engine, url} for the HTTP-FLV player and
+// chat = {state, error, items, likes} for the room's chat (items in seq order).
 
 const API_BASE = new URL("api", import.meta.url).href; // /demo/api
 const LIVE_STATUS = {
@@ -41,6 +42,7 @@ const demo = {
   video,
   engine: "",
   flv: { state: "idle", error: "", video: flvVideo, engine: "", url: "" },
+  chat: { state: "idle", error: "", items: [], likes: 0 },
 };
 window.zhiboDemo = demo;
 
@@ -429,6 +431,7 @@ async function liveUrls(roomId) {
 function playLive(roomId) {
   setUrl({ room: roomId });
   stopFlv("loading");
+  openChat(roomId);
   startPlayback({ kind: "live", roomId }, `room ${roomId} live`, async () => {
     const urls = await liveUrls(roomId);
     if (urls.flv) {
@@ -444,6 +447,7 @@ function playLive(roomId) {
 function playReplay(roomId, replay) {
   setUrl({ replay: replay.replay_id, room: roomId });
   stopFlv("replay: HLS only");
+  replayChat(roomId);
   startPlayback(
     { kind: "replay", roomId, replayId: replay.replay_id },
     `room ${roomId} replay ${replay.replay_id}`,
@@ -457,6 +461,245 @@ function setUrl(params) {
   url.search = new URLSearchParams(params).toString();
   window.history.replaceState(null, "", url);
 }
+
+
+// ---------------------------------------------------------------------------------------------
+// Chat: a viewer token from the signing proxy (as your backend would issue it), then the room's
+// channel with the AppSync Events WebSocket protocol, exactly as the docs describe it. Items
+// are kept by seq; a gap (a missed publish, a reconnect) is read from the history. During a
+// replay, the room's comments are shown as the replay reaches their offset_ms.
+
+let chatSocket = null;
+let chatRoom = null;
+let chatToken = null;
+let chatSession = 0;
+let pendingLikes = 0;
+let likeTimer = null;
+let replayItems = null; // all of a room's items, for a replay
+
+function setChatState(state) {
+  demo.chat.state = state;
+  $("chat-state").textContent = state;
+}
+
+function showChatError(message) {
+  demo.chat.error = message;
+  $("chat-error").textContent = message;
+  $("chat-error").hidden = !message;
+}
+
+function renderChat() {
+  const list = $("chat-items");
+  list.textContent = "";
+  const shown = replayItems
+    ? replayItems.filter((i) => i.offset_ms <= video.currentTime * 1000)
+    : demo.chat.items;
+  for (const item of shown.slice(-200)) {
+    if (item.type === "likes") continue;
+    const li = document.createElement("li");
+    li.value = item.seq;
+    if (item.type === "message") {
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = item.user ? item.user.nickname || item.user.user_id : "";
+      li.append(who, item.deleted ? "(deleted)" : item.data.text || "");
+      if (item.deleted) li.className = "deleted";
+    } else {
+      li.textContent = `[${item.type}] ${JSON.stringify(item.data)}`;
+    }
+    list.append(li);
+  }
+  list.scrollTop = list.scrollHeight;
+  $("chat-likes").textContent = String(demo.chat.likes);
+  $("chat-count").textContent = String(shown.length);
+}
+
+/** Adds items (any order, duplicates ignored) and applies deletions and like totals. */
+function addItems(items) {
+  const bySeq = new Map(demo.chat.items.map((i) => [i.seq, i]));
+  for (const item of items) {
+    if (!item || typeof item.seq !== "number") continue;
+    bySeq.set(item.seq, item);
+    if (item.type === "likes") demo.chat.likes = Math.max(demo.chat.likes, item.data.total || 0);
+    if (item.type === "message.deleted") {
+      const target = bySeq.get(item.data.seq);
+      if (target) bySeq.set(target.seq, { ...target, deleted: true, data: {} });
+    }
+  }
+  demo.chat.items = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  renderChat();
+}
+
+/** Reads every item after `after` from the history (through the signing proxy). */
+async function readHistory(roomId, after) {
+  const all = [];
+  for (let page = 0; page < 50; page++) {
+    const r = await api("GET", `/v1/rooms/${roomId}/messages?after_seq=${after}&limit=100`);
+    all.push(...r.items);
+    if (r.items.length < 100) break;
+    after = r.next_after_seq;
+  }
+  return all;
+}
+
+async function fillGaps(roomId, mine) {
+  const seqs = demo.chat.items.map((i) => i.seq);
+  let expected = 1;
+  for (const seq of seqs) {
+    if (seq !== expected) break;
+    expected++;
+  }
+  if (expected > (seqs.length ? seqs[seqs.length - 1] : 0)) return;
+  const missing = await readHistory(roomId, expected - 1).catch(() => []);
+  if (mine === chatSession) addItems(missing);
+}
+
+function closeChat() {
+  chatSession++;
+  if (chatSocket) chatSocket.close();
+  chatSocket = null;
+  chatRoom = null;
+  chatToken = null;
+  replayItems = null;
+  demo.chat.items = [];
+  demo.chat.likes = 0;
+  showChatError("");
+  setChatState("not connected");
+  renderChat();
+}
+
+/** base64url of a JSON value (the `header-…` subprotocol). */
+function b64url(value) {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+async function openChat(roomId) {
+  if (chatRoom === roomId && chatSocket) return;
+  closeChat();
+  const mine = chatSession;
+  chatRoom = roomId;
+  setChatState("getting a viewer token");
+  let grant;
+  try {
+    grant = await api("POST", `/v1/rooms/${roomId}/viewer-tokens`, {
+      user_id: `demo-${Math.random().toString(16).slice(2, 10)}`,
+      nickname: "demo page",
+    });
+  } catch (e) {
+    if (mine !== chatSession) return;
+    setChatState("off");
+    showChatError(describe("Chat is off", e));
+    return;
+  }
+  if (mine !== chatSession) return;
+  chatToken = grant.token;
+  const rt = grant.realtime;
+  const history = await readHistory(roomId, 0).catch(() => []);
+  if (mine !== chatSession) return;
+  addItems(history);
+  setChatState("connecting");
+  const ws = new WebSocket(rt.ws, ["aws-appsync-event-ws", `header-${b64url(rt.authorization)}`]);
+  chatSocket = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "connection_init" }));
+  ws.onmessage = (ev) => {
+    if (mine !== chatSession) return;
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    if (msg.type === "connection_ack") {
+      ws.send(JSON.stringify({ type: "subscribe", id: "room", channel: rt.channel, authorization: rt.authorization }));
+    } else if (msg.type === "subscribe_success") {
+      setChatState("subscribed");
+      fillGaps(roomId, mine);
+    } else if (msg.type === "data") {
+      try {
+        addItems([JSON.parse(msg.event)]);
+      } catch {
+        /* not an item */
+      }
+      fillGaps(roomId, mine);
+    } else if (msg.type.endsWith("error")) {
+      const why = (msg.errors && msg.errors[0] && msg.errors[0].message) || msg.type;
+      showChatError(`Realtime channel: ${why}`);
+      setChatState("error");
+    }
+  };
+  ws.onclose = () => {
+    if (mine === chatSession && demo.chat.state !== "error") setChatState("closed");
+  };
+}
+
+/** POST to a viewer route with the viewer token; the reason of a refusal as an Error. */
+async function viewerPost(path, body) {
+  const { res, text } = await fetchText(path, {
+    method: "POST",
+    headers: { authorization: `Bearer ${chatToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`(${res.status}) ${errmsgOf(text) || res.statusText}`);
+  return JSON.parse(text);
+}
+
+async function sendChat(event) {
+  event.preventDefault();
+  const input = $("chat-text");
+  const text = input.value.trim();
+  if (!text || !chatToken) return;
+  try {
+    const r = await viewerPost(`/v1/rooms/${chatRoom}/messages`, { text });
+    if (r.status !== "published") showChatError(`Message ${r.status}: ${r.reason || ""}`);
+    else showChatError("");
+    input.value = "";
+  } catch (e) {
+    showChatError(`Message refused ${e.message}`);
+  }
+}
+
+/** Taps are batched: one POST per half second with the count tapped since. */
+function like() {
+  if (!chatToken) return;
+  pendingLikes++;
+  demo.chat.likes++;
+  renderChat();
+  if (likeTimer) return;
+  likeTimer = setTimeout(async () => {
+    likeTimer = null;
+    const count = Math.min(pendingLikes, 100);
+    pendingLikes -= count;
+    try {
+      const r = await viewerPost(`/v1/rooms/${chatRoom}/likes`, { count });
+      demo.chat.likes = Math.max(demo.chat.likes, r.total);
+      renderChat();
+    } catch (e) {
+      showChatError(`Likes refused ${e.message}`);
+    }
+  }, 500);
+}
+
+/** A replay: every item of the room, shown as the replay reaches its offset_ms. */
+async function replayChat(roomId) {
+  closeChat();
+  const mine = chatSession;
+  setChatState("replay: comments in sync");
+  const items = await readHistory(roomId, 0).catch((e) => {
+    showChatError(describe("Cannot read the comments", e));
+    return [];
+  });
+  if (mine !== chatSession) return;
+  addItems(items);
+  replayItems = demo.chat.items;
+  renderChat();
+}
+
+video.addEventListener("timeupdate", () => {
+  if (replayItems) renderChat();
+});
 
 // ---------------------------------------------------------------------------------------------
 // Rooms
@@ -699,6 +942,8 @@ async function main() {
   $("refresh").addEventListener("click", () => {
     loadRooms().catch((e) => failAction(describe("Cannot list rooms", e)));
   });
+  $("chat-form").addEventListener("submit", sendChat);
+  $("chat-like").addEventListener("click", like);
   $("play-live").addEventListener("click", () => {
     if (selectedId !== null) playLive(selectedId);
   });
@@ -739,6 +984,7 @@ async function main() {
       return;
     }
     stopFlv("replay: HLS only");
+    replayChat(roomId);
     startPlayback({ kind: "replay", roomId, replayId }, `room ${roomId} replay ${replayId}`, async () => {
       let list;
       try {
