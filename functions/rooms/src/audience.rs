@@ -36,6 +36,28 @@ pub const MAX_LIKES_PER_BATCH: u64 = 100;
 /// Largest body of a viewer route.
 const MAX_VIEWER_BODY: usize = 4096;
 
+/// 429 with `Retry-After` (whole seconds) and the reason.
+fn too_fast(reason: String, wait: zhibo_core::audience::rate_limit::RetryAfter) -> Response {
+    let mut res =
+        ApiError::quota(format!("{reason}; retry after {} s", wait.seconds())).into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds()));
+    res
+}
+
+/// When an item accepted at `now_ms` sits in the live (`offset_ms`), and when its history
+/// expires (with the room's replays).
+fn offset_and_expiry(st: &Deps, room: &zhibo_core::room::Room, now_ms: i64) -> (i64, i64) {
+    let offset_ms = room
+        .lifecycle
+        .live_started_at
+        .map_or(0, |s| (now_ms - s * 1000).max(0));
+    (
+        offset_ms,
+        now_ms / 1000 + st.config.replay_ttl_days * 86_400,
+    )
+}
+
 /// Adds the CORS headers of the viewer routes (the token is the credential, sent explicitly).
 fn cors(mut res: Response) -> Response {
     let h = res.headers_mut();
@@ -207,17 +229,13 @@ async fn post_message_inner(
         .await
         .map_err(ApiError::from)?
     {
-        let mut res = ApiError::quota(format!(
-            "user {} posts too fast: at most {} message per second ({} at once); retry after {} s",
-            claims.user_id,
-            USER_MESSAGE_LIMIT.per_s,
-            USER_MESSAGE_LIMIT.burst,
-            wait.seconds()
-        ))
-        .into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds()));
-        return Ok(res);
+        return Ok(too_fast(
+            format!(
+                "user {} posts too fast: at most {} message per second ({} at once)",
+                claims.user_id, USER_MESSAGE_LIMIT.per_s, USER_MESSAGE_LIMIT.burst
+            ),
+            wait,
+        ));
     }
     if st
         .chat
@@ -230,20 +248,7 @@ async fn post_message_inner(
             format!("user {} is muted in room {room_id}", claims.user_id),
         ));
     }
-    let room = st
-        .rooms
-        .get_room(&claims.app_id, room_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))?;
-    if !matches!(
-        room.live_status,
-        LiveStatus::Live | LiveStatus::Paused | LiveStatus::Abnormal
-    ) {
-        return Err(ApiError::conflict(format!(
-            "room {room_id} is not live ({}): messages are taken only during a live (replays are read-only)",
-            room.live_status.code()
-        )));
-    }
+    let room = live_room(st, &claims, room_id, "messages").await?;
     if room.close_comment {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -263,11 +268,7 @@ async fn post_message_inner(
             },
         ));
     }
-    let offset_ms = room
-        .lifecycle
-        .live_started_at
-        .map_or(0, |s| (now_ms - s * 1000).max(0));
-    let expires_at = now_ms / 1000 + st.config.replay_ttl_days * 86_400;
+    let (offset_ms, expires_at) = offset_and_expiry(st, &room, now_ms);
     let user = (&claims).into();
     let item = st
         .chat
@@ -579,15 +580,13 @@ async fn post_likes_inner(
         )
         .await?
     {
-        let mut res = ApiError::quota(format!(
-            "user {} sends like batches too fast: at most {USER_LIKE_BATCHES_PER_S} per second (batch taps); retry after {} s",
-            claims.user_id,
-            wait.seconds()
-        ))
-        .into_response();
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait.seconds()));
-        return Ok(res);
+        return Ok(too_fast(
+            format!(
+                "user {} sends like batches too fast: at most {USER_LIKE_BATCHES_PER_S} per second (batch taps)",
+                claims.user_id
+            ),
+            wait,
+        ));
     }
     let room = live_room(st, &claims, room_id, "likes").await?;
     if room.close_like {
@@ -608,11 +607,7 @@ async fn post_likes_inner(
             .counters(&claims.app_id, room_id)
             .await
             .map_or(added.total, |(likes, _)| likes.max(added.total));
-        let offset_ms = room
-            .lifecycle
-            .live_started_at
-            .map_or(0, |s| (now_ms - s * 1000).max(0));
-        let expires_at = now_ms / 1000 + st.config.replay_ttl_days * 86_400;
+        let (offset_ms, expires_at) = offset_and_expiry(st, &room, now_ms);
         let item = st
             .chat
             .append(&claims.app_id, room_id, expires_at, |seq| RoomItem {

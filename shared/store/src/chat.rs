@@ -8,7 +8,7 @@
 //! so `seq` has no gap. Rate buckets are written back conditioned on the state read.
 
 use crate::item::{n, s, Item, ItemReader};
-use crate::table::{build_err, sdk_err};
+use crate::table::{build_err, is_condition_failure, sdk_err};
 use crate::{StoreError, Table};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use std::collections::HashMap;
@@ -193,12 +193,7 @@ impl ChatStore {
             };
             let written = match put.send().await {
                 Ok(_) => true,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    false
-                }
+                Err(e) if is_condition_failure(&e) => false,
                 Err(e) => return Err(sdk_err("PutItem rate bucket")(e).into()),
             };
             if written {
@@ -314,12 +309,7 @@ impl ChatStore {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if is_condition_failure(&e) => Ok(false),
             Err(e) => Err(sdk_err("UpdateItem delete chat item")(e)),
         }
     }
@@ -412,12 +402,7 @@ impl ChatStore {
             .await;
         let publish = match elected {
             Ok(_) => true,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                false
-            }
+            Err(e) if is_condition_failure(&e) => false,
             Err(e) => return Err(sdk_err("UpdateItem likes election")(e)),
         };
         Ok(LikesAdded { total, publish })
@@ -492,10 +477,7 @@ impl ChatStore {
             .await;
         match res {
             Ok(_) => Ok(Ok(())),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if is_condition_failure(&e) => {
                 let ms = u64::try_from((window + 1) * 1000 - now_ms)
                     .unwrap_or(1000)
                     .max(1);

@@ -8,7 +8,7 @@
 //! records that `GET /v1/webhook/deliveries` lists and a redelivery starts from.
 
 use crate::item::{n, s, Item, ItemReader};
-use crate::table::{build_err, sdk_err};
+use crate::table::{build_err, is_condition_failure, sdk_err};
 use crate::{StoreError, Table};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, TransactWriteItem, Update,
@@ -125,14 +125,6 @@ pub struct DeliveryPage {
     pub records: Vec<DeliveryRecord>,
     /// Pass as `cursor` to read the next page; `None` on the last page.
     pub next_cursor: Option<String>,
-}
-
-fn is_condition_failure<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 fn outbox_event_from_item(item: &Item) -> Result<OutboxEvent, Error> {

@@ -76,6 +76,15 @@ where
     }
 }
 
+/// Whether a DynamoDB call failed its condition expression (any operation's error type).
+pub(crate) fn is_condition_failure<E, R>(e: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
 /// The display text of an SDK error with its whole source chain.
 #[derive(Debug)]
 pub struct SdkErrorText(pub(crate) String);
