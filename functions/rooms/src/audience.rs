@@ -20,15 +20,12 @@ use zhibo_core::audience::item::{
     check_message_text, message_id, seq_of_message_id, ItemType, ItemUser, RoomItem,
 };
 use zhibo_core::audience::moderation::BlockedWords;
-use zhibo_core::audience::rate_limit::Limit;
 use zhibo_core::audience::token::{verify, TokenError, ViewerClaims};
 use zhibo_core::audience::AudienceConfig;
 use zhibo_core::error::codes;
 use zhibo_core::LiveStatus;
 use zhibo_store::{Deps, MAX_HISTORY_PAGE};
 
-/// Messages one user may post: 1 per second on average, 5 at once.
-pub const USER_MESSAGE_LIMIT: Limit = Limit { per_s: 1, burst: 5 };
 /// Like batches one user may post per second (clients batch taps, up to 100 per batch).
 pub const USER_LIKE_BATCHES_PER_S: u32 = 50;
 /// Most taps in one like batch.
@@ -136,6 +133,23 @@ fn viewer(
     Ok(claims)
 }
 
+/// A viewer route's request: the viewer (token for this room), the room id and the JSON body,
+/// checked in that order (nothing is parsed before the token is verified).
+fn viewer_request<T: serde::de::DeserializeOwned>(
+    st: &Deps,
+    raw_room: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ViewerClaims, u64, T), ApiError> {
+    let aud = audience(st)?;
+    let room_id = parse_room_id(raw_room)?;
+    let claims = viewer(aud, headers, room_id)?;
+    if body.len() > MAX_VIEWER_BODY {
+        return Err(ApiError::too_large(MAX_VIEWER_BODY));
+    }
+    Ok((claims, room_id, parse_json(body)?))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PostMessage {
@@ -208,31 +222,20 @@ async fn post_message_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let aud = audience(st)?;
-    let room_id = parse_room_id(raw_room)?;
-    let claims = viewer(aud, headers, room_id)?;
-    if body.len() > MAX_VIEWER_BODY {
-        return Err(ApiError::too_large(MAX_VIEWER_BODY));
-    }
-    let msg: PostMessage = parse_json(body)?;
+    let (claims, room_id, msg): (_, _, PostMessage) = viewer_request(st, raw_room, headers, body)?;
     let text = check_message_text(&msg.text).map_err(|e| ApiError::bad_field("text", e))?;
     let now_ms = zhibo_core::clock::now_ms();
+    let limit = audience(st)?.message_limit;
     if let Err(wait) = st
         .chat
-        .take_rate(
-            &claims.app_id,
-            room_id,
-            &claims.user_id,
-            USER_MESSAGE_LIMIT,
-            now_ms,
-        )
+        .take_rate(&claims.app_id, room_id, &claims.user_id, limit, now_ms)
         .await
         .map_err(ApiError::from)?
     {
         return Ok(too_fast(
             format!(
-                "user {} posts too fast: at most {} message per second ({} at once)",
-                claims.user_id, USER_MESSAGE_LIMIT.per_s, USER_MESSAGE_LIMIT.burst
+                "user {} posts too fast: at most one message per {} ms ({} at once)",
+                claims.user_id, limit.interval_ms, limit.burst
             ),
             wait,
         ));
@@ -555,13 +558,7 @@ async fn post_likes_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let aud = audience(st)?;
-    let room_id = parse_room_id(raw_room)?;
-    let claims = viewer(aud, headers, room_id)?;
-    if body.len() > MAX_VIEWER_BODY {
-        return Err(ApiError::too_large(MAX_VIEWER_BODY));
-    }
-    let likes: PostLikes = parse_json(body)?;
+    let (claims, room_id, likes): (_, _, PostLikes) = viewer_request(st, raw_room, headers, body)?;
     if !(1..=MAX_LIKES_PER_BATCH).contains(&likes.count) {
         return Err(ApiError::bad_field(
             "count",

@@ -26,6 +26,9 @@ pub struct AudienceConfig {
     /// `REALTIME_PUBLISH_KEY` (local only): the functions publish with `x-api-key` instead of
     /// IAM (SigV4), as `zhibo serve`'s stand-in expects.
     pub publish_key: Option<String>,
+    /// `USER_MESSAGE_BURST` (default 5) and `USER_MESSAGE_INTERVAL_MS` (default 1000): each
+    /// user's messages in a room, as a token bucket.
+    pub message_limit: rate_limit::Limit,
 }
 
 impl std::fmt::Debug for AudienceConfig {
@@ -116,6 +119,10 @@ mod tests {
             ws_url: "wss://abc.appsync-realtime-api.us-east-1.amazonaws.com/event/realtime".into(),
             http_url: "https://abc.appsync-api.us-east-1.amazonaws.com/event".into(),
             publish_key: None,
+            message_limit: rate_limit::Limit {
+                interval_ms: 1000,
+                burst: 5,
+            },
         };
         let claims = ViewerClaims {
             app_id: "demo".into(),

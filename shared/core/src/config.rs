@@ -48,6 +48,8 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("VIEWER_TOKEN_KEY", VarUse::Optional),
     ("REALTIME_WS_URL", VarUse::Optional),
     ("REALTIME_HTTP_URL", VarUse::Optional),
+    ("USER_MESSAGE_BURST", VarUse::Optional),
+    ("USER_MESSAGE_INTERVAL_MS", VarUse::Optional),
     ("ZHIBO_DYNAMO_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_S3_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
@@ -313,11 +315,16 @@ impl Config {
             if publish_key.as_ref().is_some_and(|k| k.len() < 16) {
                 env.problem("REALTIME_PUBLISH_KEY is too short: use at least 16 random characters");
             }
+            let message_limit = crate::audience::rate_limit::Limit {
+                burst: env.num("USER_MESSAGE_BURST", 5, 1..=100),
+                interval_ms: env.num("USER_MESSAGE_INTERVAL_MS", 1000, 100..=3_600_000),
+            };
             crate::audience::AudienceConfig {
                 viewer_token_key: key,
                 ws_url,
                 http_url,
                 publish_key,
+                message_limit,
             }
         });
         env.finish().map_err(|e| Error::Config(e.to_string()))?;

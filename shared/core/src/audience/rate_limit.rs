@@ -1,4 +1,4 @@
-//! A token bucket: `rate` tokens per second up to `burst`, one per action. Pure: the caller
+//! A token bucket: one token every `interval_ms` up to `burst`, one per action. Pure: the caller
 //! keeps the [`Bucket`] (in DynamoDB, written back with a condition on the value it read, so
 //! concurrent Lambdas cannot both spend the same token).
 
@@ -13,11 +13,11 @@ pub struct Bucket {
     pub at_ms: i64,
 }
 
-/// A limit: `per_s` actions per second on average, `burst` at once.
+/// A limit: one action per `interval_ms` on average, `burst` at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
-    /// Refill rate, actions per second (≥ 1).
-    pub per_s: u32,
+    /// One token comes back every this many milliseconds (≥ 1).
+    pub interval_ms: u64,
     /// Bucket size (≥ 1).
     pub burst: u32,
 }
@@ -40,7 +40,7 @@ impl Limit {
     /// Takes one token from `bucket` (`None`: a full bucket) at `now_ms`: the new state, or how
     /// long to wait. A clock that went backwards refills nothing.
     pub fn take(self, bucket: Option<Bucket>, now_ms: i64) -> Result<Bucket, RetryAfter> {
-        let per_s = u64::from(self.per_s.max(1));
+        let interval = self.interval_ms.max(1);
         let cap = u64::from(self.burst.max(1)) * 1000;
         // A clock that went backwards keeps the later time, so nothing is refilled twice.
         let at_ms = bucket.map_or(now_ms, |b| b.at_ms.max(now_ms));
@@ -49,7 +49,7 @@ impl Limit {
             Some(b) => {
                 let elapsed = u64::try_from(now_ms.saturating_sub(b.at_ms)).unwrap_or(0);
                 b.milli_tokens
-                    .saturating_add(elapsed.saturating_mul(per_s))
+                    .saturating_add(elapsed.saturating_mul(1000) / interval)
                     .min(cap)
             }
         };
@@ -60,7 +60,7 @@ impl Limit {
             })
         } else {
             Err(RetryAfter {
-                ms: (1000 - current).div_ceil(per_s),
+                ms: ((1000 - current) * interval).div_ceil(1000),
             })
         }
     }
@@ -70,7 +70,10 @@ impl Limit {
 mod tests {
     use super::*;
 
-    const MSG: Limit = Limit { per_s: 1, burst: 5 };
+    const MSG: Limit = Limit {
+        interval_ms: 1000,
+        burst: 5,
+    };
 
     #[test]
     fn a_burst_then_one_per_second() {
@@ -90,6 +93,18 @@ mod tests {
             b = Some(MSG.take(b, 1_000_000).unwrap());
         }
         assert!(MSG.take(b, 1_000_000).is_err());
+    }
+
+    #[test]
+    fn slow_refills_say_how_long_to_wait() {
+        let slow = Limit {
+            interval_ms: 600_000,
+            burst: 1,
+        };
+        let b = slow.take(None, 0).unwrap();
+        assert_eq!(slow.take(Some(b), 0).unwrap_err().ms, 600_000);
+        assert_eq!(slow.take(Some(b), 300_000).unwrap_err().seconds(), 300);
+        assert!(slow.take(Some(b), 600_000).is_ok());
     }
 
     #[test]
