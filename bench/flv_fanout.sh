@@ -11,15 +11,18 @@
 #
 # Settings (environment; defaults in brackets):
 #   BENCH_FLV_N=100,500,1000          viewers per run
-#   BENCH_FLV_SERVERS=zhibo,nginx,floor,floor-tag
+#   BENCH_FLV_SERVERS=zhibo,zhibo+ZHIBO_READ_BATCH_MS=0,nginx,floor,floor-tag
 #                                     zhibo | zhibo+NAME=VALUE+... (extra worker env, e.g.
-#                                     zhibo+ZHIBO_READ_BATCH_MS=0) | nginx | floor (writes in
-#                                     BENCH_FLV_FLOOR_BATCH_MS batches) | floor-tag (a write per tag)
+#                                     zhibo+ZHIBO_READ_BATCH_MS=0) | nginx | nginx-hls (nginx-rtmp
+#                                     also writing HLS, as the worker does) | floor (writes in
+#                                     BENCH_FLV_FLOOR_BATCH_MS batches) | floor-sendfile (the same
+#                                     batches sent with sendfile from one in-memory file) |
+#                                     floor-tag (a write per tag)
 #   BENCH_FLV_WINDOW=20 BENCH_FLV_WARMUP=8   measured window / warm-up after all viewers play (s)
 #   BENCH_FLV_LAT_N=10,100            viewers in the delay pass (empty: no delay pass)
 #   BENCH_FLV_LAT_SERVERS=zhibo,zhibo+ZHIBO_READ_BATCH_MS=0,nginx
 #   BENCH_FLV_LAT_WINDOW=20           delay window (s), after a 5-s warm-up
-#   BENCH_FLV_FLOOR_BATCH_MS=100      the batched floor's period (the worker's ZHIBO_READ_BATCH_MS)
+#   BENCH_FLV_FLOOR_BATCH_MS=95       the batched floor's period (the worker's ZHIBO_READ_BATCH_MS)
 #   BENCH_FLV_READ_MS=100             fan-out viewers read at most this often (0: on every wake-up)
 #   BENCH_FLV_LOADGEN_THREADS=1       threads of the viewers' process
 #   BENCH_FLV_BATCH=50                viewers opened per 50 ms

@@ -107,7 +107,7 @@ pub struct WorkerConfig {
     /// `ZHIBO_PREAUTH_TIMEOUT_S` (default 5): handshake, `connect` and `publish` must be done
     /// this long after connecting.
     pub preauth_timeout: Duration,
-    /// `ZHIBO_READ_BATCH_MS` (default 100, 0 = off): while publishing, a connection reads at
+    /// `ZHIBO_READ_BATCH_MS` (default 95, 0 = off): while publishing, a connection reads at
     /// most this often, so one read syscall takes several audio/video messages — except near
     /// a segment's end, where it reads as data comes so the cut is not delayed.
     pub read_batch: Duration,
@@ -142,6 +142,10 @@ pub struct WorkerConfig {
     pub flv_viewer_buffer_bytes: usize,
     /// `ZHIBO_MAX_FLV_VIEWERS` (default 5000): HTTP-FLV viewers of this worker; more get 503.
     pub max_flv_viewers: usize,
+    /// `ZHIBO_FLV_SENDFILE` (default on): each batch of a live's tags goes once into an
+    /// in-memory file and from there to every viewer with `sendfile` (off: `writev` of the
+    /// batch to each viewer).
+    pub flv_sendfile: bool,
     /// `ZHIBO_HTTP_SNDBUF_KB` (default 0: the kernel's autotuning): the socket send buffer of
     /// HTTP connections. Bytes a stalled viewer's socket holds are not counted against
     /// `ZHIBO_FLV_VIEWER_BUFFER_KB`, and an autotuned buffer grows to megabytes (on loopback
@@ -205,7 +209,7 @@ impl WorkerConfig {
         let hook_timeout = env.ms("ZHIBO_HOOK_TIMEOUT_MS", 2000, 50..=60_000);
         let heartbeat = env.secs("ZHIBO_HEARTBEAT_S", 10, 1..=3600);
         let heartbeat_outage = env.secs("ZHIBO_HEARTBEAT_OUTAGE_S", 300, 0..=86_400);
-        let read_batch = env.ms("ZHIBO_READ_BATCH_MS", 100, 0..=500);
+        let read_batch = env.ms("ZHIBO_READ_BATCH_MS", 95, 0..=500);
         let max_segment_bytes = env.num("ZHIBO_MAX_SEGMENT_MB", 64, 1..=1024) * MIB;
         let max_segments_per_minute = env.num("ZHIBO_MAX_SEGMENTS_PER_MIN", 240, 1..=60_000);
         let upload_stream_bytes = env.num("ZHIBO_UPLOAD_STREAM_MB", 1024, 1..=1 << 20) * MIB;
@@ -238,6 +242,7 @@ impl WorkerConfig {
         let flv_viewer_buffer_bytes =
             env.num("ZHIBO_FLV_VIEWER_BUFFER_KB", 8192, 16..=1 << 20) * 1024;
         let max_flv_viewers = env.num("ZHIBO_MAX_FLV_VIEWERS", 5000, 0..=1_000_000);
+        let flv_sendfile = env.flag("ZHIBO_FLV_SENDFILE", true);
         let http_sndbuf_bytes = env.num("ZHIBO_HTTP_SNDBUF_KB", 0, 0..=1 << 16) * 1024;
         let http_write_stall = env.secs("ZHIBO_HTTP_WRITE_STALL_S", 30, 0..=3600);
         let play_key = match env.optional("PLAY_KEY") {
@@ -344,6 +349,7 @@ impl WorkerConfig {
             relay_url,
             flv_viewer_buffer_bytes,
             max_flv_viewers,
+            flv_sendfile,
             http_sndbuf_bytes,
             http_write_stall,
         })
@@ -390,6 +396,7 @@ mod tests {
         assert_eq!(c.play_key, None);
         assert_eq!(c.flv_viewer_buffer_bytes, 8 << 20);
         assert_eq!(c.max_flv_viewers, 5000);
+        assert!(c.flv_sendfile);
         assert_eq!(c.http_sndbuf_bytes, 0);
         assert_eq!(c.http_write_stall, Duration::from_secs(30));
     }

@@ -1,23 +1,23 @@
 //! The worker's HTTP side: `/healthz` for load balancers, `/metrics` for Prometheus and
-//! HTTP-FLV playback `/live/{stream_name}.flv` ([`crate::flv::http`]).
+//! HTTP-FLV playback `/live/{stream_name}.flv`, which [`HttpListener`] hands to
+//! [`crate::flv::socket`] before the HTTP framework sees it.
 
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, options};
 use axum::Router;
 
 use crate::worker::Worker;
 
-/// `GET /healthz` (200 `ok`, 503 `draining` after SIGTERM), `GET /live/{stream_name}.flv` and,
-/// when `with_metrics`, `GET /metrics`.
+/// `GET /healthz` (200 `ok`, 503 `draining` after SIGTERM), the preflight of
+/// `/live/{stream_name}.flv` and, when `with_metrics`, `GET /metrics`.
 pub fn router(worker: Arc<Worker>, with_metrics: bool) -> Router {
-    let router = Router::new().route("/healthz", get(health)).route(
-        "/live/{file}",
-        get(crate::flv::http::play).options(crate::flv::http::preflight),
-    );
+    let router = Router::new()
+        .route("/healthz", get(health))
+        .route("/live/{file}", options(crate::flv::http::preflight));
     let router = if with_metrics {
         router.route("/metrics", get(metrics))
     } else {
@@ -75,24 +75,74 @@ pub fn set_send_buffer(stream: &tokio::net::TcpStream, bytes: usize) -> std::io:
     Ok(())
 }
 
-/// The worker's HTTP listener: every accepted connection gets `ZHIBO_HTTP_SNDBUF_KB` and is
-/// closed when a write stalls for `ZHIBO_HTTP_WRITE_STALL_S` ([`StallGuarded`]).
+/// New connections whose first bytes are still awaited, at most (more are closed at once).
+pub const MAX_UNSORTED: usize = 4096;
+
+/// The worker's HTTP listener. Every accepted connection gets `ZHIBO_HTTP_SNDBUF_KB`; its
+/// first bytes decide where it goes ([`crate::flv::socket::route`]): `GET /live/` to
+/// [`crate::flv::socket::serve`], the rest to the HTTP framework, closed when a write stalls
+/// for `ZHIBO_HTTP_WRITE_STALL_S` ([`StallGuarded`]). A connection that sends nothing for
+/// [`crate::flv::socket::HEAD_TIMEOUT`] is closed.
 pub struct HttpListener {
     inner: tokio::net::TcpListener,
-    sndbuf: usize,
-    write_stall: std::time::Duration,
-    metrics: Arc<crate::metrics::Metrics>,
+    worker: Arc<Worker>,
+    to_framework: tokio::sync::mpsc::Sender<(tokio::net::TcpStream, std::net::SocketAddr)>,
+    for_framework: tokio::sync::mpsc::Receiver<(tokio::net::TcpStream, std::net::SocketAddr)>,
+    unsorted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl HttpListener {
     /// Wraps a bound listener with the worker's settings.
-    pub fn new(inner: tokio::net::TcpListener, worker: &Worker) -> Self {
+    pub fn new(inner: tokio::net::TcpListener, worker: &Arc<Worker>) -> Self {
+        let (to_framework, for_framework) = tokio::sync::mpsc::channel(256);
         HttpListener {
             inner,
-            sndbuf: worker.config.http_sndbuf_bytes,
-            write_stall: worker.config.http_write_stall,
-            metrics: worker.metrics.clone(),
+            worker: worker.clone(),
+            to_framework,
+            for_framework,
+            unsorted: Arc::default(),
         }
+    }
+
+    /// Sorts a new connection in its own task: FLV is served there, the rest is passed to
+    /// [`axum::serve::Listener::accept`].
+    fn sort(&self, io: tokio::net::TcpStream, addr: std::net::SocketAddr) {
+        use std::sync::atomic::Ordering;
+        let sndbuf = self.worker.config.http_sndbuf_bytes;
+        if sndbuf > 0 {
+            if let Err(e) = set_send_buffer(&io, sndbuf) {
+                tracing::debug!("could not set ZHIBO_HTTP_SNDBUF_KB on an HTTP connection: {e}");
+            }
+        }
+        if self.unsorted.fetch_add(1, Ordering::Relaxed) >= MAX_UNSORTED {
+            self.unsorted.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(
+                "{MAX_UNSORTED} HTTP connections have sent no request yet: closing a new one"
+            );
+            return;
+        }
+        let (worker, unsorted) = (self.worker.clone(), self.unsorted.clone());
+        let to_framework = self.to_framework.clone();
+        tokio::spawn(async move {
+            let accepted = tokio::time::Instant::now();
+            let deadline = accepted + crate::flv::socket::HEAD_TIMEOUT;
+            let route = crate::flv::socket::sort(&io, deadline).await;
+            unsorted.fetch_sub(1, Ordering::Relaxed);
+            match route {
+                Some(crate::flv::socket::Route::Flv) => {
+                    crate::flv::socket::serve(io, worker, accepted).await
+                }
+                Some(_) => {
+                    let _ = to_framework.send((io, addr)).await;
+                }
+                None => {
+                    // Too little before the deadline: take the few peeked bytes so the close
+                    // is a clean FIN, not a reset.
+                    let mut first = [0u8; crate::flv::socket::FLV_PREFIX.len()];
+                    let _ = io.try_read(&mut first);
+                }
+            }
+        });
     }
 }
 
@@ -101,20 +151,21 @@ impl axum::serve::Listener for HttpListener {
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // Accept errors are logged and retried by axum's own TcpListener implementation.
-        let (io, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        if self.sndbuf > 0 {
-            if let Err(e) = set_send_buffer(&io, self.sndbuf) {
-                tracing::debug!("could not set ZHIBO_HTTP_SNDBUF_KB on an HTTP connection: {e}");
+        loop {
+            tokio::select! {
+                Some((io, addr)) = self.for_framework.recv() => {
+                    let guarded = StallGuarded {
+                        io,
+                        stall: self.worker.config.http_write_stall,
+                        timer: None,
+                        metrics: self.worker.metrics.clone(),
+                    };
+                    return (guarded, addr);
+                }
+                // Accept errors are logged and retried by axum's own TcpListener implementation.
+                (io, addr) = axum::serve::Listener::accept(&mut self.inner) => self.sort(io, addr),
             }
         }
-        let guarded = StallGuarded {
-            io,
-            stall: self.write_stall,
-            timer: None,
-            metrics: self.metrics.clone(),
-        };
-        (guarded, addr)
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {

@@ -141,6 +141,7 @@ impl Worker {
             metrics.clone(),
             config.flv_viewer_buffer_bytes,
             config.max_flv_viewers,
+            config.flv_sendfile,
         ));
         let flv_relay = match (&hooks, &config.play_key) {
             (Some(hooks), Some(key)) => Some(Arc::new(

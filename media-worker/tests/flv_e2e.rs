@@ -270,7 +270,9 @@ async fn a_stalled_viewer_is_dropped_while_another_keeps_receiving() {
     let worker = start_worker(&[
         ("ZHIBO_FLV_VIEWER_BUFFER_KB", "128"),
         ("ZHIBO_HTTP_SNDBUF_KB", "32"),
-        ("ZHIBO_HTTP_WRITE_STALL_S", "3"),
+        // Longer than filling the queue takes: the socket buffers take some of the viewer's
+        // batches before its queue starts to grow.
+        ("ZHIBO_HTTP_WRITE_STALL_S", "10"),
     ])
     .await;
     let room = unique_room();
@@ -363,6 +365,75 @@ async fn a_stalled_viewer_is_dropped_while_another_keeps_receiving() {
         .await
         .expect("the FLV response ends once the publisher is gone")
         .expect("reader task");
+}
+
+/// Sends `request` on a new connection and reads until the worker closes it (within `within`).
+async fn exchange(worker: &WorkerProc, request: &[u8], within: Duration) -> String {
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", worker.http_port))
+        .await
+        .expect("connect");
+    conn.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        within,
+        tokio::io::AsyncReadExt::read_to_end(&mut conn, &mut answer),
+    )
+    .await
+    .expect("the worker closes the connection")
+    .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn hostile_play_requests_are_bounded_and_answered_with_the_reason() {
+    let worker = start_worker(&[]).await;
+    let wait = Duration::from_secs(30);
+
+    // A head over 8 KiB, too many headers, a malformed request line.
+    let long = format!(
+        "GET /live/{APP}_1.flv HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let answer = exchange(&worker, long.as_bytes(), wait).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    assert!(
+        answer.contains("\"errcode\"") && answer.contains("8192 bytes"),
+        "{answer}"
+    );
+    let many: String = (0..40).map(|i| format!("h{i}: v\r\n")).collect();
+    let answer = exchange(
+        &worker,
+        format!("GET /live/{APP}_1.flv HTTP/1.1\r\n{many}\r\n").as_bytes(),
+        wait,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    let answer = exchange(&worker, b"GET /live/a\x01b HTTP/1.1\r\n\r\n", wait).await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("malformed HTTP request"), "{answer}");
+
+    // A client that starts a request and sends no more, or nothing at all, is closed after
+    // the head timeout (10 s) with nothing said; the worker still serves others meanwhile.
+    let silent = exchange(&worker, b"", wait);
+    let partial = exchange(&worker, b"GET /live/", wait);
+    let split = exchange(&worker, b"GE", wait);
+    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", worker.http_port))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+    let (silent, partial, split) = tokio::join!(silent, partial, split);
+    assert_eq!(
+        (silent.as_str(), partial.as_str(), split.as_str()),
+        ("", "", "")
+    );
+
+    // Only GET plays; other methods on the path get the framework's 405.
+    let head = reqwest::Client::new()
+        .head(play_url(&worker, unique_room()))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status(), 405);
 }
 
 /// Admits every publish; heartbeats answer "banned" once `banned` is set.

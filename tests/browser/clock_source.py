@@ -3,7 +3,7 @@
 
 Writes 640x360 yuv420p frames to stdout at FPS, in real time. Each frame carries, as a row of
 48 black/white blocks across its top, the wall-clock milliseconds (40 bits) at which it was
-written plus an 8-bit checksum; tests/browser/latency.mjs reads them back from the <video> the
+written plus its CRC-8; tests/browser/latency.mjs reads them back from the <video> the
 page shows and compares them with its own clock. Pipe into ffmpeg:
 
     clock_source.py | ffmpeg -f rawvideo -pix_fmt yuv420p -s 640x360 -r 30 -i pipe:0 ...
@@ -15,14 +15,25 @@ import sys
 import time
 
 W, H = 640, 360
-BITS = 48  # 40 bits of milliseconds + 8 bits of checksum
+BITS = 48  # 40 bits of milliseconds + their CRC-8
 BLOCK_W, BLOCK_H, PITCH, LEFT, TOP = 12, 16, 13, 8, 8
 BLACK, WHITE = 16, 235
 
 
+def crc8(data: bytes) -> int:
+    """CRC-8 (polynomial 0x07, initial 0): unlike a sum, it catches the compensating bit
+    errors a blurred frame makes (a 0 read as 1 in one byte, a 1 as 0 in another)."""
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
 def encode(ms: int) -> list:
     value = ms & ((1 << 40) - 1)
-    checksum = sum((value >> (8 * i)) & 0xFF for i in range(5)) & 0xFF
+    checksum = crc8(value.to_bytes(5, "big"))
     word = (value << 8) | checksum
     return [(word >> (BITS - 1 - i)) & 1 for i in range(BITS)]
 

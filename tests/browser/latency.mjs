@@ -44,8 +44,13 @@ function sampleInPage({ which, seconds }) {
       bytes[i >> 3] = (bytes[i >> 3] << 1) | bit;
     }
     for (let i = 0; i < 5; i++) value = value * 256 + bytes[i];
-    const sum = bytes.slice(0, 5).reduce((a, b) => a + b, 0) & 0xff;
-    return sum === bytes[5] ? value : null;
+    // CRC-8 (polynomial 0x07), as tests/browser/clock_source.py computes it.
+    let crc = 0;
+    for (let i = 0; i < 5; i++) {
+      crc ^= bytes[i];
+      for (let k = 0; k < 8; k++) crc = crc & 0x80 ? ((crc << 1) ^ 0x07) & 0xff : (crc << 1) & 0xff;
+    }
+    return crc === bytes[5] ? value : null;
   };
   return new Promise((resolve) => {
     const latencies = [];

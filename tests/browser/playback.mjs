@@ -94,6 +94,14 @@ async function plays(browser, url, name, { flv = false, chat = false } = {}) {
       await page.waitForTimeout(1500);
       c = await chatState();
       check(c.likes >= 1, `${name} chat: likes ${c.likes}`);
+      // The page reports presence; the room's next stats item (a presence report's or the
+      // worker heartbeat's, every <= 10 s) counts it.
+      const viewersBy = Date.now() + 30000;
+      while (c.viewers < 1 && Date.now() < viewersBy) {
+        await page.waitForTimeout(500);
+        c = await chatState();
+      }
+      check(c.viewers >= 1, `${name} chat: viewers ${c.viewers} from the stats item (presence reported)`);
     }
     await page.screenshot({ path: `${ARTIFACTS}/${name}.png` });
   } catch (e) {

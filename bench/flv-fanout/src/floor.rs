@@ -8,10 +8,17 @@
 //! HTTP: the request head is read and dropped, the answer is a close-delimited `video/x-flv`
 //! body (FLV header, metadata and sequence headers, then live tags). A viewer whose unsent
 //! bytes pass `max_queue` is dropped, as the worker's `ZHIBO_FLV_VIEWER_BUFFER_KB` does.
+//!
+//! With `sendfile` (batched only), the live tags are appended once to an in-memory file
+//! (`memfd_create`) and each viewer is sent its range of that file with `sendfile(2)`: the
+//! kernel takes references to the file's pages instead of copying the bytes once per viewer.
+//! It tells what a server that shares one copy of the live in the kernel would cost.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,6 +35,63 @@ struct Conn {
     /// Bytes of `queue`'s front already written.
     offset: usize,
     queued: usize,
+    /// With `sendfile`: the next byte of the shared file to send.
+    file_pos: u64,
+}
+
+/// The shared in-memory file of the `sendfile` mode.
+struct Shared {
+    file: File,
+    len: u64,
+}
+
+impl Shared {
+    fn new() -> io::Result<Shared> {
+        // SAFETY: a valid NUL-terminated name; the returned descriptor is owned by the File.
+        let fd = unsafe { libc::memfd_create(c"floor-live".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is not owned elsewhere.
+        let file = unsafe { File::from_raw_fd(fd) };
+        Ok(Shared { file, len: 0 })
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Sends `conn` the file from its position until the socket is full.
+    fn send(&self, conn: &mut Conn) -> io::Result<()> {
+        while conn.file_pos < self.len {
+            let mut off = conn.file_pos as libc::off_t;
+            let want = (self.len - conn.file_pos) as usize;
+            // SAFETY: both descriptors are open for the call; `off` is a valid pointer.
+            let n = unsafe {
+                libc::sendfile(
+                    conn.socket.as_raw_fd(),
+                    self.file.as_raw_fd(),
+                    &mut off,
+                    want,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => return Ok(()),
+                    io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                }
+            }
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero));
+            }
+            conn.file_pos = off as u64;
+        }
+        Ok(())
+    }
 }
 
 impl Conn {
@@ -84,7 +148,17 @@ impl Conn {
 }
 
 /// Serves `input` to every viewer that connects to `listen`, forever.
-pub fn serve(listen: &str, input: &Input, max_queue: usize, batch: Duration) -> io::Result<()> {
+pub fn serve(
+    listen: &str,
+    input: &Input,
+    max_queue: usize,
+    batch: Duration,
+    sendfile: bool,
+) -> io::Result<()> {
+    if sendfile && batch.is_zero() {
+        return Err(io::Error::other("--sendfile needs --batch-ms > 0"));
+    }
+    let mut shared = if sendfile { Some(Shared::new()?) } else { None };
     let listener = TcpListener::bind(listen)?;
     listener.set_nonblocking(true)?;
     // What a new viewer gets first: FLV header, metadata, sequence headers (timestamp 0).
@@ -116,6 +190,7 @@ pub fn serve(listen: &str, input: &Input, max_queue: usize, batch: Duration) -> 
                         queue: VecDeque::new(),
                         offset: 0,
                         queued: 0,
+                        file_pos: 0,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -144,12 +219,19 @@ pub fn serve(listen: &str, input: &Input, max_queue: usize, batch: Duration) -> 
         if due.len() > 1 && !batch.is_zero() {
             due = vec![Bytes::from(due.concat())];
         }
+        if let Some(shared) = shared.as_mut() {
+            for t in due.drain(..) {
+                shared.append(&t)?;
+            }
+        }
+        let shared = shared.as_ref();
         conns.retain_mut(|c| {
             if c.request.is_some() {
                 match c.read_request() {
                     Ok(true) => {
                         c.request = None;
                         c.push(start.clone());
+                        c.file_pos = shared.map_or(0, |f| f.len);
                     }
                     Ok(false) => return true,
                     Err(_) => {
@@ -162,7 +244,8 @@ pub fn serve(listen: &str, input: &Input, max_queue: usize, batch: Duration) -> 
                     c.push(t.clone());
                 }
             }
-            if c.queued > max_queue {
+            let unsent_file = shared.map_or(0, |f| f.len - c.file_pos) as usize;
+            if c.queued + unsent_file > max_queue {
                 lagging += 1;
                 dropped += 1;
                 return false;
@@ -170,6 +253,12 @@ pub fn serve(listen: &str, input: &Input, max_queue: usize, batch: Duration) -> 
             if c.flush().is_err() {
                 dropped += 1;
                 return false;
+            }
+            if let (Some(f), None, 0) = (shared, &c.request, c.queued) {
+                if f.send(c).is_err() {
+                    dropped += 1;
+                    return false;
+                }
             }
             true
         });
@@ -182,7 +271,10 @@ pub fn serve(listen: &str, input: &Input, max_queue: usize, batch: Duration) -> 
         }
         // Sleep until the next tag, or 2 ms while a socket still holds back bytes / a request
         // is incomplete (no epoll: keep the floor simple).
-        let pending = conns.iter().any(|c| c.queued > 0 || c.request.is_some());
+        let file_len = shared.map_or(0, |f| f.len);
+        let pending = conns.iter().any(|c| {
+            c.queued > 0 || c.request.is_some() || (shared.is_some() && c.file_pos < file_len)
+        });
         let next = if batch.is_zero() {
             schedule
                 .peek()

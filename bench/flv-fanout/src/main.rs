@@ -3,7 +3,7 @@
 //! Subcommands (the matrix starts the others as separate processes):
 //!   matrix                      the whole benchmark; settings from `BENCH_FLV_*` variables
 //!   report FILE.jsonl...        re-print the markdown report of earlier runs
-//!   floor --listen ADDR --input FILE [--max-queue-kb 8192] [--batch-ms 0]
+//!   floor --listen ADDR --input FILE [--max-queue-kb 8192] [--batch-ms 0] [--sendfile 0|1]
 //!   publish --url rtmp://HOST:PORT/APP/KEY --input FILE
 //!   viewers --kind http|rtmp --url URL --n N [--read-ms 100] [--threads 1] [--batch 50]
 //!           [--expect-media-bps BPS]
@@ -99,6 +99,7 @@ fn run(args: &[String]) -> io::Result<()> {
                 &input,
                 o.num("max-queue-kb", Some(8192usize))? * 1024,
                 Duration::from_millis(o.num("batch-ms", Some(0))?),
+                o.num("sendfile", Some(0u8))? == 1,
             )
         }
         "publish" => {

@@ -117,7 +117,7 @@ impl Settings {
             port: env_num("BENCH_FLV_PORT", 19450)?,
             worker_bin: env_or("BENCH_FLV_WORKER_BIN", "target/release/zhibo-media-worker"),
             worker_env,
-            floor_batch_ms: env_num("BENCH_FLV_FLOOR_BATCH_MS", 100)?,
+            floor_batch_ms: env_num("BENCH_FLV_FLOOR_BATCH_MS", 95)?,
             input_path: env_or("BENCH_FLV_INPUT", "bench/data/in_720p30_h264_aac.flv"),
             out: env_or(
                 "BENCH_FLV_OUT",
@@ -134,7 +134,9 @@ fn log(msg: impl AsRef<str>) {
 }
 
 /// A server spec: `zhibo`, `zhibo+NAME=VALUE+...` (extra worker environment), `nginx`,
-/// `floor` (writes in `BENCH_FLV_FLOOR_BATCH_MS` batches) or `floor-tag` (a write per tag).
+/// `nginx-hls` (nginx-rtmp also writing HLS, as the worker does),
+/// `floor` (writes in `BENCH_FLV_FLOOR_BATCH_MS` batches), `floor-sendfile` (the same batches
+/// sent from one shared in-memory file with `sendfile`) or `floor-tag` (a write per tag).
 fn base(spec: &str) -> &str {
     spec.split('+').next().unwrap_or(spec)
 }
@@ -150,14 +152,14 @@ fn spec_env(spec: &str) -> Vec<(String, String)> {
 fn check_spec(spec: &str) -> io::Result<()> {
     let ok = match base(spec) {
         "zhibo" => spec.split('+').skip(1).all(|kv| kv.contains('=')),
-        "nginx" | "floor" | "floor-tag" => !spec.contains('+'),
+        "nginx" | "nginx-hls" | "floor" | "floor-sendfile" | "floor-tag" => !spec.contains('+'),
         _ => false,
     };
     if ok {
         Ok(())
     } else {
         Err(io::Error::other(format!(
-            "unknown server {spec:?} (zhibo, zhibo+NAME=VALUE..., nginx, floor, floor-tag)"
+            "unknown server {spec:?} (zhibo, zhibo+NAME=VALUE..., nginx, nginx-hls, floor, floor-sendfile, floor-tag)"
         )))
     }
 }
@@ -172,7 +174,9 @@ fn label(s: &Settings, spec: &str) -> String {
         "zhibo" if env.is_empty() => "zhibo HTTP-FLV".into(),
         "zhibo" => format!("zhibo HTTP-FLV ({env})"),
         "nginx" => "nginx-rtmp RTMP play".into(),
+        "nginx-hls" => "nginx-rtmp RTMP play, and HLS as the worker writes it".into(),
         "floor" if s.floor_batch_ms > 0 => format!("floor, {} ms batches", s.floor_batch_ms),
+        "floor-sendfile" => format!("floor, {} ms batches, sendfile", s.floor_batch_ms),
         _ => "floor, write per tag".into(),
     }
 }
@@ -351,7 +355,17 @@ fn worker_metrics(port: u16) -> BTreeMap<String, f64> {
     out
 }
 
-fn nginx_conf(workdir: &str, port: u16) -> String {
+/// With `hls`, nginx-rtmp also writes the live as HLS (2 s fragments) under `workdir`, as
+/// the worker always does (to its fs sink here).
+fn nginx_conf(workdir: &str, port: u16, hls: bool) -> String {
+    let hls = if hls {
+        format!(
+            "            hls on;\n            hls_path {workdir}/hls;\n            \
+             hls_fragment 2s;\n            hls_playlist_length 12s;\n"
+        )
+    } else {
+        String::new()
+    };
     // what this process raised its limit to (nginx inherits it; more would be refused)
     let nofile = crate::nofile().clamp(1024, 65536);
     format!(
@@ -366,7 +380,7 @@ fn nginx_conf(workdir: &str, port: u16) -> String {
          load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
          events {{ worker_connections 8192; }}\n\
          rtmp {{\n    server {{\n        listen 127.0.0.1:{port};\n        chunk_size 4096;\n        \
-         application live {{\n            live on;\n            record off;\n        }}\n    }}\n}}\n"
+         application live {{\n            live on;\n            record off;\n{hls}        }}\n    }}\n}}\n"
     )
 }
 
@@ -384,7 +398,7 @@ struct Server {
 fn start_server(s: &Settings, server: &str, workdir: &str) -> io::Result<Server> {
     let [z_rtmp, z_http, n_rtmp, floor] = ports(s.port);
     let log_file = || fs::File::create(format!("{workdir}/server.log"));
-    let floor_batch = if server == "floor" {
+    let floor_batch = if server == "floor" || server == "floor-sendfile" {
         s.floor_batch_ms
     } else {
         0
@@ -439,9 +453,10 @@ fn start_server(s: &Settings, server: &str, workdir: &str) -> io::Result<Server>
                 vec![z_rtmp, z_http],
             )
         }
-        "nginx" => {
+        "nginx" | "nginx-hls" => {
+            let hls = base(server) == "nginx-hls";
             let conf = format!("{workdir}/nginx.conf");
-            fs::write(&conf, nginx_conf(workdir, n_rtmp))?;
+            fs::write(&conf, nginx_conf(workdir, n_rtmp, hls))?;
             let mut cmd = Command::new("nginx");
             cmd.args([
                 "-p",
@@ -462,7 +477,7 @@ fn start_server(s: &Settings, server: &str, workdir: &str) -> io::Result<Server>
                 None,
                 format!(
                     "nginx -p {workdir} -c nginx.conf: {}",
-                    nginx_conf("{workdir}", n_rtmp).replace('\n', " ")
+                    nginx_conf("{workdir}", n_rtmp, hls).replace('\n', " ")
                 ),
                 vec![n_rtmp],
             )
@@ -478,6 +493,8 @@ fn start_server(s: &Settings, server: &str, workdir: &str) -> io::Result<Server>
                 &s.input_path,
                 "--batch-ms",
                 &floor_batch.to_string(),
+                "--sendfile",
+                if server == "floor-sendfile" { "1" } else { "0" },
             ])
             .stdin(Stdio::null())
             .stdout(log_file()?)
@@ -491,9 +508,10 @@ fn start_server(s: &Settings, server: &str, workdir: &str) -> io::Result<Server>
                 None,
                 None,
                 format!(
-                    "{} floor --listen 127.0.0.1:{floor} --input {} --batch-ms {floor_batch}",
+                    "{} floor --listen 127.0.0.1:{floor} --input {} --batch-ms {floor_batch} --sendfile {}",
                     exe.display(),
-                    s.input_path
+                    s.input_path,
+                    u8::from(server == "floor-sendfile")
                 ),
                 vec![floor],
             )
@@ -919,7 +937,7 @@ pub fn matrix() -> io::Result<()> {
     for &n in &s.lat_ns {
         for server in &s.lat_servers {
             j += 1;
-            if base(server) != "zhibo" && base(server) != "nginx" {
+            if !matches!(base(server), "zhibo" | "nginx" | "nginx-hls") {
                 continue;
             }
             log(format!(

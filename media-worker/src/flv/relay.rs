@@ -239,5 +239,6 @@ async fn pump(
                 _ => {}
             }
         }
+        publisher.flush();
     }
 }

@@ -191,17 +191,19 @@ impl Connection {
                     }
                     continue;
                 }
-                ready = self.stream.readable() => {
-                    if let Err(e) = ready {
-                        return CloseReason::Error(format!("socket failed: {e}"));
-                    }
-                }
+                // Before the socket: a paced publisher's socket is readable at every tick, and
+                // checks behind it would never run (no heartbeats, no idle timeout).
                 _ = &mut check => {
                     check.as_mut().reset(tokio::time::Instant::now() + CHECK_EVERY);
                     if let Some(reason) = self.periodic_checks(idle) {
                         return reason;
                     }
                     continue;
+                }
+                ready = self.stream.readable() => {
+                    if let Err(e) = ready {
+                        return CloseReason::Error(format!("socket failed: {e}"));
+                    }
                 }
             }
             loop {
@@ -239,6 +241,10 @@ impl Connection {
                 if n < READ_BUF {
                     break;
                 }
+            }
+            // Every message of this read reaches the HTTP-FLV viewers in one piece.
+            if let Some(flv) = self.publishing.as_mut().and_then(|p| p.flv.as_mut()) {
+                flv.flush();
             }
             if let Err(e) = self.flush_outbound().await {
                 return e;

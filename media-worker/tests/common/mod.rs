@@ -52,13 +52,7 @@ pub fn signed_key(room: u64) -> String {
     format!("{name}?{}", sig.query())
 }
 
-/// A port nothing listens on now (for a listener a test starts).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
-}
+pub use zhibo_test_support::free_port;
 
 /// A running worker process.
 pub struct WorkerProc {
