@@ -13,10 +13,15 @@ app's secret is another). This prints the event signed now (Python standard libr
       for an hour from NOW with the app's key derived from the master PLAY_KEY KEY (README
       "Push and play URLs")
 
-and sets requestContext.time/timeEpoch to the signing time. The other fixtures (wechat-*,
-play-*, and the non-HTTP ones) are invoked as they are.
+and sets requestContext.time/timeEpoch to the signing time. With --viewer-key KEY it re-issues
+the viewer token of an AppSync Events authorizer request (events/realtime-authorizer-*.json:
+authorizationToken) with the same claims, valid for an hour from NOW, signed with the app's
+key derived from the master VIEWER_TOKEN_KEY KEY (zv1.{app}.{base64url(claims)}.{base64url(
+HMAC-SHA256(hex HMAC-SHA256(KEY, "viewer\\0" + app), "zv1.{app}.{claims}"))}). The other
+fixtures (wechat-*, and the non-HTTP ones) are invoked as they are.
 
-usage: scripts/sign-event.py [--hook-secret SECRET] [--at UNIX_TIME] [--nonce NONCE] EVENT.json
+usage: scripts/sign-event.py [--hook-secret SECRET | --play-key KEY | --viewer-key KEY]
+                             [--at UNIX_TIME] [--nonce NONCE] EVENT.json
 
 Invoking with cargo-lambda (https://www.cargo-lambda.info/commands/invoke.html): `cargo lambda
 invoke` sends the event to `cargo lambda watch`, which must be running. With `make dev` running
@@ -35,6 +40,10 @@ and in a third:
       events/hooks-publish.apigw-v2.json > /tmp/h.json
   cargo lambda invoke hooks --data-file /tmp/h.json
   cargo lambda invoke sweeper --data-file events/sweeper-schedule.json
+
+The realtime-authorizer-* fixtures carry a token for app `demo`'s room 1 signed at the fixtures'
+time (valid for an hour) with VIEWER_TOKEN_KEY zhibo-example-viewer-key-0123456789: re-sign them
+with --viewer-key and invoke the function with that VIEWER_TOKEN_KEY.
 
 The play-* fixtures are signed at the fixtures' time (valid for an hour) with PLAY_KEY
 zhibo-example-play-key-0123456789: re-sign them with --play-key (and set that PLAY_KEY and
@@ -86,6 +95,40 @@ def url_signature(key: str, stream_name: str, expires_at: int) -> tuple:
     return hashlib.md5(f"{key}{stream_name}{tx_time}".encode()).hexdigest(), tx_time
 
 
+# The order of a viewer token's claims (as the Rust struct serializes them).
+VIEWER_CLAIMS = ["app_id", "room_id", "user_id", "nickname", "avatar", "role", "exp"]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def viewer_token(master: str, claims: dict) -> str:
+    """zv1.{app}.{base64url(claims JSON)}.{base64url(HMAC-SHA256(app key, the part before))}, the
+    app key hex HMAC-SHA256(master, "viewer\\0" + app_id) (docs/api.md "Audience interaction")."""
+    app_id = claims["app_id"]
+    app_key = hmac.new(master.encode(), f"viewer\0{app_id}".encode(), hashlib.sha256).hexdigest()
+    body = json.dumps({k: claims[k] for k in VIEWER_CLAIMS}, separators=(",", ":"),
+                      ensure_ascii=False)
+    head = f"zv1.{app_id}.{b64url(body.encode())}"
+    return f"{head}.{b64url(hmac.new(app_key.encode(), head.encode(), hashlib.sha256).digest())}"
+
+
+def sign_authorizer_event(event: dict, ts: int, viewer_key: str) -> dict:
+    """Re-issues an AppSync Events authorizer request's token: its claims, expiring at ts + 3600."""
+    token = event.get("authorizationToken")
+    if not isinstance(token, str):
+        raise ValueError("not an AppSync Events authorizer request: no authorizationToken")
+    prefix = "Bearer " if token.startswith("Bearer ") else ""
+    parts = token[len(prefix):].split(".")
+    if len(parts) != 4 or parts[0] != "zv1":
+        raise ValueError("authorizationToken is not a zv1 viewer token")
+    claims = json.loads(base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4)))
+    claims["exp"] = ts + 3600
+    event["authorizationToken"] = prefix + viewer_token(viewer_key, claims)
+    return event
+
+
 def raw_body(event: dict) -> bytes:
     body = event.get("body") or ""
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
@@ -106,8 +149,14 @@ def set_time(event: dict, ts: int) -> None:
 
 
 def sign_event(event: dict, ts: int, nonce: str, app_id=None, app_secret=None,
-               hook_secret=None, play_key=None) -> dict:
-    """Signs `event` (an API Gateway v2 event) at `ts`; raises ValueError when it can't be."""
+               hook_secret=None, play_key=None, viewer_key=None) -> dict:
+    """Signs `event` (an API Gateway v2 event, or with viewer_key an AppSync Events authorizer
+    request) at `ts`; raises ValueError when it can't be."""
+    if "authorizationToken" in event or viewer_key is not None:
+        if viewer_key is None:
+            raise ValueError("an AppSync Events authorizer request carries a viewer token: "
+                             "pass --viewer-key (the master VIEWER_TOKEN_KEY)")
+        return sign_authorizer_event(event, ts, viewer_key)
     if event.get("version") != "2.0" or "rawPath" not in event:
         raise ValueError("not an API Gateway HTTP API (payload v2) event: no version 2.0 / rawPath")
     path = event["rawPath"]
@@ -150,9 +199,11 @@ def sign_event(event: dict, ts: int, nonce: str, app_id=None, app_secret=None,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("event", help="an events/*.apigw-v2.json file")
+    ap.add_argument("event", help="an events/*.apigw-v2.json or events/realtime-authorizer-*.json file")
     ap.add_argument("--hook-secret", help="sign a /internal/hooks event with this HOOK_SECRET")
     ap.add_argument("--play-key", help="sign a /play/... event with this (master) PLAY_KEY")
+    ap.add_argument("--viewer-key", help="re-issue a realtime-authorizer-* event's token with "
+                    "this (master) VIEWER_TOKEN_KEY")
     ap.add_argument("--at", type=int, help="signing time, unix seconds (default: now)")
     ap.add_argument("--nonce", help="X-Zhibo-Nonce (default: random)")
     args = ap.parse_args()
@@ -162,7 +213,8 @@ def main() -> int:
     nonce = args.nonce or secrets.token_hex(12)
     try:
         sign_event(event, ts, nonce, os.environ.get("ZHIBO_APP_ID"),
-                   os.environ.get("ZHIBO_APP_SECRET"), args.hook_secret, args.play_key)
+                   os.environ.get("ZHIBO_APP_SECRET"), args.hook_secret, args.play_key,
+                   args.viewer_key)
     except ValueError as e:
         print(f"{args.event}: {e}", file=sys.stderr)
         return 2

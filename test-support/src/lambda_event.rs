@@ -23,6 +23,10 @@ pub const FIXTURE_HOOK_SECRET: &str = "zhibo-example-hook-secret-0123456789";
 pub const FIXTURE_PLAY_KEY: &str = "zhibo-example-play-key-0123456789";
 /// The `play-*` fixtures' expiry: an hour after the fixtures' signing time (1767225600).
 pub const FIXTURE_PLAY_EXPIRES: i64 = 1_767_229_200;
+/// The master viewer-token key the `realtime-authorizer-*` fixtures' tokens are signed with
+/// (`VIEWER_TOKEN_KEY`); the tokens are for app `demo`'s room 1 and expire an hour after the
+/// fixtures' signing time ([`FIXTURE_PLAY_EXPIRES`]).
+pub const FIXTURE_VIEWER_TOKEN_KEY: &str = "zhibo-example-viewer-key-0123456789";
 /// The replay the `play-replay` fixture and the `replay-indexer-created` fixture name.
 pub const FIXTURE_REPLAY_ID: &str = "019ab1c2d3e4f5a6b7c";
 /// The webhook event the `webhooks-redeliver` and `webhook-delivery-stream` fixtures name.

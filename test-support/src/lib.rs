@@ -7,6 +7,7 @@
 //! [`TestApi::call`] signs requests exactly as docs/api.md "Request signing" specifies. Each test gets its own table,
 //! so tests run in parallel without seeing each other's rooms.
 
+pub mod audience;
 pub mod lambda_event;
 pub mod receiver;
 
@@ -58,6 +59,14 @@ pub struct TestApi {
     pub sdk: aws_config::SdkConfig,
 }
 
+/// A port nothing listens on now (for a listener or a child process a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
 /// The local S3 endpoint (SeaweedFS), or a panic that says how to start it.
 pub fn s3_endpoint() -> String {
     std::env::var("ZHIBO_S3_ENDPOINT").unwrap_or_else(|_| {
@@ -86,6 +95,14 @@ impl TestApi {
 
     /// Starts an API with configuration overrides (`("MAX_LIVES_PER_DAY", "5")`, ...).
     pub async fn start_with(overrides: &[(&str, &str)]) -> TestApi {
+        // With RUST_LOG set, the functions' logs (an internal error's cause) show in the
+        // test's output.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let table = format!("zhibo_test_{}", zhibo_core::ids::random_hex(6));
         let mut env: HashMap<String, String> = HashMap::from([
             ("ZHIBO_TABLE".into(), table),

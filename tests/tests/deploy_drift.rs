@@ -202,10 +202,16 @@ fn every_variable_is_set_as_its_use_says() {
     for (name, usage) in VARIABLES {
         match usage {
             VarUse::Deployed => assert!(sets(name), "template.yaml does not set {name}"),
-            VarUse::Secret => assert!(
-                sets(&format!("{name}_SECRET_ARN")) && !sets(name),
-                "template.yaml must pass {name}_SECRET_ARN (never {name} itself)"
-            ),
+            VarUse::Secret => {
+                assert!(
+                    sets(&format!("{name}_SECRET_ARN")) && !sets(name),
+                    "template.yaml must pass {name}_SECRET_ARN (never {name} itself)"
+                );
+                assert!(
+                    zhibo_store::aws::SECRET_VARS.contains(name),
+                    "{name} is a secret the template passes as {name}_SECRET_ARN, but the functions' loader (zhibo_store::aws::SECRET_VARS) never reads it"
+                );
+            }
             VarUse::LocalOnly => assert!(!sets(name), "template.yaml sets local-only {name}"),
             VarUse::Optional => {}
         }

@@ -3,8 +3,9 @@
 //! what the deployed function runs; this file checks that they are what API Gateway sends, that
 //! every one is used, and the script that signs them. The fixtures are signed at a fixed time by an independent Python implementation
 //! (`scripts/sign-event.py`): management requests for the README's example app, worker hooks
-//! with the fixture hook secret, playback URLs with the fixture play key, so they also pin the
-//! signing algorithms. `events/` has one fixture per function and scenario, and every one of
+//! with the fixture hook secret, playback URLs with the fixture play key, the realtime
+//! authorizer's viewer tokens with the fixture viewer key, so they also pin the signing
+//! algorithms. `events/` has one fixture per function and scenario, and every one of
 //! them is used by a test (checked here).
 
 use serde_json::Value;
@@ -15,7 +16,7 @@ use zhibo_test_support::lambda_event::*;
 use zhibo_test_support::TestApi;
 
 /// The function binaries (template.yaml's `Binary:`) and the fixture name prefix of each.
-const FUNCTIONS: [&str; 8] = [
+const FUNCTIONS: [&str; 9] = [
     "rooms",
     "wechat",
     "hooks",
@@ -24,6 +25,7 @@ const FUNCTIONS: [&str; 8] = [
     "webhook-delivery",
     "replay-indexer",
     "play",
+    "realtime-authorizer",
 ];
 
 /// Every file name in `events/` ending in `.json`, sorted.
@@ -396,6 +398,93 @@ async fn sign_event_script_signs_fixtures_for_invoking_by_hand() {
         args.push(fixture_path(&last).to_string_lossy().into_owned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = sign_event_script(&args, &env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// `--viewer-key` re-issues the token of an AppSync Events authorizer request
+/// (`events/realtime-authorizer-*.json`) for invoking it by hand: same claims, an hour from now.
+#[test]
+fn sign_event_script_reissues_the_authorizer_fixtures_tokens() {
+    use fn_realtime_authorizer::handle;
+    for (name, admitted) in [
+        ("realtime-authorizer-connect.json", true),
+        ("realtime-authorizer-subscribe.json", true),
+        ("realtime-authorizer-publish.json", false),
+    ] {
+        let path = fixture_path(name);
+        let out = sign_event_script(
+            &[
+                "--viewer-key",
+                FIXTURE_VIEWER_TOKEN_KEY,
+                path.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let signed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        // What the function answers now (the recorded token expired long ago).
+        let orig: Value = serde_json::from_str(&fixture(name)).unwrap();
+        assert!(!handle(FIXTURE_VIEWER_TOKEN_KEY, &orig, now()).is_authorized);
+        assert_eq!(
+            handle(FIXTURE_VIEWER_TOKEN_KEY, &signed, now()).is_authorized,
+            admitted,
+            "{name}"
+        );
+        let claims = zhibo_core::audience::token::verify(
+            FIXTURE_VIEWER_TOKEN_KEY,
+            signed["authorizationToken"].as_str().unwrap(),
+            now(),
+            Some(("demo", 1)),
+        )
+        .unwrap();
+        assert!(
+            (claims.exp - now() - 3600).abs() <= 5,
+            "{name}: exp {}",
+            claims.exp
+        );
+        // Only the token changed.
+        let (mut a, mut b) = (orig.clone(), signed.clone());
+        a["authorizationToken"] = Value::Null;
+        b["authorizationToken"] = Value::Null;
+        assert_eq!(a, b, "{name}");
+        // --at reproduces the fixture exactly (the way it was made).
+        let out = sign_event_script(
+            &[
+                "--viewer-key",
+                FIXTURE_VIEWER_TOKEN_KEY,
+                "--at",
+                &FIXTURE_TIME.to_string(),
+                path.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert_eq!(
+            serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+            orig,
+            "{name}"
+        );
+    }
+    // Refusals, with the reason: an authorizer request without the key, the key on another event.
+    for (args, needle) in [
+        (vec!["realtime-authorizer-connect.json"], "--viewer-key"),
+        (
+            vec!["--viewer-key", "k", "rooms-list.apigw-v2.json"],
+            "no authorizationToken",
+        ),
+    ] {
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let last = args.pop().unwrap();
+        args.push(fixture_path(&last).to_string_lossy().into_owned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sign_event_script(&args, &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");

@@ -250,7 +250,12 @@ fn secret_arn_variables_name_secrets_their_function_may_read() {
         .iter()
         .map(|(n, _)| n.as_str())
         .collect();
-    for s in ["PushKeySecret", "HookSecretSecret", "PlayKeySecret"] {
+    for s in [
+        "PushKeySecret",
+        "HookSecretSecret",
+        "PlayKeySecret",
+        "ViewerTokenKeySecret",
+    ] {
         assert!(secrets.contains(&s), "no secret resource {s}");
         let block = &resources.iter().find(|(n, _)| n == s).unwrap().1;
         assert!(
@@ -263,7 +268,7 @@ fn secret_arn_variables_name_secrets_their_function_may_read() {
         !t.contains("NoEcho"),
         "keys come from Secrets Manager, not parameters"
     );
-    for var in ["PUSH_KEY", "HOOK_SECRET", "PLAY_KEY"] {
+    for var in ["PUSH_KEY", "HOOK_SECRET", "PLAY_KEY", "VIEWER_TOKEN_KEY"] {
         assert!(
             !t.contains(&format!("{var}: ")),
             "{var} is in an environment as a value; use {var}_SECRET_ARN"
@@ -863,4 +868,139 @@ fn http_flv_playback_is_exposed_over_tls_and_health_checked() {
         outputs.iter().any(|(n, _)| n == "PlayHost"),
         "an output PlayHost"
     );
+}
+
+/// Issue 17: the audience realtime engine is an AppSync Events API whose `zhibo` namespace holds
+/// the rooms' channels (`zhibo_core::audience::channel`); viewers connect and subscribe through
+/// the Lambda authorizer (the channel rule), only IAM publishes, and only the functions that
+/// publish may, on that namespace alone; the rooms function gets the endpoint in the forms its
+/// configuration checks.
+#[test]
+fn the_realtime_engine_authorizes_viewers_by_the_channel_rule_and_publishes_with_iam() {
+    use zhibo_core::audience::channel::NAMESPACE;
+    let t = template();
+    let resources = section_entries(&t, "Resources");
+    let block = |name: &str| {
+        resources
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| panic!("no resource {name}"))
+    };
+    let apis = resources_of_type(&resources, "AWS::AppSync::Api");
+    assert_eq!(apis.len(), 1, "one Event API");
+    let api = block("RealtimeApi");
+    // The authorizer and IAM are its providers; connections and subscriptions use the first,
+    // publishing the second, and no API key exists.
+    for line in [
+        "AuthorizerUri: !GetAtt RealtimeAuthorizerFunction.Arn",
+        "AuthorizerResultTtlInSeconds: 0",
+        "ConnectionAuthModes:\n          - AuthType: AWS_LAMBDA\n",
+        "DefaultPublishAuthModes:\n          - AuthType: AWS_IAM\n",
+        "DefaultSubscribeAuthModes:\n          - AuthType: AWS_LAMBDA\n",
+    ] {
+        assert!(api.contains(line), "RealtimeApi lacks `{line}`:\n{api}");
+    }
+    assert!(!t.contains("API_KEY"), "no API key authorizes anything");
+    let namespaces = resources_of_type(&resources, "AWS::AppSync::ChannelNamespace");
+    assert_eq!(namespaces.len(), 1, "one channel namespace");
+    let ns = block("RealtimeNamespace");
+    for line in [
+        "ApiId: !GetAtt RealtimeApi.ApiId\n".to_string(),
+        format!("Name: {NAMESPACE}\n"),
+        "SubscribeAuthModes:\n        - AuthType: AWS_LAMBDA\n".to_string(),
+        "PublishAuthModes:\n        - AuthType: AWS_IAM\n".to_string(),
+    ] {
+        assert!(
+            ns.contains(&line),
+            "RealtimeNamespace lacks `{line}`:\n{ns}"
+        );
+    }
+    // The authorizer: its binary, its key, and AppSync (this API) may invoke it.
+    let authorizer = block("RealtimeAuthorizerFunction");
+    assert!(authorizer.contains("Binary: realtime-authorizer\n"));
+    assert!(authorizer.contains("VIEWER_TOKEN_KEY_SECRET_ARN: !Ref ViewerTokenKeySecret\n"));
+    let permission = block("RealtimeAuthorizerPermission");
+    for line in [
+        "Type: AWS::Lambda::Permission\n",
+        "Action: lambda:InvokeFunction\n",
+        "FunctionName: !GetAtt RealtimeAuthorizerFunction.Arn\n",
+        "Principal: appsync.amazonaws.com\n",
+        "SourceArn: !GetAtt RealtimeApi.ApiArn\n",
+    ] {
+        assert!(
+            permission.contains(line),
+            "RealtimeAuthorizerPermission lacks `{line}`"
+        );
+    }
+    // Who publishes: exactly the functions that build a realtime publisher from their
+    // configuration and use it (the rooms function: audience items; the webhook delivery:
+    // status items; the hooks: stats items on heartbeats), on the namespace only.
+    let grant = "Action: appsync:EventPublish\n              Resource: !GetAtt RealtimeNamespace.ChannelNamespaceArn\n";
+    assert_eq!(
+        t.matches("Action: appsync:").count(),
+        3,
+        "one appsync: grant per publisher"
+    );
+    let publishers: Vec<&str> = resources_of_type(&resources, "AWS::Serverless::Function")
+        .iter()
+        .filter(|(_, b)| b.contains(grant))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        publishers,
+        ["RoomsFunction", "HooksFunction", "WebhookDeliveryFunction"]
+    );
+    for publisher in publishers {
+        let text = block(publisher);
+        // shared/core/src/config.rs: https://{host}/event.
+        let url = "REALTIME_HTTP_URL: !Sub \"https://${RealtimeApi.Dns.Http}/event\"\n";
+        assert!(text.contains(url), "{publisher} lacks `{}`", url.trim());
+        // Only the function that issues viewer tokens holds their key.
+        assert_eq!(
+            text.contains("ViewerTokenKeySecret"),
+            publisher == "RoomsFunction",
+            "{publisher}: the viewer-token key is for the rooms function (and the authorizer) only"
+        );
+    }
+    let rooms = block("RoomsFunction");
+    for line in [
+        "VIEWER_TOKEN_KEY_SECRET_ARN: !Ref ViewerTokenKeySecret\n",
+        // shared/core/src/config.rs: wss://{host}/event/realtime and https://{host}/event.
+        "REALTIME_WS_URL: !Sub \"wss://${RealtimeApi.Dns.Realtime}/event/realtime\"\n",
+        "REALTIME_HTTP_URL: !Sub \"https://${RealtimeApi.Dns.Http}/event\"\n",
+    ] {
+        assert!(
+            rooms.contains(line),
+            "RoomsFunction lacks `{}`",
+            line.trim()
+        );
+    }
+    // The outputs config.rs names in its error message, with the same values.
+    let outputs = section_entries(&t, "Outputs");
+    for (name, value) in [
+        (
+            "RealtimeWsUrl",
+            "Value: !Sub \"wss://${RealtimeApi.Dns.Realtime}/event/realtime\"",
+        ),
+        (
+            "RealtimeHttpUrl",
+            "Value: !Sub \"https://${RealtimeApi.Dns.Http}/event\"",
+        ),
+        (
+            "ViewerTokenKeySecretArn",
+            "Value: !Ref ViewerTokenKeySecret",
+        ),
+    ] {
+        let (_, text) = outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no output {name}"));
+        assert!(text.contains(value), "output {name}: {text}");
+        assert!(
+            read_repo_file("shared/core/src/config.rs").contains(name)
+                || name == "ViewerTokenKeySecretArn",
+            "config.rs's error message names {name}"
+        );
+    }
 }

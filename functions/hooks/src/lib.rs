@@ -217,6 +217,16 @@ async fn hook(State(st): State<Deps>, req: Request) -> Result<Response, ApiError
                     seq = event.seq, "live_status {} -> {} ({})", c.from, c.to, c.cause.as_str()
                 );
             }
+            // A live's heartbeats (every 10 s by default) keep its `stats` items coming
+            // while no viewer reports presence.
+            if kind == HookEventKind::Heartbeat && a.outcome.verdict == Verdict::Allow {
+                let now_ms = zhibo_core::clock::now_ms();
+                if let Err(e) =
+                    zhibo_store::presence::publish_stats_if_due(&st, &a.outcome.room, now_ms).await
+                {
+                    tracing::warn!(app = %event.app_id, room = event.room_id, error = %e, "stats item not published");
+                }
+            }
             match a.outcome.verdict {
                 Verdict::Allow => answer(true, None),
                 Verdict::Deny(_) if kind == HookEventKind::Unpublish => answer(true, None),

@@ -20,11 +20,12 @@ use zhibo_core::audience::item::{
     check_message_text, message_id, seq_of_message_id, ItemType, ItemUser, RoomItem,
 };
 use zhibo_core::audience::moderation::BlockedWords;
+use zhibo_core::audience::review::{Decision, ReviewFail, ReviewSettings};
 use zhibo_core::audience::token::{verify, TokenError, ViewerClaims};
 use zhibo_core::audience::AudienceConfig;
 use zhibo_core::error::codes;
 use zhibo_core::LiveStatus;
-use zhibo_store::{Deps, MAX_HISTORY_PAGE};
+use zhibo_store::{Deps, Refused, MAX_HISTORY_PAGE};
 
 /// Like batches one user may post per second (clients batch taps, up to 100 per batch).
 pub const USER_LIKE_BATCHES_PER_S: u32 = 50;
@@ -45,18 +46,14 @@ fn too_fast(reason: String, wait: zhibo_core::audience::rate_limit::RetryAfter) 
 /// When an item accepted at `now_ms` sits in the live (`offset_ms`), and when its history
 /// expires (with the room's replays).
 fn offset_and_expiry(st: &Deps, room: &zhibo_core::room::Room, now_ms: i64) -> (i64, i64) {
-    let offset_ms = room
-        .lifecycle
-        .live_started_at
-        .map_or(0, |s| (now_ms - s * 1000).max(0));
     (
-        offset_ms,
+        room.lifecycle.offset_ms(now_ms),
         now_ms / 1000 + st.config.replay_ttl_days * 86_400,
     )
 }
 
 /// Adds the CORS headers of the viewer routes (the token is the credential, sent explicitly).
-fn cors(mut res: Response) -> Response {
+pub(crate) fn cors(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -135,7 +132,7 @@ fn viewer(
 
 /// A viewer route's request: the viewer (token for this room), the room id and the JSON body,
 /// checked in that order (nothing is parsed before the token is verified).
-fn viewer_request<T: serde::de::DeserializeOwned>(
+pub(crate) fn viewer_request<T: serde::de::DeserializeOwned>(
     st: &Deps,
     raw_room: &str,
     headers: &HeaderMap,
@@ -226,30 +223,29 @@ async fn post_message_inner(
     let text = check_message_text(&msg.text).map_err(|e| ApiError::bad_field("text", e))?;
     let now_ms = zhibo_core::clock::now_ms();
     let limit = audience(st)?.message_limit;
-    if let Err(wait) = st
+    match st
         .chat
-        .take_rate(&claims.app_id, room_id, &claims.user_id, limit, now_ms)
+        .take_message_token(&claims.app_id, room_id, &claims.user_id, limit, now_ms)
         .await
         .map_err(ApiError::from)?
     {
-        return Ok(too_fast(
-            format!(
-                "user {} posts too fast: at most one message per {} ms ({} at once)",
-                claims.user_id, limit.interval_ms, limit.burst
-            ),
-            wait,
-        ));
-    }
-    if st
-        .chat
-        .is_muted(&claims.app_id, room_id, &claims.user_id)
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::FORBIDDEN,
-            format!("user {} is muted in room {room_id}", claims.user_id),
-        ));
+        Ok(()) => {}
+        Err(Refused::TooFast(wait)) => {
+            return Ok(too_fast(
+                format!(
+                    "user {} posts too fast: at most one message per {} ms ({} at once)",
+                    claims.user_id, limit.interval_ms, limit.burst
+                ),
+                wait,
+            ))
+        }
+        Err(Refused::Muted) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                format!("user {} is muted in room {room_id}", claims.user_id),
+            ))
+        }
     }
     let room = live_room(st, &claims, room_id, "messages").await?;
     if room.close_comment {
@@ -273,23 +269,56 @@ async fn post_message_inner(
     }
     let (offset_ms, expires_at) = offset_and_expiry(st, &room, now_ms);
     let user = (&claims).into();
-    let item = st
-        .chat
-        .append(&claims.app_id, room_id, expires_at, |seq| RoomItem {
-            id: message_id(seq, &zhibo_core::ids::random_hex(5)),
-            seq,
-            kind: ItemType::Message,
-            at_ms: now_ms,
-            offset_ms,
-            user: Some(ItemUser::clone(&user)),
-            data: serde_json::json!({"text": text}),
-            deleted: false,
-        })
-        .await?;
+    // The app's review call, then the room's flood control (docs/api.md "Messages"), which
+    // holds the message or appends it.
+    let refused =
+        match crate::review::review(st, &claims.app_id, room_id, &user, &text, now_ms).await? {
+            Decision::Publish => None,
+            Decision::Held(reason) => Some(("held", reason)),
+            Decision::Rejected(reason) => Some(("rejected", reason)),
+        };
+    let appended = match refused {
+        Some(refusal) => Err(refusal),
+        None => {
+            let per_s = audience(st)?.room_messages_per_s;
+            let build = |seq| RoomItem {
+                id: message_id(seq, &zhibo_core::ids::random_hex(5)),
+                seq,
+                kind: ItemType::Message,
+                at_ms: now_ms,
+                offset_ms,
+                user: Some(ItemUser::clone(&user)),
+                data: serde_json::json!({"text": text}),
+                deleted: false,
+            };
+            crate::flood::append(
+                st,
+                &claims.app_id,
+                room_id,
+                expires_at,
+                per_s,
+                now_ms,
+                build,
+            )
+            .await?
+            .map_err(|reason| ("held", reason))
+        }
+    };
+    let item = match appended {
+        Ok(item) => item,
+        Err((status, reason)) => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &PostedMessage {
+                    id: None,
+                    seq: None,
+                    status,
+                    reason: Some(reason),
+                },
+            ))
+        }
+    };
     publish(st, &claims.app_id, room_id, &item).await;
-    if let Err(e) = st.chat.count_message(&claims.app_id, room_id).await {
-        tracing::warn!(error = %e, "message count not updated");
-    }
     Ok(json_response(
         StatusCode::OK,
         &PostedMessage {
@@ -303,7 +332,7 @@ async fn post_message_inner(
 
 /// Publishes a stored item on its room's channel. A failure is logged, not returned: the
 /// item is in the history, where subscribers fill the gap in `seq` from.
-async fn publish(st: &Deps, app_id: &str, room_id: u64, item: &RoomItem) {
+pub(crate) async fn publish(st: &Deps, app_id: &str, room_id: u64, item: &RoomItem) {
     let Some(publisher) = &st.realtime else {
         return;
     };
@@ -370,51 +399,97 @@ struct PutModeration {
 #[derive(Serialize)]
 struct ModerationShown {
     blocked_words: Vec<String>,
+    review_url: Option<String>,
+    review_fail: Option<ReviewFail>,
+    /// The whole secret, in the answer of `PUT` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review_secret: Option<String>,
+    /// Its last 4 characters, in the answer of `GET` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    review_secret_hint: Option<String>,
 }
 
-/// `PUT /v1/moderation` `{"blocked_words"}` (signed): the app's blocked words (at most 1000,
-/// each at most 50 characters); they apply to new messages within 10 s.
+impl ModerationShown {
+    fn new(m: zhibo_store::Moderation, whole_secret: bool) -> ModerationShown {
+        let secret = m.review.as_ref().map(|r| r.secret.clone());
+        let hint = secret.as_ref().map(|s| {
+            let start = s.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+            s[start..].to_string()
+        });
+        ModerationShown {
+            blocked_words: m.blocked_words,
+            review_url: m.review.as_ref().map(|r| r.url.clone()),
+            review_fail: m.review.as_ref().map(|r| r.fail),
+            review_secret: secret.filter(|_| whole_secret),
+            review_secret_hint: hint.filter(|_| !whole_secret),
+        }
+    }
+}
+
+/// `PUT /v1/moderation` `{"blocked_words", "review_url"?, "review_fail"?}` (signed): replaces
+/// the app's blocked words (at most 1000, each at most 50 characters) and its review call
+/// (none without `review_url`; `review_fail` `open`, the default, or `closed`). The answer
+/// carries the review call's signing secret, generated when a review call is first set and
+/// kept while one stays set. Changes apply to new messages within 10 s.
 pub async fn put_moderation(
     State(st): State<Deps>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
     let body: PutModeration = parse_json(&req.body)?;
-    if body.review_url.is_some() || body.review_fail.is_some() {
-        return Err(ApiError::bad_field(
-            "review_url",
-            "the synchronous review call is not available yet (docs/api.md \"Planned\"); send blocked_words only",
-        ));
-    }
     BlockedWords::new(&body.blocked_words).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fail = match body.review_fail.as_deref() {
+        None => ReviewFail::Open,
+        Some(f) => ReviewFail::parse(f).ok_or_else(|| {
+            ApiError::bad_field(
+                "review_fail",
+                format!("{f:?} is not \"open\" or \"closed\""),
+            )
+        })?,
+    };
+    let app_id = req.app.app_id.as_str();
+    let review = match body.review_url {
+        None if body.review_fail.is_some() => {
+            return Err(ApiError::bad_field(
+                "review_fail",
+                "applies to a review call: send it with review_url",
+            ))
+        }
+        None => None,
+        Some(url) => {
+            crate::review::validate_review_url(&url, st.config.webhook_allow_http)?;
+            let secret = match st.chat.moderation(app_id).await?.review {
+                Some(current) => current.secret,
+                None => zhibo_core::audience::review::new_review_secret(),
+            };
+            Some(ReviewSettings { url, fail, secret })
+        }
+    };
+    let settings = zhibo_store::Moderation {
+        blocked_words: body.blocked_words,
+        review,
+    };
     st.chat
-        .put_blocked_words(
-            &req.app.app_id,
-            &body.blocked_words,
-            zhibo_core::clock::now(),
-        )
+        .put_moderation(app_id, &settings, zhibo_core::clock::now())
         .await?;
     words_cache()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .remove(&req.app.app_id);
+        .remove(app_id);
+    crate::review::forget(app_id);
     Ok(json_response(
         StatusCode::OK,
-        &ModerationShown {
-            blocked_words: body.blocked_words,
-        },
+        &ModerationShown::new(settings, true),
     ))
 }
 
-/// `GET /v1/moderation` (signed).
+/// `GET /v1/moderation` (signed): the settings, with the review secret's last 4 characters.
 pub async fn get_moderation(
     State(st): State<Deps>,
     req: SignedRequest,
 ) -> Result<Response, ApiError> {
     Ok(json_response(
         StatusCode::OK,
-        &ModerationShown {
-            blocked_words: st.chat.blocked_words(&req.app.app_id).await?,
-        },
+        &ModerationShown::new(st.chat.moderation(&req.app.app_id).await?, false),
     ))
 }
 
@@ -450,11 +525,9 @@ pub async fn room_moderation(
                     ApiError::bad_field("user_id", "required for mute and unmute: 1-64 bytes")
                 })?;
             let muted = body.action == "mute";
-            let was = st.chat.is_muted(app_id, room_id, &user).await?;
             st.chat
                 .set_muted(app_id, room_id, &user, muted, zhibo_core::clock::now())
-                .await?;
-            was != muted
+                .await?
         }
         "delete_message" => {
             let id = body
@@ -506,7 +579,7 @@ pub async fn room_moderation(
 }
 
 /// The room behind a viewer route, when it takes audience input (live, paused or abnormal).
-async fn live_room(
+pub(crate) async fn live_room(
     st: &Deps,
     claims: &ViewerClaims,
     room_id: u64,
@@ -603,7 +676,7 @@ async fn post_likes_inner(
             .chat
             .counters(&claims.app_id, room_id)
             .await
-            .map_or(added.total, |(likes, _)| likes.max(added.total));
+            .map_or(added.total, |c| c.likes.max(added.total));
         let (offset_ms, expires_at) = offset_and_expiry(st, &room, now_ms);
         let item = st
             .chat
@@ -626,8 +699,8 @@ async fn post_likes_inner(
     ))
 }
 
-/// `GET /v1/rooms/{room_id}/stats` (signed): the room's audience counters. Viewer numbers
-/// (presence) are not built yet; `likes` and `messages` are exact.
+/// `GET /v1/rooms/{room_id}/stats` (signed): the room's audience figures (viewer numbers from
+/// presence reports; likes, messages and gifts exact).
 pub async fn stats(
     State(st): State<Deps>,
     Path(raw_room): Path<String>,
@@ -638,9 +711,7 @@ pub async fn stats(
         .get_room(&req.app.app_id, room_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("room {room_id} does not exist")))?;
-    let (likes, messages) = st.chat.counters(&req.app.app_id, room_id).await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::json!({"likes": likes, "messages": messages}),
-    ))
+    let now_s = zhibo_core::clock::now();
+    let stats = st.chat.room_stats(&req.app.app_id, room_id, now_s).await?;
+    Ok(json_response(StatusCode::OK, &stats))
 }

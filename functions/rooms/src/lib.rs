@@ -5,6 +5,10 @@
 //! merges with the other functions' routers, so both run the same handler code.
 
 mod audience;
+mod commerce;
+mod flood;
+mod presence;
+mod review;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -58,7 +62,16 @@ pub fn router(state: Deps) -> Router {
             "/v1/rooms/{room_id}/likes",
             post(audience::post_likes).options(audience::preflight),
         )
+        .route(
+            "/v1/rooms/{room_id}/presence",
+            post(presence::post_presence).options(audience::preflight),
+        )
         .route("/v1/rooms/{room_id}/stats", get(audience::stats))
+        .route("/v1/rooms/{room_id}/gifts", post(commerce::post_gift))
+        .route(
+            "/v1/rooms/{room_id}/announcements",
+            post(commerce::post_announcement),
+        )
         .route(
             "/v1/moderation",
             get(audience::get_moderation).put(audience::put_moderation),

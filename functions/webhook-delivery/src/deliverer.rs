@@ -152,10 +152,10 @@ pub fn outbox_room_of(pk: &str, sk: &str) -> Option<(String, RoomId)> {
 fn describe(e: reqwest::Error) -> String {
     let mut source = std::error::Error::source(&e);
     let mut tls = false;
+    if zhibo_store::public_dns::is_not_public(&e) {
+        return NotPublic::MESSAGE.to_string();
+    }
     while let Some(s) = source {
-        if s.downcast_ref::<NotPublic>().is_some() || s.to_string() == NotPublic::MESSAGE {
-            return NotPublic::MESSAGE.to_string();
-        }
         // rustls failures reach reqwest as io::Error InvalidData (tokio-rustls).
         tls |= s
             .downcast_ref::<std::io::Error>()
@@ -184,51 +184,8 @@ pub enum Destinations {
     Any,
 }
 
-/// Why a destination was refused (found in the error chain by [`describe`]).
-#[derive(Debug)]
-struct NotPublic;
-
-impl NotPublic {
-    const MESSAGE: &'static str =
-        "refused: the host resolves to no public address, or to an internal one; point the \
-         webhook at a public https endpoint";
-}
-
-impl std::fmt::Display for NotPublic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(NotPublic::MESSAGE)
-    }
-}
-impl std::error::Error for NotPublic {}
-
-/// The DNS resolver of public-only deliveries: resolves the name, refuses it when any address
-/// is internal (or there is none), and hands the client exactly the addresses it checked, so
-/// nothing resolves differently between the check and the connection.
-#[derive(Debug, Clone, Copy)]
-pub struct PublicResolver;
-
-impl reqwest::dns::Resolve for PublicResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|_| Box::new(NotPublic))?
-                .collect();
-            if addrs.is_empty()
-                || addrs
-                    .iter()
-                    .any(|a| zhibo_core::webhook::address::is_internal(a.ip()))
-            {
-                tracing::info!(%host, ?addrs, "webhook host refused: not public");
-                return Err(Box::new(NotPublic) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok::<reqwest::dns::Addrs, Box<dyn std::error::Error + Send + Sync>>(Box::new(
-                addrs.into_iter(),
-            ))
-        })
-    }
-}
+use zhibo_store::public_dns::NotPublic;
+pub use zhibo_store::public_dns::PublicResolver;
 
 // ---- reports -----------------------------------------------------------------------------
 
@@ -284,6 +241,8 @@ pub struct Deliverer {
     policy: RetryPolicy,
     destinations: Destinations,
     owner: String,
+    /// Appends the `status` item of each live_status change before it is sent.
+    status: Option<crate::status_items::StatusItems>,
 }
 
 impl Deliverer {
@@ -320,9 +279,7 @@ impl Deliverer {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT);
         if destinations == Destinations::PublicOnly {
-            b = b
-                .dns_resolver(std::sync::Arc::new(PublicResolver))
-                .no_proxy();
+            b = zhibo_store::public_dns::public_only(b);
         }
         Ok(Deliverer {
             outbox: store,
@@ -330,7 +287,15 @@ impl Deliverer {
             policy,
             destinations,
             owner: format!("dlv-{}", zhibo_core::ids::random_hex(6)),
+            status: None,
         })
+    }
+
+    /// The same deliverer, also appending and publishing the `status` item of every
+    /// live_status change it sees ([`crate::status_items`]) before sending the event.
+    pub fn with_status_items(mut self, status: crate::status_items::StatusItems) -> Deliverer {
+        self.status = Some(status);
+        self
     }
 
     /// The store it drains.
@@ -393,9 +358,28 @@ impl Deliverer {
         let start = clock();
         let mut endpoint: Option<Option<WebhookEndpoint>> = None;
         let mut attempts = 0usize;
+        // Status items first, for every waiting event (a failing endpoint holds back the
+        // webhooks, not the items); later heads are mirrored as they come up.
+        let mut mirrored_upto = 0u64;
+        if let Some(status) = &self.status {
+            for event in self
+                .outbox
+                .outbox_events(app_id, room_id, crate::status_items::STATUS_LOOKAHEAD)
+                .await?
+            {
+                status.mirror(&event).await?;
+                mirrored_upto = mirrored_upto.max(event.seq);
+            }
+        }
         for _ in 0..MAX_STEPS {
             let now = clock();
             let head = self.outbox.outbox_head(app_id, room_id).await?;
+            if let (Some(status), Some(event)) = (&self.status, &head) {
+                if event.seq > mirrored_upto {
+                    status.mirror(event).await?;
+                    mirrored_upto = event.seq;
+                }
+            }
             let event = match head_action(head, now) {
                 HeadAction::Empty => {
                     if self.outbox.clear_outbox_due(app_id, room_id, ver).await? {

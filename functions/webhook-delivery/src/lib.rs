@@ -5,8 +5,10 @@
 //! serve` runs it on a timer (crate `zhibo-local`).
 
 pub mod deliverer;
+pub mod status_items;
 
 pub use deliverer::{Deliverer, DrainReport, RunReport};
+pub use status_items::StatusItems;
 
 /// What the `webhook-delivery` function was invoked with.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! outbox events are sent at once) and an EventBridge schedule (retries and anything the
 //! stream missed). Wiring only; see [`fn_webhook_delivery::handle_payload`].
 
-use fn_webhook_delivery::{handle_payload, Deliverer, RunReport};
+use fn_webhook_delivery::{handle_payload, Deliverer, RunReport, StatusItems};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
@@ -11,7 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = zhibo_store::aws::sdk_config().await;
     let config = zhibo_store::aws::config_with_secrets(&sdk).await?;
     let state = zhibo_store::Deps::new(config, &sdk);
-    let deliverer = Deliverer::from_config(state.outbox.clone(), &state.config)?;
+    let deliverer = Deliverer::from_config(state.outbox.clone(), &state.config)?
+        .with_status_items(StatusItems::from_deps(&state));
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -4,14 +4,20 @@
 //! - [`token`]: viewer tokens, issued by the customer's backend through the signed API, bound to
 //!   one room and one user, verified without a database read.
 //! - [`moderation`]: blocked words that survive case, full-width forms, spaces and punctuation.
+//! - [`review`]: the app's optional synchronous review call and what its answer decides.
 //! - [`rate_limit`]: the token bucket behind per-user limits (429 with `Retry-After`).
 //! - [`channel`]: the per-room realtime channel and who may subscribe to it.
 //! - [`item`]: what is published on it and kept as the room's history.
+//! - [`commerce`]: gifts, announcements and `status` items (the signed API's items).
+//! - [`presence`]: viewer numbers from presence reports, and the room's stats.
 
 pub mod channel;
+pub mod commerce;
 pub mod item;
 pub mod moderation;
+pub mod presence;
 pub mod rate_limit;
+pub mod review;
 pub mod token;
 
 /// Where clients reach the realtime engine, and the key viewer tokens are signed with.
@@ -29,6 +35,10 @@ pub struct AudienceConfig {
     /// `USER_MESSAGE_BURST` (default 5) and `USER_MESSAGE_INTERVAL_MS` (default 1000): each
     /// user's messages in a room, as a token bucket.
     pub message_limit: rate_limit::Limit,
+    /// `ROOM_MESSAGES_PER_S` (default 100): messages a room publishes per second, across every
+    /// function instance (flood control); the rest are counted (`messages_dropped`), not
+    /// delivered.
+    pub room_messages_per_s: u32,
 }
 
 impl std::fmt::Debug for AudienceConfig {
@@ -36,6 +46,27 @@ impl std::fmt::Debug for AudienceConfig {
         f.debug_struct("AudienceConfig")
             .field("viewer_token_key", &"<redacted>")
             .field("ws_url", &self.ws_url)
+            .field("http_url", &self.http_url)
+            .field(
+                "publish_key",
+                &self.publish_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Where and how the functions publish on rooms' channels (AppSync Events' HTTP publish).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RealtimePublish {
+    /// `REALTIME_HTTP_URL`: `https://{http host}/event`.
+    pub http_url: String,
+    /// `REALTIME_PUBLISH_KEY` (local only): `x-api-key` instead of IAM (SigV4).
+    pub publish_key: Option<String>,
+}
+
+impl std::fmt::Debug for RealtimePublish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RealtimePublish")
             .field("http_url", &self.http_url)
             .field(
                 "publish_key",
@@ -123,6 +154,7 @@ mod tests {
                 interval_ms: 1000,
                 burst: 5,
             },
+            room_messages_per_s: 100,
         };
         let claims = ViewerClaims {
             app_id: "demo".into(),

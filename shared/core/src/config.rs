@@ -44,12 +44,13 @@ pub const VARIABLES: &[(&str, VarUse)] = &[
     ("WEBHOOK_RETRY_CAP_MS", VarUse::Optional),
     ("WEBHOOK_RETRY_WINDOW_S", VarUse::Optional),
     ("CDN_DISTRIBUTION_ID", VarUse::Optional),
-    // Audience interaction: optional until the template's Event API sets them (issue 17).
-    ("VIEWER_TOKEN_KEY", VarUse::Optional),
-    ("REALTIME_WS_URL", VarUse::Optional),
-    ("REALTIME_HTTP_URL", VarUse::Optional),
+    // Audience interaction: the template's ViewerTokenKeySecret and Event API (RealtimeApi).
+    ("VIEWER_TOKEN_KEY", VarUse::Secret),
+    ("REALTIME_WS_URL", VarUse::Deployed),
+    ("REALTIME_HTTP_URL", VarUse::Deployed),
     ("USER_MESSAGE_BURST", VarUse::Optional),
     ("USER_MESSAGE_INTERVAL_MS", VarUse::Optional),
+    ("ROOM_MESSAGES_PER_S", VarUse::Optional),
     ("ZHIBO_DYNAMO_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_S3_ENDPOINT", VarUse::LocalOnly),
     ("ZHIBO_EVENTBRIDGE_ENDPOINT", VarUse::LocalOnly),
@@ -123,6 +124,11 @@ pub struct Config {
     /// interaction (viewer tokens, the realtime channel); `None` when `VIEWER_TOKEN_KEY` is
     /// unset (those routes then answer 503 saying so).
     pub audience: Option<crate::audience::AudienceConfig>,
+    /// Where the functions publish room items: `REALTIME_HTTP_URL` (and, locally,
+    /// `REALTIME_PUBLISH_KEY`), with or without the rest of the audience configuration, so a
+    /// function that only publishes (the hooks' `stats` items, the webhook delivery's `status`
+    /// items) never holds the viewer-token key.
+    pub realtime_publish: Option<crate::audience::RealtimePublish>,
 }
 
 impl std::fmt::Debug for Config {
@@ -149,6 +155,7 @@ impl std::fmt::Debug for Config {
             .field("event_bus", &self.event_bus)
             .field("eventbridge_endpoint", &self.eventbridge_endpoint)
             .field("audience", &self.audience)
+            .field("realtime_publish", &self.realtime_publish)
             .finish()
     }
 }
@@ -319,14 +326,36 @@ impl Config {
                 burst: env.num("USER_MESSAGE_BURST", 5, 1..=100),
                 interval_ms: env.num("USER_MESSAGE_INTERVAL_MS", 1000, 100..=3_600_000),
             };
+            let room_messages_per_s = env.num("ROOM_MESSAGES_PER_S", 100, 1..=10_000);
             crate::audience::AudienceConfig {
                 viewer_token_key: key,
                 ws_url,
                 http_url,
                 publish_key,
                 message_limit,
+                room_messages_per_s,
             }
         });
+        let realtime_publish = match &audience {
+            Some(a) => Some(crate::audience::RealtimePublish {
+                http_url: a.http_url.clone(),
+                publish_key: a.publish_key.clone(),
+            }),
+            None => env.optional("REALTIME_HTTP_URL").map(|http_url| {
+                let ok = (http_url.starts_with("https://") || http_url.starts_with("http://"))
+                    && http_url.ends_with("/event")
+                    && http_url.len() <= 512;
+                if !ok {
+                    env.problem(format!(
+                        "REALTIME_HTTP_URL={http_url:?} is invalid: expected https://{{host}}/event (or http:// locally)"
+                    ));
+                }
+                crate::audience::RealtimePublish {
+                    http_url,
+                    publish_key: env.optional("REALTIME_PUBLISH_KEY"),
+                }
+            }),
+        };
         env.finish().map_err(|e| Error::Config(e.to_string()))?;
         Ok(Config {
             table,
@@ -351,6 +380,7 @@ impl Config {
             cdn_distribution_id,
             cloudfront_endpoint,
             audience,
+            realtime_publish,
         })
     }
 }
@@ -489,7 +519,28 @@ mod tests {
     #[test]
     fn audience_needs_its_key_and_both_realtime_urls() {
         let c = cfg(&[("ZHIBO_TABLE", "t")]).unwrap();
+        assert_eq!((c.audience, c.realtime_publish), (None, None));
+        // A function that only publishes needs the HTTP URL, never the viewer-token key.
+        let c = cfg(&[
+            ("ZHIBO_TABLE", "t"),
+            (
+                "REALTIME_HTTP_URL",
+                "https://x.appsync-api.eu-west-1.amazonaws.com/event",
+            ),
+        ])
+        .unwrap();
         assert_eq!(c.audience, None);
+        assert_eq!(
+            c.realtime_publish.map(|p| (p.http_url, p.publish_key)),
+            Some((
+                "https://x.appsync-api.eu-west-1.amazonaws.com/event".into(),
+                None
+            ))
+        );
+        let err = cfg(&[("ZHIBO_TABLE", "t"), ("REALTIME_HTTP_URL", "ftp://x/event")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("REALTIME_HTTP_URL="), "{err}");
         let err = cfg(&[("ZHIBO_TABLE", "t"), ("VIEWER_TOKEN_KEY", "short")])
             .unwrap_err()
             .to_string();
@@ -522,6 +573,28 @@ mod tests {
         let a = c.audience.clone().expect("audience");
         assert_eq!(a.http_url, "http://127.0.0.1:18080/event");
         assert!(!format!("{c:?}").contains("viewer-token-key"));
+    }
+
+    #[test]
+    fn room_messages_per_s_defaults_to_100_and_refuses_a_bad_value() {
+        let base = [
+            ("ZHIBO_TABLE", "t"),
+            ("VIEWER_TOKEN_KEY", "viewer-token-key-0123456789"),
+            ("REALTIME_WS_URL", "ws://127.0.0.1:18080/event/realtime"),
+            ("REALTIME_HTTP_URL", "http://127.0.0.1:18080/event"),
+        ];
+        let a = cfg(&base).unwrap().audience.expect("audience");
+        assert_eq!(a.room_messages_per_s, 100);
+        let mut set = base.to_vec();
+        set.push(("ROOM_MESSAGES_PER_S", "3"));
+        let a = cfg(&set).unwrap().audience.expect("audience");
+        assert_eq!(a.room_messages_per_s, 3);
+        for bad in ["0", "many", "10001"] {
+            let mut set = base.to_vec();
+            set.push(("ROOM_MESSAGES_PER_S", bad));
+            let err = cfg(&set).unwrap_err().to_string();
+            assert!(err.contains("ROOM_MESSAGES_PER_S="), "{bad}: {err}");
+        }
     }
 
     #[test]

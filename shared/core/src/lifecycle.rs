@@ -64,10 +64,24 @@ pub struct Lifecycle {
     pub last_seen: i64,
     /// When this live first entered 101 (unix seconds); the 12 h limit counts from here.
     pub live_started_at: Option<i64>,
+    /// The same moment in unix milliseconds, which items' `offset_ms` counts from (set by the
+    /// store, which has the clock in milliseconds; `None` for a live started before it was
+    /// kept, whose offsets count from `live_started_at`).
+    pub live_started_at_ms: Option<i64>,
     /// When `live_status` was entered (unix seconds).
     pub status_since: i64,
     /// The `seq` of the room's last webhook event.
     pub event_seq: u64,
+}
+
+impl Lifecycle {
+    /// Where an item accepted at `now_ms` sits in the live, and so in its replay
+    /// (`offset_ms`): the milliseconds since the live first went 101, 0 before.
+    pub fn offset_ms(&self, now_ms: i64) -> i64 {
+        self.live_started_at_ms
+            .or_else(|| self.live_started_at.map(|s| s.saturating_mul(1000)))
+            .map_or(0, |start| now_ms.saturating_sub(start).max(0))
+    }
 }
 
 /// What the store read of a room's live-session item besides its [`Lifecycle`]: bookkeeping

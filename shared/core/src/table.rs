@@ -16,12 +16,16 @@
 //! | outbox queue | `OUTBOX#{app}#{room:012}` | `#QUEUE` | `ver`, lease; gsi3 while events wait |
 //! | outbox event | `OUTBOX#{app}#{room:012}` | `EVT#{seq:012}` | body, attempts, next attempt |
 //! | replay | `APP#{app}` | `REPLAY#{room:012}#{replay_id}` | duration, segments, bytes, TTL at `expire_time` |
-//! | chat head | `CHAT#{app}#{room:012}` | `#HEAD` | `seq`: the last item's (gap-free per room) |
+//! | chat head | `CHAT#{app}#{room:012}` | `#HEAD` | `seq`: the last item's (gap-free per room); `messages`, `flood_s`/`flood_n` (flood control's second and its count), `gifts`, `gifts_value_cents` |
 //! | chat item | `CHAT#{app}#{room:012}` | `ITEM#{seq:012}` | the published item (JSON), TTL with the replays |
-//! | rate bucket | `RATE#{app}#{room:012}#{user}` | `RATE` | a user's token bucket, TTL |
-//! | muted user | `CHAT#{app}#{room:012}` | `MUTE#{user}` | `muted_at` |
-//! | room counters | `CHAT#{app}#{room:012}` | `#COUNTERS` | `likes`, `messages`, `likes_published_s` |
+//! | rate bucket | `RATE#{app}#{room:012}#{user}` | `RATE` | a user's message token bucket, TTL; `muted_at` (then no TTL) while muted |
+//! | like window | `RATE#{app}#{room:012}#likes#{user}` | `RATE#{second}` | `hits`: a user's like batches that second, TTL |
+//! | viewer presence | `CHAT#{app}#{room:012}` | `VIEWER#{user}` | `first_s`, `last_s`, TTL |
+//! | viewers per minute | `CHAT#{app}#{room:012}` | `#VIEWERS#{minute:012}` | `seen` (distinct viewers), TTL |
+//! | room counters | `CHAT#{app}#{room:012}` | `#COUNTERS` | `likes`, `messages_dropped`, `likes_published_s`, `viewers_unique`, `watch_time_s`, `viewers_peak`, `stats_published_s` |
 //! | moderation settings | `APP#{app}` | `#MODERATION` | `blocked_words` (JSON), `updated_at` |
+//! | gift order | `GIFT#{app}#{order_id}` | `GIFT` | the gift's `room_id`, request and item (JSON), TTL |
+//! | status mirrored | `CHAT#{app}#{room:012}` | `STATUS#{event_seq:012}` | the `status` item of a room event, TTL |
 //!
 //! A heartbeat writes only the small live-session item, never the room item (whose goods may be
 //! ~60 KB): status changes write both in one transaction, and every write of either is
@@ -214,9 +218,23 @@ pub mod keys {
     }
     /// The rate bucket's sort key.
     pub const RATE_SK: &str = "RATE";
-    /// A muted user's sort key in the room's chat partition.
-    pub fn mute_sk(user_id: &str) -> String {
-        format!("MUTE#{user_id}")
+    /// A viewer's presence record in the room's chat partition (`first_s`, `last_s`).
+    pub fn viewer_sk(user_id: &str) -> String {
+        format!("VIEWER#{user_id}")
+    }
+    /// A minute's distinct-viewer count in the room's chat partition (`seen`).
+    pub fn viewers_bucket_sk(bucket: i64) -> String {
+        format!("#VIEWERS#{bucket:012}")
+    }
+    /// A gift's order record (`order_id`: 1-64 of `A-Za-z0-9_-.:#`): one gift per order per app.
+    pub fn gift_order_pk(app_id: &str, order_id: &str) -> String {
+        format!("GIFT#{app_id}#{order_id}")
+    }
+    /// The gift order record's sort key.
+    pub const GIFT_ORDER_SK: &str = "GIFT";
+    /// The record that room event `event_seq` was mirrored as a `status` item (chat partition).
+    pub fn chat_status_sk(event_seq: u64) -> String {
+        format!("STATUS#{event_seq:012}")
     }
     /// The app's moderation settings' sort key (in the app partition).
     pub const MODERATION_SK: &str = "#MODERATION";

@@ -8,7 +8,7 @@ use zhibo_core::{config::Config, error::Error};
 #[cfg(feature = "table")]
 /// Variables whose value may come from Secrets Manager instead: with `{NAME}_SECRET_ARN` set
 /// (and `{NAME}` not), the secret's string is used as `{NAME}`.
-pub const SECRET_VARS: [&str; 3] = ["PUSH_KEY", "HOOK_SECRET", "PLAY_KEY"];
+pub const SECRET_VARS: [&str; 4] = ["PUSH_KEY", "HOOK_SECRET", "PLAY_KEY", "VIEWER_TOKEN_KEY"];
 
 /// Loads the shared SDK configuration (region, credentials) from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -20,7 +20,12 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 pub fn dynamo_client(sdk: &aws_config::SdkConfig, cfg: &Config) -> aws_sdk_dynamodb::Client {
     let mut b = aws_sdk_dynamodb::config::Builder::from(sdk);
     if let Some(ep) = &cfg.dynamo_endpoint {
-        b = b.endpoint_url(ep);
+        // DynamoDB Local serializes writes behind one lock and answers InternalServerError
+        // ("timed out ... waiting for a lock; this request will succeed in actual DynamoDB")
+        // when many requests hit one item at once: retry those longer than the SDK's 3 tries.
+        b = b.endpoint_url(ep).retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(10),
+        );
     }
     aws_sdk_dynamodb::Client::from_conf(b.build())
 }

@@ -34,7 +34,7 @@ pub struct Deps {
     #[cfg(feature = "media")]
     /// The media bucket's objects (replays closed from the journal).
     pub media: crate::media_objects::S3Objects,
-    #[cfg(feature = "media")]
+    #[cfg(feature = "realtime")]
     /// Publishes on rooms' realtime channels (`None` without audience configuration).
     pub realtime: Option<crate::realtime::RealtimePublisher>,
     /// App records read in the last minute (shared by clones of this value).
@@ -61,9 +61,9 @@ impl Deps {
                 crate::aws::s3_client(sdk, config.s3_endpoint.as_deref()),
                 config.media_bucket.clone(),
             ),
-            #[cfg(feature = "media")]
+            #[cfg(feature = "realtime")]
             realtime: config
-                .audience
+                .realtime_publish
                 .as_ref()
                 .map(|a| crate::realtime::RealtimePublisher::new(a, sdk)),
             config: Arc::new(config),

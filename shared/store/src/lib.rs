@@ -22,6 +22,8 @@ pub mod cdn;
 #[cfg(feature = "table")]
 mod chat;
 #[cfg(feature = "table")]
+mod chat_commerce;
+#[cfg(feature = "table")]
 mod deps;
 #[cfg(feature = "table")]
 pub mod item;
@@ -34,8 +36,14 @@ pub mod media_objects;
 #[cfg(all(feature = "table", feature = "media"))]
 mod media_takedown;
 #[cfg(feature = "table")]
+mod moderation;
+#[cfg(feature = "table")]
 mod outbox;
-#[cfg(feature = "media")]
+#[cfg(feature = "table")]
+pub mod presence;
+#[cfg(feature = "public-dns")]
+pub mod public_dns;
+#[cfg(feature = "realtime")]
 pub mod realtime;
 #[cfg(feature = "table")]
 mod replays;
@@ -47,13 +55,17 @@ mod table;
 #[cfg(feature = "table")]
 pub use apps::AppStore;
 #[cfg(feature = "table")]
-pub use chat::{ChatStore, LikesAdded, MAX_HISTORY_PAGE};
+pub use chat::{ChatStore, LikesAdded, Refused, RoomCounters, HOLE_AGE_MS, MAX_HISTORY_PAGE};
+#[cfg(feature = "table")]
+pub use chat_commerce::{takes_audience_input, GiftAdded, GIFT_ORDER_MIN_TTL_S};
 #[cfg(feature = "table")]
 pub use deps::Deps;
 #[cfg(feature = "table")]
 pub use lifecycle::{Applied, LifecycleStore, PendingTakedown, LIFECYCLE_ATTRS};
 #[cfg(all(feature = "table", feature = "media"))]
 pub use media_takedown::MediaTakedown;
+#[cfg(feature = "table")]
+pub use moderation::Moderation;
 #[cfg(feature = "table")]
 pub use outbox::{DeliveryPage, OutboxStore, DELIVERY_RECORD_TTL_S, MAX_DELIVERY_PAGE};
 #[cfg(feature = "table")]

@@ -52,7 +52,7 @@ pub(crate) fn timer_on_live_item(status: LiveStatus) -> bool {
 }
 
 /// The attributes of a room's [`lifecycle::Lifecycle`] in its live-session item.
-pub const LIFECYCLE_ATTRS: [&str; 9] = [
+pub const LIFECYCLE_ATTRS: [&str; 10] = [
     "session_id",
     "session_seq",
     "session_open",
@@ -62,6 +62,7 @@ pub const LIFECYCLE_ATTRS: [&str; 9] = [
     "status_since",
     "event_seq",
     "origin",
+    "live_started_at_ms",
 ];
 
 /// The live-session item's version attribute.
@@ -70,9 +71,9 @@ const LIVE_VERSION: &str = "lver";
 const LIVE_STATUS: &str = "live_status";
 
 /// The lifecycle attributes of a room, named as [`LIFECYCLE_ATTRS`] (`None`: removed).
-pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 9] {
+pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeValue>); 10] {
     let l = &room.lifecycle;
-    let [a, b, c, d, e, f, g, h, i] = LIFECYCLE_ATTRS;
+    let [a, b, c, d, e, f, g, h, i, j] = LIFECYCLE_ATTRS;
     [
         (a, l.session_id.as_deref().map(s)),
         (b, Some(n(l.session_seq))),
@@ -83,6 +84,7 @@ pub(crate) fn lifecycle_attrs(room: &Room) -> [(&'static str, Option<AttributeVa
         (g, Some(n(l.status_since))),
         (h, Some(n(l.event_seq))),
         (i, l.origin.as_deref().map(s)),
+        (j, l.live_started_at_ms.map(n)),
     ]
 }
 
@@ -102,7 +104,7 @@ pub(crate) fn lifecycle_from_item(
         ));
     };
     let r = crate::item::ItemReader::new(item);
-    let [a, b, c, d, e, f, g, h, i] = LIFECYCLE_ATTRS;
+    let [a, b, c, d, e, f, g, h, i, j] = LIFECYCLE_ATTRS;
     let l = lifecycle::Lifecycle {
         session_id: r.s_opt(a)?,
         session_seq: r.n_or(b, 0)?,
@@ -113,6 +115,7 @@ pub(crate) fn lifecycle_from_item(
         status_since: r.n_or(g, updated_at)?,
         event_seq: r.n_or(h, 0)?,
         origin: r.s_opt(i)?,
+        live_started_at_ms: r.n_opt(j)?,
     };
     let timer_ms = match r.s_opt(table::GSI_DUE.range_key)? {
         None => None,
@@ -214,6 +217,22 @@ impl LifecycleStore {
         &self.table
     }
 
+    /// A live that ends (`room.ended`, `room.banned`) carries the room's final audience
+    /// figures in `data.stats`.
+    async fn add_final_stats(&self, events: &mut [WebhookEvent], now_ms: i64) -> Result<(), Error> {
+        use zhibo_core::webhook::EventType;
+        for e in events
+            .iter_mut()
+            .filter(|e| matches!(e.kind, EventType::RoomEnded | EventType::RoomBanned))
+        {
+            let stats = crate::ChatStore::new(self.table.clone())
+                .room_stats(&e.app_id, e.room_id, now_ms.div_euclid(1000))
+                .await?;
+            e.data["stats"] = serde_json::to_value(stats).unwrap_or_default();
+        }
+        Ok(())
+    }
+
     /// Applies `input` to room `room_id` of `app_id` at `now_ms`: reads it, runs
     /// [`lifecycle::transition`], and, if anything changed, writes it: the live-session item
     /// alone for a change of the session (a heartbeat: one small conditional write), else that
@@ -242,7 +261,15 @@ impl LifecycleStore {
                 // The two items were read on either side of a status change: read again.
                 continue;
             }
-            let outcome = lifecycle::transition(&before, input, timers, now_ms.div_euclid(1000));
+            let mut outcome =
+                lifecycle::transition(&before, input, timers, now_ms.div_euclid(1000));
+            // The machine counts in seconds; items' `offset_ms` counts from this 101 to the
+            // millisecond (the replay starts right after it).
+            if before.lifecycle.live_started_at.is_none()
+                && outcome.room.lifecycle.live_started_at.is_some()
+            {
+                outcome.room.lifecycle.live_started_at_ms = Some(now_ms);
+            }
             if !outcome.changed {
                 return Ok(Applied {
                     before,
@@ -250,7 +277,8 @@ impl LifecycleStore {
                     events: Vec::new(),
                 });
             }
-            let events = events_of(&outcome, now_ms);
+            let mut events = events_of(&outcome, now_ms);
+            self.add_final_stats(&mut events, now_ms).await?;
             match self
                 .write_transition(
                     &before,
@@ -722,6 +750,7 @@ mod tests {
             origin: Some("http://10.0.1.5:9090".into()),
             last_seen: 1_234,
             live_started_at: Some(1_100),
+            live_started_at_ms: Some(1_100_250),
             status_since: 1_150,
             event_seq: 3,
         };
@@ -765,6 +794,7 @@ mod tests {
         bare.lifecycle.session_id = None;
         bare.lifecycle.worker_id = None;
         bare.lifecycle.live_started_at = None;
+        bare.lifecycle.live_started_at_ms = None;
         let item = stored_live_item(&bare, 1, None);
         assert!(!item.contains_key("session_id") && !item.contains_key("live_started_at"));
         let (l, live) = lifecycle_from_item(Some(&item), 1).expect("read back");

@@ -398,6 +398,34 @@ impl OutboxStore {
             .transpose()
     }
 
+    /// The room's first `limit` (1..=100) waiting events, lowest `seq` first.
+    pub async fn outbox_events(
+        &self,
+        app_id: &str,
+        room_id: RoomId,
+        limit: i32,
+    ) -> Result<Vec<OutboxEvent>, Error> {
+        let out = self
+            .table
+            .client()
+            .query()
+            .table_name(self.table.name())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(keys::outbox_pk(app_id, room_id)))
+            .expression_attribute_values(":prefix", s(keys::OUTBOX_EVENT_PREFIX))
+            .scan_index_forward(true)
+            .consistent_read(true)
+            .limit(limit.clamp(1, 100))
+            .send()
+            .await
+            .map_err(sdk_err("Query outbox events"))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(outbox_event_from_item)
+            .collect()
+    }
+
     fn event_key(event: &OutboxEvent) -> Item {
         Table::key(
             keys::outbox_pk(&event.app_id, event.room_id),

@@ -4,7 +4,7 @@
 
 use aws_credential_types::provider::ProvideCredentials;
 use std::time::{Duration, SystemTime};
-use zhibo_core::audience::AudienceConfig;
+use zhibo_core::audience::RealtimePublish;
 use zhibo_core::error::Error;
 
 /// Timeout of one publish.
@@ -40,8 +40,8 @@ impl std::fmt::Debug for RealtimePublisher {
 impl RealtimePublisher {
     /// From the audience configuration: `x-api-key` when `REALTIME_PUBLISH_KEY` is set, else
     /// SigV4 with the SDK configuration's credentials and region.
-    pub fn new(audience: &AudienceConfig, sdk: &aws_config::SdkConfig) -> RealtimePublisher {
-        let auth = match &audience.publish_key {
+    pub fn new(publish: &RealtimePublish, sdk: &aws_config::SdkConfig) -> RealtimePublisher {
+        let auth = match &publish.publish_key {
             Some(key) => Auth::ApiKey(key.clone()),
             None => Auth::Iam {
                 region: sdk
@@ -52,7 +52,7 @@ impl RealtimePublisher {
             },
         };
         RealtimePublisher {
-            url: audience.http_url.clone(),
+            url: publish.http_url.clone(),
             auth,
             http: reqwest::Client::builder()
                 .timeout(TIMEOUT)

@@ -213,6 +213,7 @@ impl St {
                     origin: Some(format!("http://{}.internal:9090", Who::Cur.worker())),
                     last_seen: SINCE,
                     live_started_at: Some(LIVE_STARTED),
+                    live_started_at_ms: Some(LIVE_STARTED * 1000 + 250),
                     status_since: SINCE,
                     event_seq: 10,
                 };
@@ -1496,4 +1497,18 @@ fn a_retried_or_duplicate_unpublish_keeps_the_first_reason() {
         assert!(later.changes.is_empty(), "{first:?} then {second:?}");
         assert_eq!(later.room.live_status, Abnormal);
     }
+}
+
+/// `offset_ms` counts from the first 101 to the millisecond when the store kept it, from its
+/// whole second otherwise, and is 0 before the live started.
+#[test]
+fn offsets_count_from_the_first_101() {
+    let mut l = Lifecycle::default();
+    assert_eq!(l.offset_ms(5_000), 0);
+    l.live_started_at = Some(1_700_000_000);
+    assert_eq!(l.offset_ms(1_700_000_002_500), 2_500);
+    l.live_started_at_ms = Some(1_700_000_000_900);
+    assert_eq!(l.offset_ms(1_700_000_002_500), 1_600);
+    assert_eq!(l.offset_ms(1_700_000_000_000), 0, "never negative");
+    assert_eq!(l.offset_ms(i64::MIN), 0);
 }

@@ -51,6 +51,9 @@ pub enum EventType {
     /// A replay was indexed.
     #[serde(rename = "replay.ready")]
     ReplayReady,
+    /// A gift was accepted in a room (`POST /v1/rooms/{room_id}/gifts`), once per `order_id`.
+    #[serde(rename = "gift.received")]
+    GiftReceived,
 }
 
 impl EventType {
@@ -65,6 +68,7 @@ impl EventType {
             EventType::RoomBanned => "room.banned",
             EventType::RoomExpired => "room.expired",
             EventType::ReplayReady => "replay.ready",
+            EventType::GiftReceived => "gift.received",
         }
     }
 
@@ -212,6 +216,7 @@ mod tests {
             EventType::RoomBanned,
             EventType::RoomExpired,
             EventType::ReplayReady,
+            EventType::GiftReceived,
         ] {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
