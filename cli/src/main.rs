@@ -151,7 +151,8 @@ async fn run(args: &[String]) -> Result<(), String> {
             let _sweeper = zhibo_local::background::spawn_sweeper(state.clone(), sweep_every);
             let deliverer =
                 fn_webhook_delivery::Deliverer::from_config(state.outbox.clone(), &state.config)
-                    .map_err(|e| format!("webhook HTTP client: {e}"))?;
+                    .map_err(|e| format!("webhook HTTP client: {e}"))?
+                    .with_status_items(fn_webhook_delivery::StatusItems::from_deps(&state));
             let _delivery = zhibo_local::background::spawn_delivery_pump(deliverer, delivery_every);
             let indexer = fn_replay_indexer::Indexer::from_config(config.clone(), &sdk);
             let _indexer =
