@@ -12,7 +12,7 @@
 // #status shows the state (idle, loading, playing, error); #error a human message on any
 // failure (hidden when empty); window.zhiboDemo = {state, error, video, engine, flv} is kept up
 // to date, with flv = {state, error, video, engine, url} for the HTTP-FLV player and
-// chat = {state, error, items, likes} for the room's chat (items in seq order).
+// chat = {state, error, items, likes, viewers (from the newest stats item), statsSeq} for the room's chat (items in seq order).
 
 const API_BASE = new URL("api", import.meta.url).href; // /demo/api
 const LIVE_STATUS = {
@@ -42,7 +42,7 @@ const demo = {
   video,
   engine: "",
   flv: { state: "idle", error: "", video: flvVideo, engine: "", url: "" },
-  chat: { state: "idle", error: "", items: [], likes: 0 },
+  chat: { state: "idle", error: "", items: [], likes: 0, viewers: 0, statsSeq: 0 },
 };
 window.zhiboDemo = demo;
 
@@ -373,14 +373,15 @@ async function playFlv(url) {
   }
   demo.flv.engine = "mpegts.js";
   // Live settings as <live-player mode="live" min-cache="0.2" max-cache="0.8">: no stash
-  // buffer, and chase the live edge when more than 1.5 s is buffered.
+  // buffer, and jump back to 0.3 s from the live edge once more than 0.8 s is buffered (the
+  // worker sends a batch of tags at least every ~95 ms, so 0.3 s rides out a late batch).
   const player = mpegts.createPlayer(
     { type: "flv", isLive: true, url },
     {
       enableWorker: false,
       enableStashBuffer: false,
       liveBufferLatencyChasing: true,
-      liveBufferLatencyMaxLatency: 1.5,
+      liveBufferLatencyMaxLatency: 0.8,
       liveBufferLatencyMinRemain: 0.3,
     },
   );
@@ -473,6 +474,7 @@ let chatSocket = null;
 let chatRoom = null;
 let chatToken = null;
 let chatSession = 0;
+let presenceTimer = null;
 let pendingLikes = 0;
 let likeTimer = null;
 let replayItems = null; // all of a room's items, for a replay
@@ -495,7 +497,7 @@ function renderChat() {
     ? replayItems.filter((i) => i.offset_ms <= video.currentTime * 1000)
     : demo.chat.items;
   for (const item of shown.slice(-200)) {
-    if (item.type === "likes") continue;
+    if (item.type === "likes" || item.type === "stats") continue;
     const li = document.createElement("li");
     li.value = item.seq;
     if (item.type === "message") {
@@ -505,13 +507,33 @@ function renderChat() {
       li.append(who, item.deleted ? "(deleted)" : item.data.text || "");
       if (item.deleted) li.className = "deleted";
     } else {
-      li.textContent = `[${item.type}] ${JSON.stringify(item.data)}`;
+      li.textContent = describeItem(item);
+      li.className = `item-${item.type.replace(".", "-")}`;
     }
     list.append(li);
   }
   list.scrollTop = list.scrollHeight;
   $("chat-likes").textContent = String(demo.chat.likes);
+  $("chat-viewers").textContent = String(demo.chat.viewers);
   $("chat-count").textContent = String(shown.length);
+}
+
+/** One line for an item that is not a message (gifts, goods, notices, status changes). */
+function describeItem(item) {
+  const d = item.data || {};
+  const who = item.user ? item.user.nickname || item.user.user_id : "";
+  switch (item.type) {
+    case "gift":
+      return `🎁 ${who} sent ${d.name} × ${d.count} (${((d.count * d.value_cents) / 100).toFixed(2)})`;
+    case "goods.featured":
+      return `🛒 now featured: ${d.name} — ${(d.price / 100).toFixed(2)}`;
+    case "notice":
+      return `📢 ${d.text}`;
+    case "status":
+      return `live_status ${d.previous_status ?? "?"} → ${d.live_status}${d.reason ? ` (${d.reason})` : ""}`;
+    default:
+      return `[${item.type}] ${JSON.stringify(d)}`;
+  }
 }
 
 /** Adds items (any order, duplicates ignored) and applies deletions and like totals. */
@@ -521,6 +543,12 @@ function addItems(items) {
     if (!item || typeof item.seq !== "number") continue;
     bySeq.set(item.seq, item);
     if (item.type === "likes") demo.chat.likes = Math.max(demo.chat.likes, item.data.total || 0);
+    // The newest stats item wins (items arrive in any order).
+    if (item.type === "stats" && item.seq >= demo.chat.statsSeq) {
+      demo.chat.statsSeq = item.seq;
+      demo.chat.viewers = item.data.viewers_now || 0;
+      demo.chat.likes = Math.max(demo.chat.likes, item.data.likes || 0);
+    }
     if (item.type === "message.deleted") {
       const target = bySeq.get(item.data.seq);
       if (target) bySeq.set(target.seq, { ...target, deleted: true, data: {} });
@@ -560,9 +588,13 @@ function closeChat() {
   chatSocket = null;
   chatRoom = null;
   chatToken = null;
+  clearInterval(presenceTimer);
+  presenceTimer = null;
   replayItems = null;
   demo.chat.items = [];
   demo.chat.likes = 0;
+  demo.chat.viewers = 0;
+  demo.chat.statsSeq = 0;
   showChatError("");
   setChatState("not connected");
   renderChat();
@@ -617,6 +649,7 @@ async function openChat(roomId) {
     } else if (msg.type === "subscribe_success") {
       setChatState("subscribed");
       fillGaps(roomId, mine);
+      startPresence(roomId, mine);
     } else if (msg.type === "data") {
       try {
         addItems([JSON.parse(msg.event)]);
@@ -633,6 +666,22 @@ async function openChat(roomId) {
   ws.onclose = () => {
     if (mine === chatSession && demo.chat.state !== "error") setChatState("closed");
   };
+}
+
+/** Reports presence now and every `interval_s` while this chat is open (how viewers are
+ * counted); a refusal (room not live) stops the reports quietly. */
+function startPresence(roomId, mine) {
+  clearInterval(presenceTimer);
+  const report = async () => {
+    if (mine !== chatSession) return;
+    try {
+      await viewerPost(`/v1/rooms/${roomId}/presence`, {});
+    } catch {
+      clearInterval(presenceTimer);
+    }
+  };
+  report();
+  presenceTimer = setInterval(report, 30000);
 }
 
 /** POST to a viewer route with the viewer token; the reason of a refusal as an Error. */

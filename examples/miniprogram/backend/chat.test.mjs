@@ -6,7 +6,11 @@ import test from "node:test";
 
 const require = createRequire(import.meta.url);
 const sockets = [];
+const requests = [];
 globalThis.wx = {
+  request(opts) {
+    requests.push(opts);
+  },
   arrayBufferToBase64: (buf) => Buffer.from(buf).toString("base64"),
   connectSocket(opts) {
     const s = { opts, sent: [], handlers: {} };
@@ -52,4 +56,29 @@ test("subscribe speaks the protocol: init, ack, subscribe, data", () => {
   s.handlers.onMessage({ data: JSON.stringify({ type: "subscribe_error", errors: [{ message: "token expired" }] }) });
   assert.deepEqual(items, [{ seq: 1, type: "message", data: { text: "hi" } }]);
   assert.deepEqual(states, ["connected", "error: token expired"]);
+});
+
+test("presence is reported at once, then every 30 s, and stops on a refusal", async () => {
+  const realSetInterval = globalThis.setInterval;
+  const ticks = [];
+  globalThis.setInterval = (f, ms) => {
+    ticks.push(ms);
+    return realSetInterval(() => {}, 1 << 30);
+  };
+  try {
+    requests.length = 0;
+    const refused = [];
+    const p = chat.reportPresence(7, "zv1.t", (e) => refused.push(e.message));
+    assert.equal(requests.length, 1);
+    assert.match(requests[0].url, /\/v1\/rooms\/7\/presence$/);
+    assert.equal(requests[0].method, "POST");
+    assert.equal(requests[0].header.authorization, "Bearer zv1.t");
+    assert.deepEqual(ticks, [30000]);
+    requests[0].fail({ errMsg: "request:fail" });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(refused.length, 1);
+    p.stop();
+  } finally {
+    globalThis.setInterval = realSetInterval;
+  }
 });

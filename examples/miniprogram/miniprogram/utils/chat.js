@@ -1,5 +1,5 @@
 // A room's chat in a mini-program: the viewer token from your backend, zhibo's viewer routes
-// (messages, likes) called directly with it, and the room's realtime channel over
+// (messages, likes, presence) called directly with it, and the room's realtime channel over
 // wx.connectSocket with the AWS AppSync Events protocol (docs/api.md "Audience interaction").
 // The same code talks to `zhibo serve` locally and to the Event API when deployed.
 const { ZHIBO_API_URL } = require("../config.js");
@@ -84,4 +84,25 @@ function viewerPost(path, token, body) {
   });
 }
 
-module.exports = { subscribe, viewerPost, headerProtocol, utf8 };
+/**
+ * Reports presence (how zhibo counts viewers) now and every 30 s while the page shows the live:
+ * POST /v1/rooms/{room_id}/presence with the viewer token. A refusal (the live ended, the token
+ * expired) stops the reports and is passed to `onRefused`. Returns { stop() }.
+ */
+function reportPresence(roomId, token, onRefused) {
+  let timer = null;
+  const stop = () => {
+    clearInterval(timer);
+    timer = null;
+  };
+  const report = () =>
+    viewerPost(`/v1/rooms/${roomId}/presence`, token, {}).catch((e) => {
+      stop();
+      if (onRefused) onRefused(e);
+    });
+  report();
+  timer = setInterval(report, 30000);
+  return { stop };
+}
+
+module.exports = { subscribe, viewerPost, reportPresence, headerProtocol, utf8 };

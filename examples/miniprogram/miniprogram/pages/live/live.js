@@ -43,6 +43,8 @@ Page({
     // Chat: the latest comments, the like total, the channel's state.
     comments: [],
     likes: 0,
+    // Viewers now, from the room's newest `stats` item.
+    viewers: 0,
     chatState: "",
     draft: "",
   },
@@ -65,16 +67,23 @@ Page({
 
   onHide() {
     clearInterval(this.timer);
+    if (this.presence) this.presence.stop();
+    this.presence = null;
   },
 
   onUnload() {
     clearInterval(this.timer);
+    if (this.presence) this.presence.stop();
     if (this.channel) this.channel.close();
   },
 
   /** Joins the room's chat once it is live: a viewer token from the backend, then the channel. */
   async joinChat() {
-    if (this.grant) return;
+    if (this.grant) {
+      // Back on the page: count this viewer again.
+      if (!this.presence) this.presence = chat.reportPresence(this.data.roomId, this.grant.token);
+      return;
+    }
     try {
       this.grant = await api.post(`/rooms/${this.data.roomId}/viewer-token`);
     } catch (e) {
@@ -86,16 +95,34 @@ Page({
       (item) => this.onChatItem(item),
       (state) => this.setData({ chatState: state }),
     );
+    this.presence = chat.reportPresence(this.data.roomId, this.grant.token);
   },
 
   onChatItem(item) {
-    if (item.type === "likes") {
+    if (item.type === "stats") {
+      const d = item.data || {};
+      if (item.seq >= (this.statsSeq || 0)) {
+        this.statsSeq = item.seq;
+        this.setData({ viewers: d.viewers_now || 0, likes: Math.max(this.data.likes, d.likes || 0) });
+      }
+    } else if (item.type === "likes") {
       this.setData({ likes: Math.max(this.data.likes, item.data.total || 0) });
     } else if (item.type === "message") {
       const comment = { seq: item.seq, who: item.user ? item.user.nickname : "", text: item.data.text };
       this.setData({ comments: this.data.comments.concat([comment]).slice(-50) });
     } else if (item.type === "message.deleted") {
       this.setData({ comments: this.data.comments.filter((c) => c.seq !== item.data.seq) });
+    } else if (item.type === "gift" || item.type === "goods.featured" || item.type === "notice" || item.type === "status") {
+      // Shown in the comment list as one line from the room.
+      const d = item.data || {};
+      const text = {
+        gift: () => `送出 ${d.name} × ${d.count}`,
+        "goods.featured": () => `正在讲解：${d.name} ¥${(d.price / 100).toFixed(2)}`,
+        notice: () => `公告：${d.text}`,
+        status: () => `直播状态 ${d.live_status}`,
+      }[item.type]();
+      const who = item.user ? item.user.nickname : "";
+      this.setData({ comments: this.data.comments.concat([{ seq: item.seq, who, text }]).slice(-50) });
     }
   },
 
