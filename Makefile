@@ -1,5 +1,5 @@
 # zhibo — every target used by the README or CI. `make help` lists them.
-.PHONY: help dev test bench bench-hooks bench-replays bench-cold-start build-lambdas deploy deploy-localstack fuzz stack-up stack-down stack-status build fmt lint
+.PHONY: help dev test bench bench-hooks bench-replays bench-audience bench-cold-start build-lambdas deploy deploy-localstack fuzz stack-up stack-down stack-status build fmt lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ deploy-localstack: ## samlocal build + deploy to a running LocalStack (needs Doc
 
 bench-replays: ## indexing a 12-hour replay playlist: S3 event -> queryable, with the floor (~2 min; see bench/README.md)
 	bench/replays.sh
+
+bench-audience: ## audience interaction: message POST -> subscriber p50/p99 at 200/s with the DynamoDB floor, likes at 10,000 taps/s with writes counted (~3 min; see bench/README.md)
+	bench/audience.sh
 
 fuzz: ## run each cargo-fuzz target for 60 s (see fuzz/README.md)
 	fuzz/run.sh
