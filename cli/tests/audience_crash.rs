@@ -194,11 +194,7 @@ async fn killing_serve_mid_traffic_loses_no_message_or_gift_and_leaves_no_gap() 
                     Ok((status, body)) => panic!("{text}: {status} {body}"),
                     Err(_) => {
                         // No answer: the server died. Retry once it is back.
-                        waiting.fetch_add(1, Ordering::SeqCst);
-                        restarted
-                            .wait_for(|back| *back)
-                            .await
-                            .expect("the test runs");
+                        wait_for_restart(&waiting, &mut restarted).await;
                         let (status, body) = post_message(&http, &base, room, &token, &text)
                             .await
                             .expect("the restarted server answers");
@@ -232,11 +228,7 @@ async fn killing_serve_mid_traffic_loses_no_message_or_gift_and_leaves_no_gap() 
                 match post_gift(&api, &http, &base, room, &order).await {
                     Ok((status, body)) => assert_eq!(status, 200, "{order}: {body}"),
                     Err(_) => {
-                        waiting.fetch_add(1, Ordering::SeqCst);
-                        restarted
-                            .wait_for(|back| *back)
-                            .await
-                            .expect("the test runs");
+                        wait_for_restart(&waiting, &mut restarted).await;
                         let (status, body) = post_gift(&api, &http, &base, room, &order)
                             .await
                             .expect("the restarted server answers");
@@ -403,4 +395,17 @@ async fn killing_serve_mid_traffic_loses_no_message_or_gift_and_leaves_no_gap() 
         seen.retried.len()
     );
     let _ = serve.start_kill();
+}
+
+/// A client that met the server dead counts itself as waiting (the test restarts the server
+/// once every client has), then waits for the restart.
+async fn wait_for_restart(
+    waiting: &AtomicUsize,
+    restarted: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    waiting.fetch_add(1, Ordering::SeqCst);
+    restarted
+        .wait_for(|back| *back)
+        .await
+        .expect("the test runs");
 }

@@ -48,33 +48,6 @@ async fn metrics(State(worker): State<Arc<Worker>>) -> impl IntoResponse {
     )
 }
 
-/// Sets a connection's socket send buffer (`SO_SNDBUF`; `ZHIBO_HTTP_SNDBUF_KB`). The kernel
-/// doubles the value for its bookkeeping and stops autotuning this socket.
-pub fn set_send_buffer(stream: &tokio::net::TcpStream, bytes: usize) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-        // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live local, on a socket
-        // descriptor `stream` owns for the duration of the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (stream, bytes);
-    Ok(())
-}
-
 /// New connections whose first bytes are still awaited, at most (more are closed at once).
 pub const MAX_UNSORTED: usize = 4096;
 
@@ -110,7 +83,7 @@ impl HttpListener {
         use std::sync::atomic::Ordering;
         let sndbuf = self.worker.config.http_sndbuf_bytes;
         if sndbuf > 0 {
-            if let Err(e) = set_send_buffer(&io, sndbuf) {
+            if let Err(e) = crate::tcp_tuning::set_send_buffer(&io, sndbuf) {
                 tracing::debug!("could not set ZHIBO_HTTP_SNDBUF_KB on an HTTP connection: {e}");
             }
         }

@@ -16,7 +16,8 @@
 //! - **I/O shells**: [`rtmp::connection`] (socket ↔ session, admission, idle timeout,
 //!   heartbeats), [`sink`] (the media bucket's `MediaObjects` port with S3 and filesystem adapters, and the
 //!   ordered, bounded, spilling upload queue), [`hooks`] (signed calls to the functions),
-//!   [`http`] (health, metrics and HTTP-FLV playback through [`flv`]), [`worker`] (accept loop and graceful shutdown).
+//!   [`http`] (health, metrics and HTTP-FLV playback through [`flv`]), [`tcp_tuning`] (socket
+//!   options), [`worker`] (accept loop and graceful shutdown).
 #![warn(missing_docs)]
 
 pub mod admission;
@@ -31,6 +32,7 @@ pub mod registry;
 pub mod room_hls;
 pub mod rtmp;
 pub mod sink;
+pub mod tcp_tuning;
 pub mod worker;
 
 pub use config::WorkerConfig;

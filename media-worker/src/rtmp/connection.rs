@@ -20,6 +20,7 @@ use crate::hooks::{now_ms, HookSession};
 use crate::limits::StreamLimit;
 use crate::metrics::Metrics;
 use crate::registry::{Claim, Release};
+use crate::tcp_tuning;
 use crate::worker::{BudgetSlot, ReconnectablePublisher, Worker};
 
 /// Socket read size. One buffer per runtime thread, shared by its connections (a read and its
@@ -32,6 +33,10 @@ thread_local! {
 /// The `description` of the reconnect request sent at shutdown (encoders may show it).
 const RECONNECT_DESCRIPTION: &str =
     "this zhibo media worker is shutting down: reconnect to continue the stream";
+/// The socket's low-water mark while reads are paced: more than a batch of any usual bitrate
+/// (95 ms of 20 Mbit/s), so a paced publisher wakes the runtime once per batch, not once per
+/// audio/video message; beyond it, the data wakes the runtime early, which costs a wake-up only.
+const PACED_LOW_WATER: usize = 256 * 1024;
 /// How often idle timeouts and heartbeats are checked.
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
@@ -164,19 +169,13 @@ impl Connection {
         let pace = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(pace);
         let mut pacing = false;
+        let mut low_water_raised = false;
         loop {
             // While publishing, reads are paced: one read collects `batch` worth of messages
             // (a publisher flushes every audio/video message on its own), which divides the
-            // syscalls and wake-ups per stream, at the cost of at most `batch` of latency.
-            if pacing {
-                tokio::select! {
-                    biased;
-                    _ = &mut shut => return CloseReason::Shutdown,
-                    _ = &mut kicked => return self.kicked(),
-                    _ = &mut evicted => return CloseReason::Evicted,
-                    _ = &mut pace => {}
-                }
-            }
+            // syscalls and wake-ups per stream, at the cost of at most `batch` of latency. The
+            // socket's low-water mark is raised meanwhile, so the publisher's writes between
+            // two reads wake nothing; the read at each tick takes what is there.
             tokio::select! {
                 biased;
                 _ = &mut shut => return CloseReason::Shutdown,
@@ -200,7 +199,8 @@ impl Connection {
                     }
                     continue;
                 }
-                ready = self.stream.readable() => {
+                _ = &mut pace, if pacing => {}
+                ready = self.stream.readable(), if !pacing => {
                     if let Err(e) = ready {
                         return CloseReason::Error(format!("socket failed: {e}"));
                     }
@@ -210,7 +210,11 @@ impl Connection {
                 events.clear();
                 let read = READ_BUFFER.with(|cell| {
                     let mut buf = cell.borrow_mut();
-                    let n = self.stream.try_read(&mut buf)?;
+                    let n = if pacing {
+                        tcp_tuning::recv_now(&self.stream, &mut buf)?
+                    } else {
+                        self.stream.try_read(&mut buf)?
+                    };
                     if n > 0 {
                         self.rtmp
                             .on_bytes(&buf[..n], &mut events)
@@ -257,6 +261,18 @@ impl Connection {
                     .publishing
                     .as_ref()
                     .is_some_and(|p| !p.segmenter.cut_is_near(margin));
+            if pacing != low_water_raised {
+                let mark = if pacing { PACED_LOW_WATER } else { 1 };
+                match tcp_tuning::set_receive_low_water(&self.stream, mark) {
+                    Ok(()) => low_water_raised = pacing,
+                    // Still raised: go on reading at ticks (readiness would not come).
+                    Err(e) if low_water_raised => {
+                        tracing::debug!(peer = %self.peer, "low-water mark not lowered: {e}");
+                        pacing = true;
+                    }
+                    Err(e) => tracing::debug!(peer = %self.peer, "low-water mark not raised: {e}"),
+                }
+            }
             if pacing {
                 pace.as_mut().reset(next_batch_tick(batch));
             }
